@@ -1,0 +1,183 @@
+"""Shared CLI plumbing: option types, error handling, output, progress."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, Optional, TextIO, TypeVar
+
+import typer
+
+from ..errors import ReconcilerError, UsageError
+from ..wiring import SourceOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# ---------------------------------------------------------------- option types
+
+TenantOpt = Annotated[Optional[Path], typer.Option(
+    "--tenant", help="Cloud source: a reconciler.tenant/1 file (offline snapshot).",
+    rich_help_panel="Cloud source")]
+GraphOpt = Annotated[bool, typer.Option(
+    "--graph", help="Cloud source: live Microsoft Graph with azure-identity credentials.",
+    rich_help_panel="Cloud source")]
+GraphUrlOpt = Annotated[Optional[str], typer.Option(
+    "--graph-url", help="Cloud source: a Graph-compatible base URL, e.g. the emulator's "
+    "http://127.0.0.1:PORT/v1.0.", rich_help_panel="Cloud source")]
+AuthOpt = Annotated[str, typer.Option(
+    "--auth", help="environment|secret|certificate|device-code|azure-cli|managed-identity|"
+    "workload-identity|token|none (none: loopback --graph-url only).", rich_help_panel="Cloud source")]
+TenantIdOpt = Annotated[Optional[str], typer.Option("--tenant-id", help="Entra tenant id (overrides AZURE_TENANT_ID).",
+                                                    rich_help_panel="Cloud source")]
+ClientIdOpt = Annotated[Optional[str], typer.Option("--client-id", help="App (client) id (overrides AZURE_CLIENT_ID).",
+                                                    rich_help_panel="Cloud source")]
+CertOpt = Annotated[Optional[Path], typer.Option("--certificate", help="Client certificate (PEM/PFX) path.",
+                                                 rich_help_panel="Cloud source")]
+CloudOpt = Annotated[str, typer.Option("--cloud", help="global|usgov|usgov-dod|china.",
+                                       rich_help_panel="Cloud source")]
+OnpremOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--onprem", help="On-prem export: .ldif/.ldf (ldifde, ldapsearch) or .csv (csvde). Repeat for "
+    "several forests.", rich_help_panel="On-prem source")]
+LdapOpt = Annotated[Optional[list[str]], typer.Option(
+    "--ldap", help="Live AD: ldaps://dc:636 or ldap://dc:389 (StartTLS). Repeat per forest; "
+    "password from RECONCILER_LDAP_PASSWORD.", rich_help_panel="On-prem source")]
+BindDnOpt = Annotated[Optional[str], typer.Option("--bind-dn", help="Bind identity for every --ldap.",
+                                                  rich_help_panel="On-prem source")]
+BaseDnOpt = Annotated[Optional[str], typer.Option("--base-dn", help="Search base (default: the domain).",
+                                                  rich_help_panel="On-prem source")]
+LdapFilterOpt = Annotated[Optional[str], typer.Option("--ldap-filter", help="LDAP filter override.",
+                                                      rich_help_panel="On-prem source")]
+LdapCaOpt = Annotated[Optional[Path], typer.Option("--ldap-ca", help="CA file to verify the DC's certificate.",
+                                                   rich_help_panel="On-prem source")]
+InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Allow plain ldap:// without TLS.",
+                                           rich_help_panel="On-prem source")]
+DbOpt = Annotated[Optional[Path], typer.Option(
+    "--db", help="SQLite database (default: $RECONCILER_DB, else the user state dir).")]
+OutOpt = Annotated[Optional[Path], typer.Option("-o", "--out", help="Write results to FILE instead of stdout.")]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="No progress or summary on stderr.")]
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Explain what is read and why on stderr.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="reconciler.toml (default: $RECONCILER_CONFIG).")]
+
+
+def source_options(*, tenant: Path | None = None, graph: bool = False, graph_url: str | None = None,
+                   auth: str = "environment", tenant_id: str | None = None, client_id: str | None = None,
+                   certificate: Path | None = None, cloud: str = "global",
+                   onprem: list[Path] | None = None, ldap: list[str] | None = None,
+                   bind_dn: str | None = None, base_dn: str | None = None, ldap_filter: str | None = None,
+                   ldap_ca: Path | None = None, insecure: bool = False, verbose: bool = False,
+                   **extra: Any) -> SourceOptions:
+    o = SourceOptions(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
+                      client_id=client_id, certificate=certificate, cloud=cloud, onprem=list(onprem or []),
+                      ldap=list(ldap or []), bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter,
+                      ldap_ca=ldap_ca, insecure=insecure, verbose=verbose)
+    for k, v in extra.items():
+        setattr(o, k, v)
+    return o
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise UsageError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------- errors → exit codes
+
+
+def err(message: str) -> None:
+    typer.echo(f"reconciler: {message}", err=True)
+
+
+def handle_errors(fn: F) -> F:
+    """Library errors become one line on stderr and the documented exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ReconcilerError as e:
+            err(f"error: {e}")
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            err("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def output(path: Path | None) -> Iterator[TextIO]:
+    """stdout, or FILE written atomically (a temp file renamed into place: never half-written)."""
+    if path is None:
+        yield sys.stdout
+        return
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        f = tmp.open("w", encoding="utf-8", newline="")
+    except OSError as e:
+        raise UsageError(f"{path}: cannot write: {e.strerror}") from None
+    try:
+        with f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+# ---------------------------------------------------------------- progress
+
+
+class StderrProgress:
+    """Progress on stderr: a live line on a terminal, nothing when quiet or not a tty."""
+
+    def __init__(self, quiet: bool = False, verbose: bool = False) -> None:
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.verbose = verbose and not quiet
+        self._progress: Any = None
+        self._task: Any = None
+        self.counters: dict[str, int] = {}
+
+    def __enter__(self) -> "StderrProgress":
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                                      console=Console(stderr=True), transient=True)
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        if self._progress is not None:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task(name, total=total, info="")
+        elif self.verbose:
+            typer.echo(f"… {name}", err=True)
+
+    def advance(self, n: int = 1, **counters: int) -> None:
+        for k, v in counters.items():
+            self.counters[k] = self.counters.get(k, 0) + v
+        if self._progress is not None and self._task is not None:
+            info = " ".join(f"{k}={v}" for k, v in self.counters.items())
+            self._progress.update(self._task, advance=n, info=info)
+
+    def note(self, message: str) -> None:
+        if self.verbose or self.enabled:
+            if self._progress is not None:
+                self._progress.console.print(message, markup=False, highlight=False)
+            else:
+                typer.echo(message, err=True)

@@ -1,0 +1,158 @@
+"""scan, explain and demo."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from contextlib import ExitStack
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import app
+from .common import (
+    AuthOpt, BaseDnOpt, BindDnOpt, CertOpt, ClientIdOpt, CloudOpt, DbOpt, GraphOpt, GraphUrlOpt, InsecureOpt,
+    LdapCaOpt, LdapFilterOpt, LdapOpt, OnpremOpt, OutOpt, QuietOpt, StderrProgress, TenantIdOpt, TenantOpt,
+    VerboseOpt, check_choice, err, handle_errors, output, source_options,
+)
+
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table|json|csv|md|html.")]
+
+
+def _run_scan(opts, db: Optional[Path], quiet: bool, verbose: bool):  # type: ignore[no-untyped-def]
+    from ..store import Store
+    from ..wiring import build_cloud_source, build_onprem_readers
+    from ..workflow import scan as scan_uc
+
+    cloud = build_cloud_source(opts)
+    readers = build_onprem_readers(opts)
+    with Store(db) as store, StderrProgress(quiet, verbose) as progress:
+        return asyncio.run(scan_uc(cloud, readers, store, progress))
+
+
+@app.command()
+@handle_errors
+def scan(
+    tenant: TenantOpt = None, graph: GraphOpt = False, graph_url: GraphUrlOpt = None,
+    auth: AuthOpt = "environment", tenant_id: TenantIdOpt = None, client_id: ClientIdOpt = None,
+    certificate: CertOpt = None, cloud: CloudOpt = "global",
+    strategy: Annotated[str, typer.Option("--strategy", help="Graph read strategy: auto|targeted|full.",
+                                          rich_help_panel="Cloud source")] = "auto",
+    save_tenant: Annotated[Optional[Path], typer.Option(
+        "--save-tenant", help="Also write what was read as a reconciler.tenant/1 file.",
+        rich_help_panel="Cloud source")] = None,
+    onprem: OnpremOpt = None, ldap: LdapOpt = None, bind_dn: BindDnOpt = None, base_dn: BaseDnOpt = None,
+    ldap_filter: LdapFilterOpt = None, ldap_ca: LdapCaOpt = None, insecure: InsecureOpt = False,
+    db: DbOpt = None, fmt: FormatOpt = "table", out: OutOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when findings exist (for schedulers).")] = False,
+    quiet: QuietOpt = False, verbose: VerboseOpt = False,
+) -> None:
+    """Read sync errors and their holders, match them to on-prem objects, store the run, print findings.
+
+    Example: reconciler scan --tenant tenant.json --onprem forest.ldif --format json -o findings.json
+    """
+    from ..render import FORMATS, render_findings, summary_line
+
+    check_choice("--format", fmt, FORMATS)
+    check_choice("--strategy", strategy, ("auto", "targeted", "full"))
+    opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
+                          client_id=client_id, certificate=certificate, cloud=cloud, onprem=onprem, ldap=ldap,
+                          bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
+                          insecure=insecure, verbose=verbose, strategy=strategy, save_tenant=save_tenant)
+    outcome = _run_scan(opts, db, quiet, verbose)
+    doc = outcome.result.data()
+    with output(out) as stream:
+        render_findings(doc, fmt, stream, color=out is None and fmt == "table" and sys.stdout.isatty())
+    if not quiet:
+        for w in outcome.result.warnings:
+            err(f"warning: {w}")
+        if out is not None or fmt != "table":
+            err(f"{summary_line(doc['findings'])} (run {outcome.run_id})")
+    if check and doc["findings"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def explain(
+    key: Annotated[str, typer.Argument(help="Finding id, object id, UPN, the conflicting value, or the pasted "
+                                            "text of a sync error e-mail.")],
+    tenant: TenantOpt = None, graph: GraphOpt = False, graph_url: GraphUrlOpt = None,
+    auth: AuthOpt = "environment", onprem: OnpremOpt = None, ldap: LdapOpt = None,
+    bind_dn: BindDnOpt = None, base_dn: BaseDnOpt = None,
+    db: DbOpt = None,
+    run: Annotated[Optional[str], typer.Option("--run", help="Explain from this run (default: latest).")] = None,
+    tenant_name: Annotated[Optional[str], typer.Option("--tenant-name", help="Pick the tenant's latest run.")] = None,
+    fmt: FormatOpt = "table", out: OutOpt = None, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+) -> None:
+    """Side-by-side view of one conflict: error object, every holder, their on-prem objects, and why.
+
+    Works from the latest scan in the database; with a source option it scans first.
+    Example: reconciler explain "[UserPrincipalName john@contoso.com;]"
+    """
+    from ..errors import UsageError
+    from ..render import render_explanation
+    from ..store import Store
+    from ..workflow import explain as explain_uc
+
+    check_choice("--format", fmt, ("table", "json", "md"))
+    snapshot = None
+    opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, onprem=onprem,
+                          ldap=ldap, bind_dn=bind_dn, base_dn=base_dn, verbose=verbose)
+    if tenant or graph or graph_url:
+        outcome = _run_scan(opts, db, quiet, verbose)
+        findings = [f.data() for f in outcome.result.findings]
+        details = outcome.details
+        snapshot = outcome.snapshot
+    else:
+        with Store(db) as store:
+            info = store.get_run(run) if run else store.latest_run(tenant=tenant_name)
+            if info is None:
+                raise UsageError("no scan in the database yet: run `reconciler scan` first, or pass a "
+                                 "source (--tenant/--graph) to explain to scan now")
+            findings = store.findings(info.id)
+            details = {f["id"]: store.finding_detail(info.id, f["id"]) for f in findings}
+    exp = explain_uc(key, findings, details, snapshot)
+    with output(out) as stream:
+        render_explanation(exp, fmt, stream, color=out is None and fmt == "table" and sys.stdout.isatty())
+    if not exp.findings and not exp.notes:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def demo(
+    db: DbOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run the whole flow on the bundled sample tenant and on-prem LDIF: no network, no credentials."""
+    from ..render import render_explanation, render_findings
+    from ..store import Store
+    from ..wiring import SourceOptions, build_cloud_source, build_onprem_readers
+    from ..workflow import explain as explain_uc
+    from ..workflow import scan as scan_uc
+
+    color = sys.stdout.isatty()
+    data = resources.files("reconciler") / "data"
+    with ExitStack() as stack:
+        tenant_path = stack.enter_context(resources.as_file(data / "sample-tenant.json"))
+        ldif_path = stack.enter_context(resources.as_file(data / "sample-onprem.ldif"))
+        if db is None:
+            db = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reconciler-demo-"))) / "demo.db"
+        opts = SourceOptions(tenant=tenant_path, onprem=[ldif_path])
+        typer.echo("== 1. scan: bundled sample tenant (Contoso) + on-prem LDIF (DC=corp,DC=contoso,DC=com)\n")
+        with Store(db) as store, StderrProgress(quiet) as progress:
+            outcome = asyncio.run(scan_uc(build_cloud_source(opts), build_onprem_readers(opts), store, progress))
+        doc = outcome.result.data()
+        render_findings(doc, "table", sys.stdout, color=color)
+        if not doc["findings"]:
+            return
+        first = doc["findings"][0]
+        typer.echo(f"\n== 2. explain {first['id']}\n")
+        exp = explain_uc(first["id"], doc["findings"], outcome.details, outcome.snapshot)
+        render_explanation(exp, "table", sys.stdout, color=color)
+        typer.echo("\nNext: `reconciler scan --tenant FILE --onprem FILE` on your own data, or "
+                   "`reconciler explain KEY` for any finding above.")

@@ -1,0 +1,444 @@
+"""PURE: provisioning errors x cloud objects x on-prem objects -> findings.
+
+One pass over the cloud objects collects the holders of every conflicting value
+(hash lookups on the wanted values only), one pass over the on-prem objects
+builds the link indexes, then every error is classified: O(objects + errors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .anchors import dn_domain, dn_is_under, normalize_dn
+from .model import (
+
+    UPN,
+    CloudObject,
+    CloudSnapshot,
+    Finding,
+    Holder,
+    Keep,
+    ObjectKind,
+    OnPremObject,
+    OnPremSource,
+    ProvisioningError,
+    Scenario,
+    SourceRef,
+    fold,
+    normalize_property,
+)
+
+__all__ = [
+    "match",
+    "finding_id",
+    "upn_origin",
+    "UpnOrigin",
+    "decide_keep",
+    "KeepDecision",
+    "OnPremIndex",
+    "REMEDIES",
+    "cloud_values",
+]
+
+ATTR_UPN = "userPrincipalName"
+ATTR_MAIL = "mail"
+ATTR_PROXY = "proxyAddresses"
+_ATTR_ORDER = (ATTR_UPN, ATTR_MAIL, ATTR_PROXY)
+
+REMEDIES: dict[Scenario, str] = {
+    Scenario.CLOUD_ONLY_TWIN: (
+        "Merge: the cloud-only object is probably the same recipient created before sync. "
+        "Hard- or soft-match it to the on-prem source (after checking roles, names and "
+        "userType), then let sync run."),
+    Scenario.CLOUD_ONLY_OTHER_TYPE: (
+        "Remove the value from the cloud-only holder (Exchange Online), or rename one of them."),
+    Scenario.ONPREM_DUPLICATE: (
+        "Two on-prem objects carry the value: fix it on-prem, keeping it on the object that "
+        "should own it, then run a delta sync."),
+    Scenario.ORPHANED_HOLDER: (
+        "The holder is a leftover of a re-created AD object (or a reinstall/out-of-scope delete): "
+        "re-anchor the source onto it to keep the original account, or remove the orphan."),
+    Scenario.UNVERIFIED_HOLDER: (
+        "The holder is synced from a forest or OU that was not supplied: supply that on-prem "
+        "source to tell an orphan from a duplicate. Never delete on this evidence."),
+    Scenario.DELETED_HOLDER: (
+        "Only recycle-bin objects hold the value: purge them (or restore the one that is real)."),
+    Scenario.NO_HOLDER: (
+        "Nobody holds the value any more: the hourly quarantine job restores it. "
+        "Re-check after about 1 hour plus a sync cycle."),
+    Scenario.UNSUPPORTED: "Reported as is: this error category is not a duplicate-attribute conflict.",
+}
+
+
+def finding_id(tenant_id: str, object_id: str, prop: str, value: str) -> str:
+    """Stable id: the same conflict gets the same id on every run (never the scenario)."""
+    key = "|".join((tenant_id.casefold(), object_id.casefold(), normalize_property(prop), fold(value)))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+
+
+def cloud_values(obj: CloudObject) -> Iterable[tuple[str, str]]:
+    """(attribute, folded value) pairs an object holds: UPN, mail and SMTP proxies only."""
+    if obj.user_principal_name:
+        yield ATTR_UPN, fold(obj.user_principal_name)
+    if obj.mail:
+        yield ATTR_MAIL, fold(obj.mail)
+    for p in obj.proxy_addresses:
+        if p[:5].lower() == "smtp:":
+            yield ATTR_PROXY, fold(p)
+
+
+def _onprem_values(obj: OnPremObject) -> set[str]:
+    vals = set()
+    if obj.user_principal_name:
+        vals.add(fold(obj.user_principal_name))
+    if obj.mail:
+        vals.add(fold(obj.mail))
+    for p in obj.smtp_addresses():
+        vals.add(fold(p))
+    return vals
+
+
+# --------------------------------------------------------------------------- DAR / MOERA
+
+_DAR = re.compile(r"^(?P<prefix>.+?)(?P<digits>\d{4})@(?P<domain>[^@]+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class UpnOrigin:
+    """What a UPN at the initial domain is: ``dar_rename``, ``moera`` or ``normal``."""
+
+    kind: str
+    original: str | None
+    explanation: str
+
+
+def upn_origin(obj: CloudObject, initial_domain: str | None) -> UpnOrigin:
+    upn = obj.user_principal_name or ""
+    local, _, domain = upn.rpartition("@")
+    if not upn or not initial_domain or domain.casefold() != initial_domain.casefold():
+        return UpnOrigin("normal", None, "UPN is not at the initial onmicrosoft.com domain.")
+    upn_errors = [e for e in obj.errors if e.normalized_property == UPN]
+    m = _DAR.match(upn)
+    if m and upn_errors:
+        prefix = m.group("prefix").casefold()
+        for e in upn_errors:
+            if fold(e.value).partition("@")[0] == prefix:
+                return UpnOrigin(
+                    "dar_rename", e.value,
+                    f"DAR quarantine rename: Entra replaced {e.value} with {upn} "
+                    f"(prefix + 4 digits @ {initial_domain}) because another object holds it.")
+    if not upn_errors and obj.mail_nickname and local.casefold() == obj.mail_nickname.casefold():
+        return UpnOrigin(
+            "moera", None,
+            f"MOERA fallback, no quarantine: {upn} is mailNickname@{initial_domain}, which Entra "
+            "uses when the on-prem UPN suffix is not a verified domain. Verify the domain or fix "
+            "the on-prem UPN suffix; there is no conflict to resolve.")
+    if m and not upn_errors:
+        return UpnOrigin(
+            "normal", None,
+            "Looks like prefix + 4 digits at the initial domain but the object carries no "
+            "UserPrincipalName provisioning error: no quarantine is recorded.")
+    return UpnOrigin("normal", None, f"UPN at the initial domain {initial_domain}; no quarantine recorded.")
+
+
+# --------------------------------------------------------------------------- on-prem indexes
+
+
+@dataclass(slots=True)
+class OnPremIndex:
+    sources: Sequence[OnPremSource]
+    by_anchor: dict[str, OnPremObject] = field(default_factory=dict)
+    by_guid_anchor: dict[str, OnPremObject] = field(default_factory=dict)
+    by_sid: dict[str, OnPremObject] = field(default_factory=dict)
+    by_dn: dict[tuple[str, ...], list[OnPremObject]] = field(default_factory=dict)
+    contacts_by_smtp: dict[str, list[OnPremObject]] = field(default_factory=dict)
+    by_value: dict[str, list[OnPremObject]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, sources: Sequence[OnPremSource], wanted: set[str] | None = None) -> "OnPremIndex":
+        idx = cls(sources)
+        for src in sources:
+            for o in src.objects:
+                a = o.anchor
+                if a:
+                    idx.by_anchor.setdefault(a, o)
+                if o.object_sid:
+                    idx.by_sid.setdefault(o.object_sid.upper(), o)
+                idx.by_dn.setdefault(normalize_dn(o.dn), []).append(o)
+                vals = _onprem_values(o)
+                if o.object_class == "contact":
+                    for v in vals:
+                        idx.contacts_by_smtp.setdefault(v, []).append(o)
+                if wanted is not None:
+                    for v in vals & wanted:
+                        idx.by_value.setdefault(v, []).append(o)
+        return idx
+
+    def covers(self, obj: CloudObject) -> bool:
+        """Spec "covers": DN under a source's base DN; else domain equals the base DN's domain."""
+        for src in self.sources:
+            if not src.base_dn:
+                continue
+            if obj.dn:
+                if dn_is_under(obj.dn, src.base_dn):
+                    return True
+            elif obj.domain_name and dn_domain(src.base_dn) == obj.domain_name.casefold():
+                return True
+        return False
+
+    def link(self, obj: CloudObject, *, value: str | None = None,
+             exclude: OnPremObject | None = None) -> OnPremObject | None:
+        """The on-prem object behind a cloud object, by the rule for its type."""
+        if obj.kind is ObjectKind.USER:
+            return self.by_anchor.get(obj.immutable_id) if obj.immutable_id else None
+        if obj.kind is ObjectKind.GROUP:
+            return self.by_sid.get(obj.sid.upper()) if obj.sid else None
+        keys = [value] if value else []
+        keys += [fold(a) for a in obj.smtp_addresses()]
+        if obj.mail:
+            keys.append(fold(obj.mail))
+        for k in keys:
+            for o in self.contacts_by_smtp.get(k, ()):
+                if o is not exclude:
+                    return o
+        return None
+
+    def recreated_evidence(self, obj: CloudObject) -> list[str]:
+        """Same DN or SID on-prem with another anchor: evidence, never a link."""
+        out = []
+        seen: set[str] = set()
+        if obj.dn:
+            for o in self.by_dn.get(normalize_dn(obj.dn), ()):
+                if o.anchor != obj.immutable_id:
+                    seen.add(o.dn)
+                    out.append(f"re-created in AD: {o.dn} has the same DN but a new anchor "
+                               f"(objectGUID {o.object_guid}; cloud immutable id {obj.immutable_id})")
+        if obj.sid:
+            o = self.by_sid.get(obj.sid.upper())
+            if o is not None and o.dn not in seen and (obj.kind is not ObjectKind.GROUP):
+                out.append(f"same SID {obj.sid} on-prem at {o.dn} with another anchor")
+        return out
+
+
+def _ref(o: OnPremObject | None) -> SourceRef | None:
+    if o is None:
+        return None
+    return SourceRef(dn=o.dn, object_guid=o.object_guid, immutable_id=o.anchor, source=o.source)
+
+
+# --------------------------------------------------------------------------- keep / lose
+
+
+@dataclass(frozen=True, slots=True)
+class KeepDecision:
+    keep: Keep
+    reasons: tuple[str, ...]
+
+
+def _value_matches_identity(o: OnPremObject, value: str) -> bool:
+    local = fold(value).partition("@")[0]
+    names = [o.mail_nickname, o.sam_account_name]
+    if o.given_name and o.sn:
+        names.append(f"{o.given_name}.{o.sn}")
+    return any(n and n.casefold() == local for n in names)
+
+
+def _label(o: OnPremObject) -> str:
+    return o.dn
+
+
+def decide_keep(value: str, a: OnPremObject, b: OnPremObject, *,
+                a_cloud: CloudObject | None = None, b_cloud: CloudObject | None = None,
+                a_role: Keep = Keep.SOURCE, b_role: Keep = Keep.HOLDER) -> KeepDecision:
+    """Which of two on-prem objects should keep ``value``; the first separating criterion decides.
+
+    (1) its cloud object holds the value now and has a licence or a mailbox;
+    (2) enabled over disabled; (3) the value matches its own mailNickname /
+    sAMAccountName / given.surname; (4) older whenCreated. When (1) and (2) tie
+    and (3) and (4) disagree: undecided, with the evidence.
+    """
+    v = fold(value)
+
+    def c1(o: OnPremObject, c: CloudObject | None) -> bool:
+        holds = c is not None and any(val == v for _, val in cloud_values(c))
+        return holds and ((c is not None and c.license_count > 0) or o.has_mailbox)
+
+    r1a, r1b = c1(a, a_cloud), c1(b, b_cloud)
+    if r1a != r1b:
+        win, lose = (a, b) if r1a else (b, a)
+        return KeepDecision(a_role if r1a else b_role, (
+            f"{_label(win)} keeps {value}: its cloud object holds the value now and has a licence "
+            f"or mailbox; {_label(lose)} does not.",))
+    da, db = a.disabled, b.disabled
+    if da is not None and db is not None and da != db:
+        win = b if da else a
+        return KeepDecision(b_role if da else a_role, (
+            f"{_label(win)} keeps {value}: it is enabled and the other account is disabled "
+            "(userAccountControl).",))
+    m_a, m_b = _value_matches_identity(a, value), _value_matches_identity(b, value)
+    c3 = None if m_a == m_b else (a_role if m_a else b_role)
+    c4 = None
+    if a.when_created and b.when_created and a.when_created != b.when_created:
+        c4 = a_role if a.when_created < b.when_created else b_role
+    ev = []
+    if c3 is not None:
+        ev.append(f"the value matches the own name of the {c3.value} "
+                  f"({_label(a if c3 == a_role else b)}: mailNickname, sAMAccountName or given.surname)")
+    if c4 is not None:
+        ev.append(f"the {c4.value} is older (whenCreated {a.when_created if c4 == a_role else b.when_created})")
+    if c3 is not None and c4 is not None and c3 != c4:
+        return KeepDecision(Keep.UNDECIDED, tuple(
+            ["undecided: licence/mailbox and enabled state tie, and the name and age evidence "
+             "disagree"] + ev))
+    if c3 is not None:
+        return KeepDecision(c3, (f"{ev[0]}, so it keeps {value} (licence and enabled state tie).",))
+    if c4 is not None:
+        return KeepDecision(c4, (f"{ev[-1]}, so it keeps {value} (licence, enabled state and "
+                                 "name evidence tie).",))
+    return KeepDecision(Keep.UNDECIDED, (
+        "undecided: no evidence separates the two objects (licence, mailbox, enabled state, "
+        "name and whenCreated all tie or are unknown)",))
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _same_kind(prop: str, attrs: Sequence[str]) -> bool:
+    if prop == UPN:
+        return ATTR_UPN in attrs
+    return ATTR_PROXY in attrs or ATTR_MAIL in attrs
+
+
+def _holders(err_obj: CloudObject, prop: str, value: str,
+             index: dict[str, dict[str, tuple[CloudObject, set[str]]]]) -> list[tuple[CloudObject, tuple[str, ...], bool]]:
+    found = index.get(fold(value), {})
+    out = []
+    for oid, (obj, attrs) in found.items():
+        if oid == err_obj.id:
+            continue
+        ordered = tuple(a for a in _ATTR_ORDER if a in attrs)
+        out.append((obj, ordered, _same_kind(prop, ordered)))
+    out.sort(key=lambda t: (t[0].deleted, not t[2], t[0].id))
+    return out
+
+
+def _classify(err: ProvisioningError, holders: Sequence[Holder], err_obj: CloudObject,
+              onprem: OnPremIndex, linked: list[OnPremObject | None]) -> tuple[Scenario, list[str]]:
+    if err.category.casefold() != "propertyconflict":
+        return Scenario.UNSUPPORTED, [f"error category {err.category!r} is not PropertyConflict; "
+                                      "reported with its raw fields"]
+    if not holders:
+        return Scenario.NO_HOLDER, ["no other user, group or contact (active or deleted) holds "
+                                    f"{err.value}"]
+    first = holders[0].object
+    who = f"{first.kind.value} {first.user_principal_name or first.mail or first.display_name} ({first.id})"
+    if first.deleted:
+        return Scenario.DELETED_HOLDER, [f"only recycle-bin objects hold the value; first: {who}, "
+                                         f"deleted {first.deleted_at}"]
+    if not first.synced:
+        if first.kind is err_obj.kind:
+            return Scenario.CLOUD_ONLY_TWIN, [
+                f"holder {who} is active and cloud-mastered (onPremisesSyncEnabled is not true)",
+                f"it is of the same type as the error object ({first.kind.value}): probably the "
+                "same recipient, created in the cloud before sync"]
+        return Scenario.CLOUD_ONLY_OTHER_TYPE, [
+            f"holder {who} is active and cloud-mastered (onPremisesSyncEnabled is not true)",
+            f"it is a {first.kind.value}, the error object is a {err_obj.kind.value}"]
+    if linked[0] is not None:
+        return Scenario.ONPREM_DUPLICATE, [
+            f"holder {who} is synced and linked to on-prem {linked[0].dn}",
+            "two on-prem objects carry the value"]
+    if onprem.covers(first):
+        return Scenario.ORPHANED_HOLDER, [
+            f"holder {who} is synced but its anchor matches nothing in the supplied on-prem data, "
+            "which covers its location "
+            f"({first.dn or first.domain_name})"]
+    where = first.dn or first.domain_name or "an unknown location"
+    return Scenario.UNVERIFIED_HOLDER, [
+        f"holder {who} is synced from {where}, which no supplied on-prem source covers: "
+        "cannot tell an orphan from a duplicate"]
+
+
+def match(snapshot: CloudSnapshot, sources: Sequence[OnPremSource] = ()) -> list[Finding]:
+    """Link every provisioning error to its holders and on-prem objects, and classify it."""
+    err_objects = [o for o in snapshot.objects if o.errors and not o.deleted]
+    wanted = {fold(e.value) for o in err_objects for e in o.errors if e.value}
+    holder_index: dict[str, dict[str, tuple[CloudObject, set[str]]]] = {}
+    for obj in snapshot.objects:
+        for attr, val in cloud_values(obj):
+            if val in wanted:
+                slot = holder_index.setdefault(val, {})
+                entry = slot.get(obj.id)
+                if entry is None:
+                    slot[obj.id] = (obj, {attr})
+                else:
+                    entry[1].add(attr)
+    onprem = OnPremIndex.build(sources, wanted)
+    findings = []
+    for obj in err_objects:
+        src_obj = onprem.link(obj)
+        for err in obj.errors:
+            findings.append(_finding(snapshot, obj, err, src_obj, holder_index, onprem))
+    findings.sort(key=lambda f: (f.object.id, f.property, fold(f.error.value)))
+    return findings
+
+
+def _finding(snapshot: CloudSnapshot, obj: CloudObject, err: ProvisioningError,
+             src_obj: OnPremObject | None, holder_index: dict[str, dict[str, tuple[CloudObject, set[str]]]],
+             onprem: OnPremIndex) -> Finding:
+    prop = err.normalized_property
+    raw = _holders(obj, prop, err.value, holder_index)
+    linked: list[OnPremObject | None] = []
+    holders = []
+    evidence: list[str] = []
+    for h, attrs, same in raw:
+        o = None
+        if h.synced and not h.deleted:
+            o = onprem.link(h, value=fold(err.value), exclude=src_obj)
+            if o is None:
+                evidence += onprem.recreated_evidence(h)
+        linked.append(o)
+        holders.append(Holder(object=h, matched_on=attrs, source=_ref(o), same_kind=same))
+    if src_obj is None and obj.synced:
+        evidence += onprem.recreated_evidence(obj)
+        if onprem.sources:
+            evidence.append(f"the error object's anchor {obj.immutable_id} matches no object in the "
+                            "supplied on-prem data")
+    scenario, reasons = _classify(err, holders, obj, onprem, linked)
+    keep = None
+    if scenario is Scenario.ONPREM_DUPLICATE and src_obj is not None and linked[0] is not None:
+        d = decide_keep(err.value, src_obj, linked[0], a_cloud=obj, b_cloud=holders[0].object)
+        keep = d.keep
+        reasons += d.reasons
+    elif scenario is Scenario.ONPREM_DUPLICATE:
+        keep = Keep.UNDECIDED
+        reasons.append("undecided: the error object's own on-prem source was not supplied")
+    origin = upn_origin(obj, snapshot.initial_domain)
+    if origin.kind == "dar_rename":
+        reasons.append(origin.explanation)
+    reasons.append("usual remedy: " + REMEDIES[scenario])
+    return Finding(
+        id=finding_id(snapshot.tenant_id, obj.id, prop, err.value),
+        scenario=scenario,
+        object=obj,
+        error=err,
+        source=_ref(src_obj),
+        holders=tuple(holders),
+        keep=keep,
+        reasons=tuple(reasons),
+        evidence=tuple(dict.fromkeys(evidence)),
+        original_upn=origin.original,
+    )
+
+
+def holder_counts(findings: Iterable[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.scenario.value] = counts.get(f.scenario.value, 0) + 1
+    return counts
+
+
+

@@ -1,0 +1,1 @@
+"""Adapters at the edge: tenant files, Microsoft Graph, LDIF/csvde exports, LDAP."""

@@ -1,0 +1,87 @@
+"""Reader for ``csvde`` exports: header row of attribute names, ``DN`` first,
+binary values as ``X'hex'``, multi-valued attributes joined with ``;``."""
+
+from __future__ import annotations
+
+import binascii
+import csv
+import io
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import BadInput
+from ..model import OnPremObject
+from .onprem import EntryError, decode_entry
+
+__all__ = ["iter_csvde_objects", "parse_csvde_text"]
+
+# csvde joins every value of a multi-valued attribute with ';'. Only these are
+# split: a single-valued attribute (displayName, ...) may itself contain ';'.
+MULTI_VALUED = {"objectclass", "proxyaddresses", "member", "memberof", "othermailbox",
+                "othertelephone", "url", "serviceprincipalname", "showinaddressbook"}
+
+
+def _value(text: str, attr: str, line: int, path: Path) -> bytes:
+    if len(text) >= 3 and text[:2] in ("X'", "x'") and text.endswith("'"):
+        try:
+            return binascii.unhexlify(text[2:-1])
+        except (binascii.Error, ValueError):
+            raise BadInput(path, f"invalid X'hex' value for {attr}", line=line) from None
+    return text.encode("utf-8")
+
+
+def _rows(text: str, path: Path) -> Iterator[OnPremObject]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise BadInput(path, "empty file, expected a csvde header row")
+        names = [h.strip().lstrip("\ufeff") for h in header]
+        if not names or names[0].casefold() != "dn":
+            raise BadInput(path, "first column must be DN (a csvde export)", line=1)
+        low = [n.lower() for n in names]
+        for row in reader:
+            line = reader.line_num
+            if not any(c.strip() for c in row):
+                continue
+            if len(row) != len(names):
+                raise BadInput(path, f"{len(row)} columns, header has {len(names)}", line=line)
+            attrs: dict[str, list[bytes]] = {}
+            for name, cell in zip(low[1:], row[1:]):
+                if cell == "":
+                    continue
+                parts = cell.split(";") if name in MULTI_VALUED else [cell]
+                attrs[name] = [_value(p, name, line, path) for p in parts if p != ""]
+            try:
+                yield decode_entry(row[0], attrs, str(path))
+            except EntryError as e:
+                raise BadInput(path, f"{row[0]}: {e}", line=line) from None
+    except csv.Error as e:
+        raise BadInput(path, f"invalid CSV: {e}", line=reader.line_num) from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise BadInput(path, "no such file") from None
+    except IsADirectoryError:
+        raise BadInput(path, "is a directory, not a file") from None
+    except OSError as e:
+        raise BadInput(path, f"cannot read: {e.strerror}") from None
+    if data.startswith(b"\xff\xfe"):
+        return data[2:].decode("utf-16-le", errors="replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise BadInput(path, "not UTF-8 text (csvde -u writes UTF-16; both are read)", line=line) from None
+
+
+def iter_csvde_objects(path: Path | str) -> Iterator[OnPremObject]:
+    p = Path(path)
+    return _rows(_read_text(p), p)
+
+
+def parse_csvde_text(text: str, label: str = "<csv>") -> list[OnPremObject]:
+    return list(_rows(text, Path(label)))

@@ -1,0 +1,36 @@
+"""File-backed sources: tenant files and on-prem exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..model import CloudSnapshot, OnPremSource
+from .base import Progress
+from .onprem import read_onprem_file
+from .tenantfile import read_tenant_file
+
+__all__ = ["TenantFileSource", "OnPremFileReader"]
+
+
+class TenantFileSource:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.label = str(self.path)
+
+    async def read(self, progress: Progress) -> CloudSnapshot:
+        progress.stage(f"reading {self.path.name}")
+        snap = read_tenant_file(self.path)
+        progress.advance(len(snap.objects), objects=len(snap.objects))
+        return snap
+
+
+class OnPremFileReader:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.label = str(self.path)
+
+    def read(self, progress: Progress) -> OnPremSource:
+        progress.stage(f"reading {self.path.name}")
+        src = read_onprem_file(self.path)
+        progress.advance(len(src.objects), objects=len(src.objects))
+        return src

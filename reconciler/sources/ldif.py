@@ -1,0 +1,155 @@
+"""RFC 2849 LDIF reader for ``ldifde`` and ``ldapsearch`` exports (streaming).
+
+Handles ``version:``, comments, folded continuation lines, ``attr:: base64``,
+attribute options (``proxyAddresses;range=0-1499``), CRLF line ends, a UTF-8
+BOM and ``ldifde -u`` UTF-16 files. Every failure is a ``BadInput`` naming the
+file and line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+from pathlib import Path
+from typing import IO, Iterator
+
+from ..errors import BadInput
+from ..model import OnPremObject
+from .onprem import EntryError, decode_entry
+
+__all__ = ["iter_ldif_records", "iter_ldif_objects", "parse_ldif_bytes"]
+
+_ATTR = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9=.-]+)*$|^[0-9]+(\.[0-9]+)*$")
+_CONTROL_RECORD_KEYS = {b"changetype"}
+
+
+def _open(path: Path) -> IO[bytes]:
+    try:
+        f = path.open("rb")
+    except FileNotFoundError:
+        raise BadInput(path, "no such file") from None
+    except IsADirectoryError:
+        raise BadInput(path, "is a directory, not a file") from None
+    except OSError as e:
+        raise BadInput(path, f"cannot read: {e.strerror}") from None
+    head = f.read(2)
+    if head == b"\xff\xfe":  # ldifde -u writes UTF-16LE with a BOM
+        text = f.read().decode("utf-16-le", errors="strict")
+        f.close()
+        return io.BytesIO(text.encode("utf-8"))
+    f.seek(0)
+    return f
+
+
+def _logical_lines(f: IO[bytes], path: Path) -> Iterator[tuple[int, bytes | None]]:
+    """Yield (line number, logical line) with folding undone; ``None`` marks a record break."""
+    cur: bytes | None = None
+    start = 0
+    comment = False
+    for no, raw in enumerate(f, 1):
+        line = raw.rstrip(b"\r\n")
+        if no == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        if line[:1] == b" ":
+            if cur is None and not comment:
+                raise BadInput(path, "continuation line with nothing to continue", line=no)
+            if not comment:
+                cur = cur + line[1:]  # type: ignore[operator]
+            continue
+        if cur is not None:
+            yield start, cur
+            cur = None
+        comment = False
+        if not line.strip():
+            yield no, None
+            continue
+        if line[:1] == b"#":
+            comment = True
+            continue
+        cur, start = line, no
+    if cur is not None:
+        yield start, cur
+    yield 0, None
+
+
+def _split(line: bytes, no: int, path: Path) -> tuple[str, bytes]:
+    colon = line.find(b":")
+    if colon <= 0:
+        raise BadInput(path, "expected 'attribute: value'", line=no)
+    name = line[:colon]
+    if not _ATTR.match(name):
+        raise BadInput(path, f"invalid attribute name {name[:40]!r}", line=no)
+    rest = line[colon + 1:]
+    if rest[:1] == b":":
+        try:
+            value = base64.b64decode(rest[1:].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadInput(path, f"invalid base64 value for {name.decode()}", line=no) from None
+    elif rest[:1] == b"<":
+        raise BadInput(path, f"URL values ('{name.decode()}:<') are not supported", line=no)
+    else:
+        value = rest.lstrip(b" ")
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadInput(path, f"value of {name.decode()} is not UTF-8 (binary data must be base64)",
+                           line=no) from None
+    attr = name.split(b";", 1)[0].decode("ascii").lower()
+    return attr, value
+
+
+def iter_ldif_records(f: IO[bytes], path: Path) -> Iterator[tuple[int, str, dict[str, list[bytes]]]]:
+    """Yield (first line, dn, attributes) for every content/add record."""
+    dn: str | None = None
+    attrs: dict[str, list[bytes]] = {}
+    start = 0
+    seen_any = False
+    for no, line in _logical_lines(f, path):
+        if line is None:
+            if dn is not None:
+                yield start, dn, attrs
+            dn, attrs = None, {}
+            continue
+        attr, value = _split(line, no, path)
+        seen_any = True
+        if dn is None:
+            if attr == "version":
+                continue
+            if attr != "dn":
+                raise BadInput(path, f"record must start with 'dn:', found {attr!r}", line=no)
+            try:
+                dn = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadInput(path, "dn is not UTF-8", line=no) from None
+            start = no
+            continue
+        if attr == "changetype":
+            kind = value.decode("utf-8", "replace").strip().lower()
+            if kind != "add":
+                raise BadInput(path, f"'changetype: {kind}' is a change record; expected an export "
+                                     "(content or 'changetype: add' records)", line=no)
+            continue
+        attrs.setdefault(attr, []).append(value)
+    if not seen_any:
+        raise BadInput(path, "empty file, expected LDIF records")
+
+
+def _objects(f: IO[bytes], path: Path) -> Iterator[OnPremObject]:
+    label = str(path)
+    with f:
+        for start, dn, attrs in iter_ldif_records(f, path):
+            try:
+                yield decode_entry(dn, attrs, label)
+            except EntryError as e:
+                raise BadInput(path, f"{dn}: {e}", line=start) from None
+
+
+def iter_ldif_objects(path: Path | str) -> Iterator[OnPremObject]:
+    p = Path(path)
+    return _objects(_open(p), p)
+
+
+def parse_ldif_bytes(data: bytes, label: str = "<ldif>") -> list[OnPremObject]:
+    return list(_objects(io.BytesIO(data), Path(label)))

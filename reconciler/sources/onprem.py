@@ -1,0 +1,156 @@
+"""The one decoding path for Active Directory entries.
+
+LDIF, csvde and LDAP readers all hand an entry over as ``dn`` plus a mapping of
+lower-cased attribute names to raw ``bytes`` values; :func:`decode_entry` turns
+that into an :class:`~reconciler.model.OnPremObject`. Binary attributes
+(objectGUID, objectSid, mS-DS-ConsistencyGuid) are decoded here and only here.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from ..anchors import common_dn_suffix, guid_bytes_to_str, sid_bytes_to_str
+from ..errors import BadInput
+from ..model import OnPremObject, OnPremSource
+
+__all__ = ["decode_entry", "read_onprem_file", "source_from_objects", "generalized_time_to_iso",
+           "ONPREM_ATTRIBUTES"]
+
+# What the matcher and the checks read (LDAP asks for exactly these).
+ONPREM_ATTRIBUTES = (
+    "objectGUID", "objectSid", "mS-DS-ConsistencyGuid", "userPrincipalName", "mail",
+    "proxyAddresses", "mailNickname", "sAMAccountName", "displayName", "givenName", "sn", "cn",
+    "targetAddress", "homeMDB", "msExchRecipientTypeDetails", "userAccountControl",
+    "whenCreated", "whenChanged", "objectClass", "distinguishedName", "isCriticalSystemObject",
+    "groupType", "msExchHideFromAddressLists",
+)
+
+_CLASS_ORDER = (("computer", "computer"), ("contact", "contact"), ("group", "group"),
+                ("user", "user"), ("inetorgperson", "user"))
+
+
+class EntryError(ValueError):
+    """A value in an entry cannot be decoded; the reader adds file and line."""
+
+
+def _text(values: Sequence[bytes] | None, attr: str) -> str | None:
+    if not values:
+        return None
+    try:
+        return values[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise EntryError(f"{attr} is not UTF-8 text") from None
+
+
+def _texts(values: Sequence[bytes] | None, attr: str) -> tuple[str, ...]:
+    if not values:
+        return ()
+    try:
+        return tuple(v.decode("utf-8") for v in values)
+    except UnicodeDecodeError:
+        raise EntryError(f"{attr} is not UTF-8 text") from None
+
+
+def _int(values: Sequence[bytes] | None, attr: str) -> int | None:
+    s = _text(values, attr)
+    if s is None or not s.strip():
+        return None
+    try:
+        return int(s.strip())
+    except ValueError:
+        raise EntryError(f"{attr} is not a number: {s[:40]!r}") from None
+
+
+def generalized_time_to_iso(value: str | None) -> str | None:
+    """``20261120101500.0Z`` -> ``2026-11-20T10:15:00Z``; other shapes kept as given."""
+    if not value:
+        return None
+    v = value.strip()
+    if len(v) >= 14 and v[:14].isdigit():
+        return f"{v[0:4]}-{v[4:6]}-{v[6:8]}T{v[8:10]}:{v[10:12]}:{v[12:14]}Z"
+    return v
+
+
+def _object_class(classes: tuple[str, ...]) -> str:
+    low = {c.casefold() for c in classes}
+    for name, kind in _CLASS_ORDER:
+        if name in low:
+            return kind
+    return "other"
+
+
+def decode_entry(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str = "") -> OnPremObject:
+    """Raw entry -> model. ``attrs`` keys are lower-case attribute names, values raw bytes."""
+    g = attrs.get
+    guid = g("objectguid")
+    sid = g("objectsid")
+    cg = g("ms-ds-consistencyguid")
+    try:
+        guid_s = guid_bytes_to_str(guid[0]) if guid else None
+        sid_s = sid_bytes_to_str(sid[0]) if sid else None
+    except ValueError as e:
+        raise EntryError(str(e)) from None
+    classes = _texts(g("objectclass"), "objectClass")
+    return OnPremObject(
+        dn=dn,
+        object_class=_object_class(classes),
+        object_classes=classes,
+        object_guid=guid_s,
+        object_sid=sid_s,
+        consistency_guid=base64.b64encode(cg[0]).decode("ascii") if cg and cg[0] else None,
+        user_principal_name=_text(g("userprincipalname"), "userPrincipalName"),
+        mail=_text(g("mail"), "mail"),
+        proxy_addresses=_texts(g("proxyaddresses"), "proxyAddresses"),
+        mail_nickname=_text(g("mailnickname"), "mailNickname"),
+        sam_account_name=_text(g("samaccountname"), "sAMAccountName"),
+        display_name=_text(g("displayname"), "displayName"),
+        given_name=_text(g("givenname"), "givenName"),
+        sn=_text(g("sn"), "sn"),
+        cn=_text(g("cn"), "cn"),
+        target_address=_text(g("targetaddress"), "targetAddress"),
+        home_mdb=_text(g("homemdb"), "homeMDB"),
+        recipient_type_details=_text(g("msexchrecipienttypedetails"), "msExchRecipientTypeDetails"),
+        user_account_control=_int(g("useraccountcontrol"), "userAccountControl"),
+        when_created=generalized_time_to_iso(_text(g("whencreated"), "whenCreated")),
+        when_changed=generalized_time_to_iso(_text(g("whenchanged"), "whenChanged")),
+        is_critical_system_object=(_text(g("iscriticalsystemobject"), "isCriticalSystemObject")
+                                   or "").upper() == "TRUE",
+        group_type=_int(g("grouptype"), "groupType"),
+        hidden_from_address_lists=(_text(g("msexchhidefromaddresslists"), "msExchHideFromAddressLists")
+                                   or "").upper() == "TRUE",
+        source=source,
+    )
+
+
+def source_from_objects(label: str, objects: Iterable[OnPremObject], *,
+                        base_dn: str | None = None) -> OnPremSource:
+    objs = list(objects)
+    if base_dn is None:
+        base_dn = common_dn_suffix([o.dn for o in objs])
+    return OnPremSource(label=label, base_dn=base_dn, objects=objs)
+
+
+def iter_onprem_file(path: Path | str) -> Iterator[OnPremObject]:
+    """Stream objects from an ``.ldif``/``.ldf`` or csvde ``.csv`` file."""
+    p = Path(path)
+    suffix = p.suffix.casefold()
+    if suffix in (".ldif", ".ldf"):
+        from .ldif import iter_ldif_objects
+
+        return iter_ldif_objects(p)
+    if suffix == ".csv":
+        from .csvde import iter_csvde_objects
+
+        return iter_csvde_objects(p)
+    raise BadInput(p, "unknown on-prem file type; expected .ldif, .ldf (ldifde) or .csv (csvde)")
+
+
+def read_onprem_file(path: Path | str) -> OnPremSource:
+    p = Path(path)
+    objs = list(iter_onprem_file(p))
+    if not objs:
+        raise BadInput(p, "contains no directory objects")
+    return source_from_objects(str(p), objs)

@@ -1,0 +1,90 @@
+"""Composition root: builds concrete adapters from command-line settings.
+
+The CLI hands a :class:`SourceOptions` here and gets Protocol-typed sources
+back; nothing else in the package constructs adapters.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .errors import UsageError
+from .sources.base import CloudSource, OnPremReader
+
+__all__ = ["SourceOptions", "build_cloud_source", "build_onprem_readers", "is_loopback_url"]
+
+
+@dataclass(slots=True)
+class SourceOptions:
+    tenant: Path | None = None
+    graph: bool = False
+    graph_url: str | None = None
+    auth: str = "environment"
+    tenant_id: str | None = None
+    client_id: str | None = None
+    certificate: Path | None = None
+    cloud: str = "global"
+    strategy: str = "auto"
+    save_tenant: Path | None = None
+    onprem: list[Path] = field(default_factory=list)
+    ldap: list[str] = field(default_factory=list)
+    bind_dn: str | None = None
+    base_dn: str | None = None
+    ldap_filter: str | None = None
+    ldap_ca: Path | None = None
+    insecure: bool = False
+    verbose: bool = False
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def has_cloud_source(o: SourceOptions) -> bool:
+    return bool(o.tenant or o.graph or o.graph_url)
+
+
+def build_cloud_source(o: SourceOptions) -> CloudSource:
+    given = [x for x in (o.tenant, o.graph or None, o.graph_url) if x]
+    if not given:
+        raise UsageError("no cloud source: give --tenant FILE, --graph or --graph-url URL")
+    if len(given) > 1:
+        raise UsageError("give only one cloud source: --tenant, --graph or --graph-url")
+    if o.tenant:
+        from .sources.files import TenantFileSource
+
+        return TenantFileSource(o.tenant)
+    if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
+        raise UsageError("--auth none is accepted only with a loopback --graph-url "
+                         "(http://127.0.0.1:PORT/v1.0)")
+    return build_graph_source(o)
+
+
+def build_graph_source(o: SourceOptions) -> CloudSource:
+    """Live Graph or a Graph-compatible URL (the emulator)."""
+    raise UsageError("reading Microsoft Graph (--graph/--graph-url) is not available in this build yet; "
+                     "use --tenant FILE")
+
+
+def build_onprem_readers(o: SourceOptions) -> list[OnPremReader]:
+    from .sources.files import OnPremFileReader
+
+    readers: list[OnPremReader] = [OnPremFileReader(p) for p in o.onprem]
+    readers += build_ldap_readers(o)
+    return readers
+
+
+def build_ldap_readers(o: SourceOptions) -> list[OnPremReader]:
+    if not o.ldap:
+        return []
+    raise UsageError("reading Active Directory over LDAP (--ldap) is not available in this build yet; "
+                     "export with ldifde and use --onprem FILE")
