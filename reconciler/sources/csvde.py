@@ -31,7 +31,7 @@ def _value(text: str, attr: str, line: int, path: Path) -> bytes:
 
 
 def _rows(text: str, path: Path) -> Iterator[OnPremObject]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
         if header is None:
