@@ -58,6 +58,46 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX findings_id ON findings(id);
         CREATE INDEX findings_object ON findings(object_id);
     """),
+    (2, "plans, apply journal, tenant context", """
+        CREATE TABLE plans (
+            fingerprint TEXT PRIMARY KEY,
+            tenant_id TEXT NOT NULL,
+            scan_run TEXT,
+            created TEXT NOT NULL,
+            steps INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE journal_runs (
+            id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            tenant_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            dry_run INTEGER NOT NULL,
+            started TEXT NOT NULL,
+            finished TEXT,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE journal (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL REFERENCES journal_runs(id),
+            fingerprint TEXT NOT NULL,
+            step_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            phase TEXT NOT NULL,
+            status TEXT NOT NULL,
+            executor TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT 'null',
+            before TEXT NOT NULL DEFAULT 'null',
+            after TEXT NOT NULL DEFAULT 'null',
+            detail TEXT NOT NULL DEFAULT '',
+            at TEXT NOT NULL
+        );
+        CREATE INDEX journal_step ON journal(fingerprint, step_id, seq);
+        CREATE INDEX journal_run ON journal(run_id, seq);
+        CREATE TABLE run_context (
+            run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+            data TEXT NOT NULL
+        );
+    """),
 ]
 
 
@@ -205,3 +245,18 @@ class Store:
         row = self.conn.execute("SELECT detail FROM findings WHERE run_id = ? AND id = ?",
                                 (run_id, finding_id)).fetchone()
         return orjson.loads(row[0]) if row else {}
+
+    # ------------------------------------------------------------------ plan context (issue 7)
+
+    def save_run_context(self, run_id: str, context: dict[str, Any]) -> None:
+        """Tenant context the planner's guards need (roles, flags, domains, object extras).
+
+        ``context`` is ``reconciler.planner.context_from_snapshot(snapshot).data()``.
+        """
+        with self.atomic() as c:
+            c.execute("INSERT OR REPLACE INTO run_context (run_id, data) VALUES (?, ?)",
+                      (run_id, orjson.dumps(context).decode()))
+
+    def run_context(self, run_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT data FROM run_context WHERE run_id = ?", (run_id,)).fetchone()
+        return orjson.loads(row[0]) if row else None
