@@ -1,0 +1,549 @@
+"""Low-level async Microsoft Graph HTTP layer: ONE ``httpx.AsyncClient``, ONE retry layer.
+
+Everything that talks to Graph (the reader in :mod:`.graph`, the plan writers)
+goes through :class:`GraphHttp`:
+
+* a bearer token from a *token provider* callable (``None`` -> no header, for
+  the loopback emulator with ``--auth none``);
+* a ``client-request-id`` on every request, kept across retries of the same
+  logical request and quoted in every error message;
+* one hand-written retry layer (no msgraph RetryHandler, no tenacity stacked on
+  top): ``Retry-After`` honoured on 429/503 per request *and* per ``$batch``
+  item, exponential backoff with full jitter on 5xx and connection errors or
+  resets, and a concurrency limit that halves when throttled and creeps back;
+* 401 -> :class:`AuthError`, 403 -> :class:`PermissionDenied` naming the
+  least-privilege permission from OUR table (:data:`PERMISSIONS`), never from
+  the server's text; anything else -> :class:`GraphStatusError` (a
+  ``NetworkError``) with status, Graph error code and client-request-id;
+* orjson parsing, pages streamed (``paginate`` never holds more than one page);
+* :class:`GraphCounters`: requests on the wire, ``$batch`` items, retries,
+  throttled waits, resource units (``x-ms-resource-unit``).
+
+Secrets: the token is only ever put in the ``Authorization`` header; it is
+never logged, counted or put in an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import orjson
+
+from ..errors import AuthError, NetworkError, PermissionDenied, ThrottledError
+
+__all__ = [
+    "GraphHttp", "GraphCounters", "BatchRequest", "BatchResponse", "GraphStatusError",
+    "TokenProvider", "PERMISSIONS", "permission_for", "MAX_BATCH",
+]
+
+MAX_BATCH = 20
+TokenProvider = Callable[[], "str | None | Awaitable[str | None]"]
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+_NETWORK_ERRORS = (httpx.TransportError,)
+
+# (methods, path regex relative to the version root, least-privilege permission).
+# First match wins; the 403 message names the permission from here, never from
+# the error body (which is free text and may even be misleading).
+PERMISSIONS: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
+    (frozenset(m.split()), re.compile(p, re.I), perm) for m, p, perm in [
+        ("GET", r"^/users/[^/]+/memberOf", "GroupMember.Read.All"),
+        ("GET", r"^/groups/[^/]+/(transitive)?members", "GroupMember.Read.All"),
+        ("GET", r"^/users(/|$|\?)", "User.Read.All"),
+        ("PATCH", r"^/users/[^/]+$", "User.ReadUpdate.All (plus Privileged Authentication "
+                                     "Administrator to change UPN/immutable id of an admin)"),
+        ("DELETE", r"^/users/[^/]+$", "User.ReadWrite.All"),
+        ("GET", r"^/groups(/|$|\?)", "Group.Read.All"),
+        ("PATCH DELETE", r"^/groups/[^/]+$", "Group.ReadWrite.All"),
+        ("GET", r"^/contacts(/|$|\?)", "OrgContact.Read.All"),
+        ("GET", r"^/directory/deletedItems/microsoft\.graph\.user", "User.Read.All"),
+        ("GET", r"^/directory/deletedItems/microsoft\.graph\.group", "Group.Read.All"),
+        ("GET", r"^/directory/deletedItems/", "User.Read.All or Group.Read.All"),
+        ("POST DELETE", r"^/directory/deletedItems/", "User.DeleteRestore.All (users) or delegated "
+                                                      "Group.ReadWrite.All (groups)"),
+        ("GET", r"^/roleManagement/directory/roleEligibility", "RoleEligibilitySchedule.Read.Directory"),
+        ("GET", r"^/roleManagement/directory/", "RoleManagement.Read.Directory"),
+        ("GET", r"^/directoryRoles", "RoleManagement.Read.Directory"),
+        ("GET", r"^/organization", "Organization.Read.All"),
+        ("GET PATCH", r"^/directory/onPremisesSynchronization",
+         "delegated OnPremDirectorySynchronization.Read.All signed in as Global Administrator "
+         "(application permissions are not supported)"),
+        ("GET", r"^/domains", "Domain.Read.All"),
+        ("GET", r"^/auditLogs/provisioning", "AuditLog.Read.All"),
+    ])
+
+
+def _version_relative(url: str) -> str:
+    """``https://graph.microsoft.com/v1.0/users?x`` or ``/users?x`` -> ``/users``."""
+    path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
+    path = "/" + path.lstrip("/")
+    m = re.match(r"^/(v1\.0|beta)(/.*)?$", path)
+    if m:
+        path = m.group(2) or "/"
+    return path
+
+
+def permission_for(method: str, url: str) -> str:
+    """The least-privilege permission reconciler documents for ``method url``."""
+    path = _version_relative(url)
+    for methods, pattern, perm in PERMISSIONS:
+        if method.upper() in methods and pattern.search(path):
+            return perm
+    return "a Graph permission for " + f"{method.upper()} {path} (see docs/graph.md)"
+
+
+class GraphStatusError(NetworkError):
+    """Graph answered with an unexpected status (after retries). Carries no secret."""
+
+    def __init__(self, message: str, *, status: int, code: str | None, request_id: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+
+@dataclass(slots=True)
+class GraphCounters:
+    """What one :class:`GraphHttp` did on the wire (a ``$batch`` is one request)."""
+
+    requests: int = 0
+    batches: int = 0
+    batch_items: int = 0
+    retries: int = 0
+    throttled: int = 0
+    throttled_wait_s: float = 0.0
+    faults: int = 0
+    resource_units: float = 0.0
+    bytes_received: int = 0
+    pages: int = 0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """One ``$batch`` item; ``url`` is relative to the version root (``/users?...``)."""
+
+    id: str
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] | None = None
+    body: Any = None
+    depends_on: tuple[str, ...] = ()
+
+    def wire(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "method": self.method.upper(), "url": self.url}
+        if self.headers:
+            d["headers"] = dict(self.headers)
+        if self.body is not None:
+            d["body"] = self.body
+            d.setdefault("headers", {}).setdefault("Content-Type", "application/json")
+        if self.depends_on:
+            d["dependsOn"] = list(self.depends_on)  # camelCase, as Graph documents it
+        return d
+
+
+@dataclass(slots=True)
+class BatchResponse:
+    id: str
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: Any = None
+
+
+class _AdaptiveLimiter:
+    """Bounded concurrency that halves on throttling and grows back by one per ``grow_after`` successes."""
+
+    def __init__(self, maximum: int, minimum: int = 1, grow_after: int = 20) -> None:
+        self.maximum = max(1, maximum)
+        self.minimum = max(1, min(minimum, self.maximum))
+        self.limit = self.maximum
+        self.in_flight = 0
+        self.peak = 0
+        self._grow_after = grow_after
+        self._ok = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.in_flight < self.limit)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def throttled(self) -> None:
+        self.limit = max(self.minimum, self.limit // 2)
+        self._ok = 0
+
+    def succeeded(self) -> None:
+        self._ok += 1
+        if self._ok >= self._grow_after and self.limit < self.maximum:
+            self.limit += 1
+            self._ok = 0
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    raw = headers.get("retry-after") or headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None  # HTTP-date form: fall back to backoff
+
+
+def _error_code(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        code = body["error"].get("code")
+        return str(code) if code else None
+    return None
+
+
+def _loads(content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+
+
+class GraphHttp:
+    """Async Graph client over one ``httpx.AsyncClient``; see the module docstring."""
+
+    def __init__(self, base_url: str, token_provider: TokenProvider | None, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 http_client: httpx.AsyncClient | None = None,
+                 max_concurrency: int = 16, min_concurrency: int = 1,
+                 max_attempts: int = 10, backoff_base: float = 0.5, backoff_cap: float = 30.0,
+                 max_throttle_wait: float = 600.0, timeout: float = 60.0,
+                 sleep: Callable[[float], Awaitable[None]] | None = None,
+                 rng: random.Random | None = None, user_agent: str = "reconciler") -> None:
+        """Build a client.
+
+        ``base_url``: the version root, e.g. ``https://graph.microsoft.com/v1.0`` or the
+        emulator's ``http://127.0.0.1:PORT/v1.0``.
+        ``token_provider``: zero-argument callable returning a bearer token (``str``), or an
+        awaitable of one; called before every attempt (credentials cache tokens themselves).
+        ``None`` sends no ``Authorization`` header.
+        ``transport``: an httpx transport for tests (``httpx.MockTransport(handler)``,
+        ``httpx.ASGITransport(app)``); ignored when ``http_client`` is given.
+        ``http_client``: an existing ``httpx.AsyncClient`` to use (not closed by :meth:`aclose`).
+        ``max_concurrency``/``min_concurrency``: bounds of the adaptive in-flight limit.
+        ``max_attempts``: attempts per request (and per ``$batch`` item) before giving up;
+        ``backoff_base``/``backoff_cap``: full-jitter exponential backoff in seconds;
+        ``max_throttle_wait``: total seconds one request may spend waiting on 429s.
+        ``sleep``/``rng``: injectable for tests.
+        """
+        self.base_url = base_url.rstrip("/")
+        self._base = urlsplit(self.base_url)
+        self._token_provider = token_provider
+        self._own_client = http_client is None
+        self._client = http_client or httpx.AsyncClient(
+            transport=transport, timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            limits=httpx.Limits(max_connections=max_concurrency + 4,
+                                max_keepalive_connections=max_concurrency + 4),
+            headers={"User-Agent": user_agent, "Accept": "application/json"})
+        self.counters = GraphCounters()
+        self.limiter = _AdaptiveLimiter(max_concurrency, min_concurrency)
+        self.max_attempts = max(1, max_attempts)
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.max_throttle_wait = max_throttle_wait
+        self._sleep = sleep or asyncio.sleep
+        self._rng = rng or random.Random()
+        self._resume_at = 0.0  # monotonic time before which nobody sends (tenant-wide Retry-After)
+
+    async def __aenter__(self) -> "GraphHttp":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self._client.aclose()
+
+    # -- public API -------------------------------------------------------------------------
+
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """Absolute URL for ``path`` (relative to the version root) plus OData ``params``."""
+        if "://" in path:
+            full = path
+        else:
+            full = self.base_url + "/" + path.lstrip("/")
+        if params:
+            sep = "&" if "?" in full else "?"
+            full += sep + urlencode({k: v for k, v in params.items() if v is not None}, safe="$,()/:'@")
+        return full
+
+    async def get_json(self, path: str, params: Mapping[str, Any] | None = None,
+                       headers: Mapping[str, str] | None = None) -> Any:
+        """GET and parse; raises the mapped error on any non-2xx after retries."""
+        _, body = await self._request("GET", self.url(path, params), headers=headers)
+        return body
+
+    async def paginate(self, path: str, params: Mapping[str, Any] | None = None,
+                       headers: Mapping[str, str] | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+        """Yield each page's ``value`` list, following ``@odata.nextLink``; one page in memory."""
+        url: str | None = self.url(path, params)
+        while url:
+            _, body = await self._request("GET", url, headers=headers)
+            body = body if isinstance(body, dict) else {}
+            nxt = body.get("@odata.nextLink")
+            value = body.get("value") or []
+            self.counters.pages += 1
+            del body
+            yield value
+            url = self._check_same_origin(nxt) if nxt else None
+
+    async def post(self, path: str, json: Any = None, headers: Mapping[str, str] | None = None,
+                   *, idempotent: bool = False) -> Any:
+        """POST; connection failures are retried only when ``idempotent`` (never a double write)."""
+        return (await self._request("POST", self.url(path), json=json, headers=headers,
+                                    idempotent=idempotent))[1]
+
+    async def patch(self, path: str, json: Any, headers: Mapping[str, str] | None = None) -> Any:
+        return (await self._request("PATCH", self.url(path), json=json, headers=headers))[1]
+
+    async def delete(self, path: str, headers: Mapping[str, str] | None = None) -> Any:
+        return (await self._request("DELETE", self.url(path), headers=headers))[1]
+
+    async def batch(self, items: Sequence[BatchRequest], *, raise_errors: bool = True) -> list[BatchResponse]:
+        """POST ``/$batch`` (≤ 20 items); 429/5xx items are retried alone, honouring their Retry-After.
+
+        Returns one :class:`BatchResponse` per item, in the order given. With
+        ``raise_errors`` a final non-2xx item raises the same mapped error a
+        plain request would (401/403/other), naming the item's URL.
+        """
+        if len(items) > MAX_BATCH:
+            raise ValueError(f"a $batch holds at most {MAX_BATCH} requests, got {len(items)}")
+        if len({i.id for i in items}) != len(items):
+            raise ValueError("$batch request ids must be unique")
+        done: dict[str, BatchResponse] = {}
+        pending = list(items)
+        throttle_waited = 0.0
+        for attempt in range(self.max_attempts):
+            responses, request_id = await self._send_batch(pending)
+            retry, wait = self._settle_batch(pending, responses, done, attempt)
+            if not retry:
+                break
+            self.counters.retries += len(retry)
+            if throttle_waited + wait > self.max_throttle_wait:
+                break
+            throttle_waited += wait
+            await self._pause(wait)
+            pending = retry
+        out = [done.get(i.id) or BatchResponse(i.id, 0) for i in items]
+        if raise_errors:
+            by_id = {i.id: i for i in items}
+            for r in out:
+                if not 200 <= r.status < 300:
+                    raise self._error_for(r.status, r.body, by_id[r.id].method,
+                                          self.url(by_id[r.id].url), request_id)
+        return out
+
+    # -- batch internals ----------------------------------------------------------------
+
+    async def _send_batch(self, pending: Sequence[BatchRequest]) -> tuple[list[dict[str, Any]], str]:
+        payload = {"requests": [i.wire() for i in pending]}
+        self.counters.batches += 1
+        self.counters.batch_items += len(pending)
+        req_id = str(uuid.uuid4())
+        _, body = await self._request("POST", self.base_url + "/$batch", json=payload,
+                                      idempotent=True, request_id=req_id)
+        responses = body.get("responses") if isinstance(body, dict) else None
+        if not isinstance(responses, list):
+            raise GraphStatusError(f"Graph $batch returned no responses list (client-request-id: {req_id})",
+                                   status=200, code=None, request_id=req_id)
+        return responses, req_id
+
+    def _settle_batch(self, pending: Sequence[BatchRequest], responses: list[dict[str, Any]],
+                      done: dict[str, BatchResponse], attempt: int) -> tuple[list[BatchRequest], float]:
+        """Record final item answers in ``done``; return items to retry and how long to wait."""
+        got = {str(r.get("id")): r for r in responses if isinstance(r, dict)}
+        retry_ids: set[str] = set()
+        wait = 0.0
+        for item in pending:
+            r = got.get(item.id)
+            status = int(r.get("status", 0)) if r else 0
+            headers = {str(k).lower(): str(v) for k, v in ((r or {}).get("headers") or {}).items()}
+            self._count_units(headers)
+            done[item.id] = BatchResponse(item.id, status, headers, (r or {}).get("body"))
+            if status in _RETRY_STATUS or status == 0:
+                retry_ids.add(item.id)
+                wait = max(wait, self._item_wait(status, headers, attempt))
+        for item in pending:  # a 424 whose dependency is retried goes again with it
+            if done[item.id].status == 424 and set(item.depends_on) & retry_ids:
+                retry_ids.add(item.id)
+        return [i for i in pending if i.id in retry_ids], wait
+
+    def _item_wait(self, status: int, headers: Mapping[str, str], attempt: int) -> float:
+        ra = _retry_after(headers)
+        wait = ra if ra is not None else self._backoff(attempt)
+        if status == 429:
+            self.counters.throttled += 1
+            self.limiter.throttled()
+            self._resume_at = max(self._resume_at, time.monotonic() + wait)
+        else:
+            self.counters.faults += 1
+        return wait
+
+    # -- the one retry loop -----------------------------------------------------------------
+
+    async def _request(self, method: str, url: str, *, json: Any = None,
+                       headers: Mapping[str, str] | None = None, idempotent: bool | None = None,
+                       request_id: str | None = None) -> tuple[httpx.Response, Any]:
+        request_id = request_id or str(uuid.uuid4())
+        if idempotent is None:
+            idempotent = method != "POST"
+        content = orjson.dumps(json) if json is not None else None
+        throttle_waited = 0.0
+        last: str = ""
+        for attempt in range(self.max_attempts):
+            await self._wait_for_gate()
+            try:
+                resp = await self._send_once(method, url, content, headers, request_id, attempt)
+            except _NETWORK_ERRORS as e:
+                self.counters.faults += 1
+                last = f"{type(e).__name__}"
+                if not idempotent or attempt + 1 >= self.max_attempts:
+                    break
+                self.counters.retries += 1
+                await self._sleep(self._backoff(attempt))
+                continue
+            body = _loads(resp.content)
+            if resp.status_code not in _RETRY_STATUS:
+                self.limiter.succeeded()
+                if resp.status_code >= 400:
+                    raise self._error_for(resp.status_code, body, method, url, request_id)
+                return resp, body
+            wait = self._wait_for_status(resp, attempt)
+            last = f"HTTP {resp.status_code}"
+            if not idempotent and resp.status_code not in (429, 503):
+                raise self._error_for(resp.status_code, body, method, url, request_id)
+            if resp.status_code == 429:
+                throttle_waited += wait
+                if throttle_waited > self.max_throttle_wait:
+                    raise ThrottledError(f"Graph kept throttling {method} {_version_relative(url)} "
+                                         f"for {throttle_waited:.0f}s; try again later "
+                                         f"(client-request-id: {request_id})")
+            if attempt + 1 >= self.max_attempts:
+                if resp.status_code == 429:
+                    raise ThrottledError(f"Graph kept throttling {method} {_version_relative(url)} "
+                                         f"after {self.max_attempts} attempts "
+                                         f"(client-request-id: {request_id})")
+                raise self._error_for(resp.status_code, body, method, url, request_id)
+            self.counters.retries += 1
+            await self._pause(wait)
+        raise NetworkError(f"Graph {method} {_version_relative(url)} failed: {last or 'no answer'} "
+                           f"after {attempt + 1} attempt(s) (client-request-id: {request_id})")
+
+    async def _send_once(self, method: str, url: str, content: bytes | None,
+                         headers: Mapping[str, str] | None, request_id: str, attempt: int) -> httpx.Response:
+        h = {"client-request-id": request_id, "return-client-request-id": "true"}
+        if attempt:
+            h["retry-attempt"] = str(attempt)
+        if content is not None:
+            h["Content-Type"] = "application/json"
+        token = await self._token()
+        if token:
+            h["Authorization"] = "Bearer " + token
+        if headers:
+            h.update(headers)
+        async with self.limiter:
+            self.counters.requests += 1
+            resp = await self._client.request(method, url, content=content, headers=h)
+        self.counters.bytes_received += len(resp.content)
+        self._count_units(resp.headers)
+        return resp
+
+    async def _token(self) -> str | None:
+        if self._token_provider is None:
+            return None
+        tok = self._token_provider()
+        if inspect.isawaitable(tok):
+            tok = await tok
+        return tok  # type: ignore[return-value]
+
+    def _count_units(self, headers: Mapping[str, str]) -> None:
+        ru = headers.get("x-ms-resource-unit")
+        if ru:
+            try:
+                self.counters.resource_units += float(ru)
+            except ValueError:
+                pass
+
+    def _wait_for_status(self, resp: httpx.Response, attempt: int) -> float:
+        ra = _retry_after(resp.headers)
+        if resp.status_code == 429:
+            self.counters.throttled += 1
+            self.limiter.throttled()
+            wait = ra if ra is not None else self._backoff(attempt)
+            self._resume_at = max(self._resume_at, time.monotonic() + wait)
+            return wait
+        self.counters.faults += 1
+        return ra if ra is not None else self._backoff(attempt)
+
+    def _backoff(self, attempt: int) -> float:
+        return self._rng.uniform(0, min(self.backoff_cap, self.backoff_base * (2 ** attempt)))
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            self.counters.throttled_wait_s += seconds
+            await self._sleep(seconds)
+
+    async def _wait_for_gate(self) -> None:
+        """Everyone waits out the latest 429's Retry-After (Graph counts throttled time too)."""
+        wait = self._resume_at - time.monotonic()
+        if wait > 0:
+            await self._sleep(wait)
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def _check_same_origin(self, next_link: str) -> str:
+        p = urlsplit(next_link)
+        if (p.scheme, p.netloc) != (self._base.scheme, self._base.netloc):
+            raise NetworkError(f"Graph returned a nextLink to another host ({p.netloc}); "
+                               "refusing to send the token there")
+        return next_link
+
+    def _error_for(self, status: int, body: Any, method: str, url: str, request_id: str) -> Exception:
+        where = f"{method} {_version_relative(url)}"
+        code = _error_code(body)
+        rid = f"(client-request-id: {request_id})"
+        if status == 401:
+            return AuthError(f"Graph refused the credentials for {where} (401 {code or 'Unauthorized'}); "
+                             f"check the tenant, client id and credential {rid}")
+        if status == 403:
+            return PermissionDenied(f"Graph denied {where} (403 {code or 'Forbidden'}): grant "
+                                    f"{permission_for(method, url)} and admin-consent it {rid}")
+        if status == 429:
+            return ThrottledError(f"Graph kept throttling {where} {rid}")
+        return GraphStatusError(f"Graph {where} failed: HTTP {status} {code or ''}".rstrip() + f" {rid}",
+                                status=status, code=code, request_id=request_id)
+
+
+def chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    """Split into lists of at most ``size`` (for 20-item ``$batch`` envelopes)."""
+    buf: list[Any] = []
+    for x in items:
+        buf.append(x)
+        if len(buf) >= size:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
