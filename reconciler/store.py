@@ -260,3 +260,58 @@ class Store:
     def run_context(self, run_id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT data FROM run_context WHERE run_id = ?", (run_id,)).fetchone()
         return orjson.loads(row[0]) if row else None
+
+    # ------------------------------------------------------------------ history and retention (issue 8)
+
+    def history_runs(self, tenants: Sequence[str] = ()) -> list[RunInfo]:
+        """Every scan run (complete or not) of the tenants named by id or name (all when empty)."""
+        sql, args = "SELECT * FROM runs WHERE command = 'scan'", []
+        if tenants:
+            folded = [t.casefold() for t in tenants]
+            marks = ", ".join("?" * len(folded))
+            sql += (f" AND tenant_id IN (SELECT tenant_id FROM runs WHERE lower(tenant_id) IN ({marks})"
+                    f" OR lower(tenant_name) IN ({marks}))")
+            args = folded + folded
+        return [self._run(r) for r in self.conn.execute(sql + " ORDER BY started, rowid", args)]
+
+    def history_sightings(self, run_ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+        """run id -> [(finding id, scenario, property, value, object id, object name)] (light columns)."""
+        out: dict[str, list[tuple[Any, ...]]] = {r: [] for r in run_ids}
+        ids = list(run_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = self.conn.execute(
+                "SELECT run_id, id, scenario, property, value, object_id, object_name FROM findings "
+                f"WHERE run_id IN ({', '.join('?' * len(chunk))})", chunk)
+            for r in rows:
+                out[r[0]].append(tuple(r[1:]))
+        return out
+
+    def finding_data_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """(run id, finding id) -> the stored finding JSON, for the pairs that exist."""
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for run_id, fid in keys:
+            row = self.conn.execute("SELECT data FROM findings WHERE run_id = ? AND id = ?",
+                                    (run_id, fid)).fetchone()
+            if row:
+                out[(run_id, fid)] = orjson.loads(row[0])
+        return out
+
+    def prune_runs(self, keep_days: float, *, now: datetime | None = None) -> int:
+        """Delete scan runs (and their findings) started more than ``keep_days`` ago.
+
+        Each tenant's latest complete run and any run a recorded plan was made from are
+        kept, so the report and ``apply`` keep working. Returns how many runs were deleted.
+        """
+        now = now or datetime.now(timezone.utc)
+        cutoff = datetime.fromtimestamp(now.timestamp() - keep_days * 86400, timezone.utc)
+        cutoff_text = cutoff.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        with self.atomic() as c:
+            cur = c.execute(
+                "DELETE FROM runs WHERE command = 'scan' AND started < ? "
+                "AND id NOT IN (SELECT scan_run FROM plans WHERE scan_run IS NOT NULL) "
+                "AND id NOT IN (SELECT r1.id FROM runs r1 WHERE r1.complete = 1 AND r1.command = 'scan' "
+                "AND NOT EXISTS (SELECT 1 FROM runs r2 WHERE r2.tenant_id = r1.tenant_id AND r2.complete = 1 "
+                "AND r2.command = 'scan' AND (r2.started > r1.started "
+                "OR (r2.started = r1.started AND r2.rowid > r1.rowid))))", (cutoff_text,))
+            return cur.rowcount
