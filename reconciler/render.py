@@ -114,7 +114,7 @@ def _html_findings(doc: Mapping[str, Any]) -> str:
 def _console(out: TextIO, color: bool) -> Any:
     from rich.console import Console
 
-    return Console(file=out, force_terminal=color, no_color=not color, width=160 if not color else None,
+    return Console(file=out, force_terminal=color, no_color=not color, width=None if color else 400,
                    highlight=False, soft_wrap=False)
 
 
@@ -122,7 +122,7 @@ def _table_findings(doc: Mapping[str, Any], out: TextIO, color: bool) -> None:
     from rich.table import Table
 
     con = _console(out, color)
-    t = Table(title=f"Sync conflicts — tenant {doc['tenant']}", show_lines=False)
+    t = Table(title=f"Sync conflicts — tenant {doc['tenant']}", show_lines=False, title_justify="left")
     for col in ("id", "scenario", "property", "value", "object", "first holder", "source DN", "keep"):
         t.add_column(col, overflow="fold")
     for f in doc["findings"]:
