@@ -79,6 +79,8 @@ def sid_str_to_bytes(sid: str) -> bytes:
 
 def split_dn(dn: str) -> list[str]:
     """Split a DN into RDN strings, honouring ``\\,`` and ``\\2C`` escapes and quotes."""
+    if "\\" not in dn and '"' not in dn and ";" not in dn:
+        return [r.strip() for r in dn.split(",") if r.strip()]
     rdns: list[str] = []
     cur: list[str] = []
     i, n = 0, len(dn)

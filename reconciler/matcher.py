@@ -153,7 +153,7 @@ class OnPremIndex:
     by_anchor: dict[str, OnPremObject] = field(default_factory=dict)
     by_guid_anchor: dict[str, OnPremObject] = field(default_factory=dict)
     by_sid: dict[str, OnPremObject] = field(default_factory=dict)
-    by_dn: dict[tuple[str, ...], list[OnPremObject]] = field(default_factory=dict)
+    _by_dn: dict[tuple[str, ...], list[OnPremObject]] | None = None
     contacts_by_smtp: dict[str, list[OnPremObject]] = field(default_factory=dict)
     by_value: dict[str, list[OnPremObject]] = field(default_factory=dict)
 
@@ -167,7 +167,6 @@ class OnPremIndex:
                     idx.by_anchor.setdefault(a, o)
                 if o.object_sid:
                     idx.by_sid.setdefault(o.object_sid.upper(), o)
-                idx.by_dn.setdefault(normalize_dn(o.dn), []).append(o)
                 vals = _onprem_values(o)
                 if o.object_class == "contact":
                     for v in vals:
@@ -176,6 +175,16 @@ class OnPremIndex:
                     for v in vals & wanted:
                         idx.by_value.setdefault(v, []).append(o)
         return idx
+
+    @property
+    def by_dn(self) -> dict[tuple[str, ...], list[OnPremObject]]:
+        """DN index, built on first use (only evidence lookups need it)."""
+        if self._by_dn is None:
+            self._by_dn = {}
+            for src in self.sources:
+                for o in src.objects:
+                    self._by_dn.setdefault(normalize_dn(o.dn), []).append(o)
+        return self._by_dn
 
     def covers(self, obj: CloudObject) -> bool:
         """Spec "covers": DN under a source's base DN; else domain equals the base DN's domain."""

@@ -22,7 +22,7 @@ from .onprem import EntryError, decode_entry
 __all__ = ["iter_ldif_records", "iter_ldif_objects", "parse_ldif_bytes"]
 
 _ATTR = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9=.-]+)*$|^[0-9]+(\.[0-9]+)*$")
-_CONTROL_RECORD_KEYS = {b"changetype"}
+_NAMES: dict[bytes, str] = {}  # validated attribute name -> lower-case name without options
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -79,8 +79,13 @@ def _split(line: bytes, no: int, path: Path) -> tuple[str, bytes]:
     if colon <= 0:
         raise BadInput(path, "expected 'attribute: value'", line=no)
     name = line[:colon]
-    if not _ATTR.match(name):
-        raise BadInput(path, f"invalid attribute name {name[:40]!r}", line=no)
+    attr = _NAMES.get(name)
+    if attr is None:
+        if not _ATTR.match(name):
+            raise BadInput(path, f"invalid attribute name {name[:40]!r}", line=no)
+        attr = name.split(b";", 1)[0].decode("ascii").lower()
+        if len(_NAMES) < 4096:
+            _NAMES[name] = attr
     rest = line[colon + 1:]
     if rest[:1] == b":":
         try:
@@ -96,7 +101,6 @@ def _split(line: bytes, no: int, path: Path) -> tuple[str, bytes]:
         except UnicodeDecodeError:
             raise BadInput(path, f"value of {name.decode()} is not UTF-8 (binary data must be base64)",
                            line=no) from None
-    attr = name.split(b";", 1)[0].decode("ascii").lower()
     return attr, value
 
 
