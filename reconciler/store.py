@@ -85,7 +85,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             phase TEXT NOT NULL,
             status TEXT NOT NULL,
             executor TEXT NOT NULL,
-            target TEXT NOT NULL DEFAULT 'null',
+            step TEXT NOT NULL DEFAULT 'null',
             before TEXT NOT NULL DEFAULT 'null',
             after TEXT NOT NULL DEFAULT 'null',
             detail TEXT NOT NULL DEFAULT '',
