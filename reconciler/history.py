@@ -25,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Mapping, Sequence
 
 __all__ = ["RunPoint", "Sighting", "FindingHistory", "TenantHistory", "tenant_history", "parse_time",
+           "parse_duration", "resolve_since",
            "TREND_RUNS"]
 
 TREND_RUNS = 30  # trend points shown when no window is given
@@ -128,7 +129,7 @@ def tenant_history(runs: Sequence[RunPoint], seen: Mapping[str, Sequence[Sightin
                    stuck_after: timedelta = timedelta(hours=24),
                    now: datetime | None = None) -> TenantHistory:
     """History of one tenant. ``runs`` in any order; ``seen`` maps run id -> its findings."""
-    ordered = sorted(runs, key=lambda r: (r.at, r.id))
+    ordered = sorted(runs, key=lambda r: r.at)  # stable: ties keep the store's insertion order
     complete = [r for r in ordered if r.complete]
     last_run = ordered[-1] if ordered else None
     name = next((r.tenant_name for r in reversed(ordered) if r.tenant_name), None)
@@ -195,3 +196,38 @@ def _classify(fid: str, marks: list[bool], complete: Sequence[RunPoint], start: 
     stuck = now - parse_time(open_since) > stuck_after
     return FindingHistory(fid, state, stuck, latest, complete[first].at, complete[-1].at, last_run_id,
                           open_since, None)
+
+
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``24h``, ``90m``, ``2d``, ``1d12h``, ``1w``, ``3600s``; ValueError otherwise."""
+    s = text.strip().lower()
+    total, num = 0.0, ""
+    if not s:
+        raise ValueError("empty duration")
+    for ch in s:
+        if ch.isdigit() or ch == ".":
+            num += ch
+        elif ch in _UNITS and num:
+            total += float(num) * _UNITS[ch]
+            num = ""
+        else:
+            raise ValueError(f"not a duration: {text!r} (use e.g. 24h, 90m, 2d)")
+    if num:
+        raise ValueError(f"not a duration: {text!r}: give a unit (s, m, h, d, w)")
+    return timedelta(seconds=total)
+
+
+def resolve_since(text: str, now: datetime) -> str:
+    """``--since``: an ISO date/date-time, or a duration back from ``now`` (``24h``, ``7d``)."""
+    try:
+        t = now - parse_duration(text)
+    except ValueError:
+        try:
+            t = parse_time(text)
+        except ValueError:
+            raise ValueError(f"not a date, date-time or duration: {text!r} "
+                             "(e.g. 2026-11-30, 2026-11-30T06:00:00Z, 24h, 7d)") from None
+    return t.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,132 @@
+"""report: history across runs and tenants, for people and schedulers."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import app
+from .common import ConfigOpt, DbOpt, OutOpt, QuietOpt, check_choice, err, handle_errors, output
+
+NOTIFY_HELP = ("Post a summary to this incoming webhook (Teams, Slack or generic JSON). The URL carries a "
+               "token: prefer RECONCILER_NOTIFY_URL or notify.url_env in the config.")
+
+
+def _window(since: Optional[str], last: Optional[int], now: datetime) -> Optional[str]:
+    from ..errors import UsageError
+    from ..history import resolve_since
+
+    if since is not None and last is not None:
+        raise UsageError("give --since or --last, not both")
+    if last is not None and last < 1:
+        raise UsageError("--last must be 1 or more")
+    if since is None:
+        return None
+    try:
+        return resolve_since(since, now)
+    except ValueError as e:
+        raise UsageError(f"--since: {e}") from None
+
+
+def _stuck(text: str):  # type: ignore[no-untyped-def]
+    from ..errors import UsageError
+    from ..history import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise UsageError(f"--stuck-after: {e}") from None
+
+
+def _notify_url(notify: Optional[str], cfg) -> Optional[str]:  # type: ignore[no-untyped-def]
+    if notify:
+        return notify
+    if cfg is not None and cfg.notify.url is not None:
+        return cfg.notify.url.read()
+    return None
+
+
+@app.command()
+@handle_errors
+def report(
+    db: DbOpt = None,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="Changes since DATE (2026-11-30, 2026-11-30T06:00Z) or a duration ago (24h, 7d).")] = None,
+    last: Annotated[Optional[int], typer.Option("--last", help="Changes over the last N complete runs "
+                                                               "(default 1: since the previous run).")] = None,
+    tenant_name: Annotated[Optional[list[str]], typer.Option(
+        "--tenant-name", help="Only this tenant (name or id); repeat for several.")] = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table|json|csv|md|html.")] = "table",
+    out: OutOpt = None,
+    stuck_after: Annotated[Optional[str], typer.Option(
+        "--stuck-after", help="Open longer than this is stuck (default 24h: beyond the hourly quarantine job).")
+    ] = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when findings are open (for schedulers).")] = False,
+    new_only: Annotated[bool, typer.Option(
+        "--new-only", help="With --check: exit 1 only for new or reopened findings.")] = False,
+    keep_days: Annotated[Optional[float], typer.Option(
+        "--keep-days", help="Retention: first delete runs older than N days (each tenant's latest complete "
+                            "run is kept).")] = None,
+    notify: Annotated[Optional[str], typer.Option("--notify", envvar="RECONCILER_NOTIFY_URL", show_envvar=False,
+                                                  help=NOTIFY_HELP)] = None,
+    notify_detail: Annotated[Optional[str], typer.Option(
+        "--notify-detail", help="counts (default): numbers only; values: also new findings' values.")] = None,
+    notify_format: Annotated[Optional[str], typer.Option(
+        "--notify-format", help="auto (from the URL's host)|teams|slack|generic.")] = None,
+    config: ConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Open, new, resolved, reopened and stuck findings per tenant, with a trend, from the database.
+
+    Example (nightly): reconciler report --format html -o report.html --check --new-only
+    """
+    from ..config import find_config, load_config
+    from ..errors import UsageError
+    from ..report import REPORT_FORMATS, build_report, check_exit, render_report, summary_line
+    from ..store import Store
+
+    check_choice("--format", fmt, REPORT_FORMATS)
+    if new_only and not check:
+        raise UsageError("--new-only needs --check")
+    if keep_days is not None and keep_days <= 0:
+        raise UsageError("--keep-days must be more than 0")
+    cfg_path = find_config(config)
+    cfg = load_config(cfg_path) if cfg_path is not None else None
+    now = datetime.now(timezone.utc)
+    window = _window(since, last, now)
+    stuck = _stuck(stuck_after or (cfg.stuck_after if cfg and cfg.stuck_after else "24h"))
+    with Store(db or (cfg.db if cfg else None)) as store:
+        if keep_days is not None:
+            n = store.prune_runs(keep_days, now=now)
+            if not quiet:
+                err(f"retention: deleted {n} run{'s' if n != 1 else ''} older than {keep_days:g} days")
+        rep = build_report(store, tenants=tenant_name or (), since=window, last=last, stuck_after=stuck, now=now)
+    if not rep.tenants:
+        what = f" for {', '.join(tenant_name)}" if tenant_name else ""
+        raise UsageError(f"no scan in the database{what} yet: run `reconciler scan` first")
+    with output(out) as stream:
+        render_report(rep, fmt, stream, color=out is None and fmt == "table" and sys.stdout.isatty())
+    if not quiet and (out is not None or fmt != "table"):
+        err(summary_line(rep))
+    _send(rep, _notify_url(notify, cfg), notify_detail or (cfg.notify.detail if cfg else "counts"),
+          notify_format or (cfg.notify.format if cfg else "auto"), quiet)
+    code = check_exit(rep, new_only=new_only) if check else 0
+    if code:
+        raise typer.Exit(code)
+
+
+def _send(rep, url: Optional[str], detail: str, fmt: str, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+    if not url:
+        return
+    from ..notify import NOTIFY_FORMATS, build_payload, guess_format, redact_url, send
+
+    check_choice("--notify-detail", detail, ("counts", "values"))
+    check_choice("--notify-format", fmt, NOTIFY_FORMATS)
+    kind = guess_format(url) if fmt == "auto" else fmt
+    status = send(url, build_payload(rep.doc, kind, detail))
+    if not quiet:
+        err(f"notified {redact_url(url)} ({kind}, HTTP {status})")
