@@ -33,7 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 import orjson
@@ -287,7 +287,8 @@ class GraphHttp:
             full = self.base_url + "/" + path.lstrip("/")
         if params:
             sep = "&" if "?" in full else "?"
-            full += sep + urlencode({k: v for k, v in params.items() if v is not None}, safe="$,()/:'@")
+            full += sep + urlencode({k: v for k, v in params.items() if v is not None},
+                                         safe="$,()/:'@", quote_via=quote)
         return full
 
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None,
@@ -355,6 +356,11 @@ class GraphHttp:
                     raise self._error_for(r.status, r.body, by_id[r.id].method,
                                           self.url(by_id[r.id].url), request_id)
         return out
+
+    def error_for_item(self, request: BatchRequest, response: BatchResponse) -> Exception:
+        """The mapped error (AuthError, PermissionDenied, ...) for a failed ``$batch`` item."""
+        return self._error_for(response.status, response.body, request.method, self.url(request.url),
+                               response.headers.get("client-request-id", "-"))
 
     # -- batch internals ----------------------------------------------------------------
 

@@ -1,0 +1,527 @@
+"""Graph adapter: reads provisioning errors and every possible holder of each value.
+
+Two strategies (docs/graph.md):
+
+* **targeted** — error objects through ``$filter`` on ``onPremisesProvisioningErrors``,
+  then holder lookups combining up to 15 ``eq``/``any`` clauses per request,
+  20 requests per ``$batch``, several batches in flight;
+* **full** — page users, groups, contacts and the recycle bin at ``$top=999``
+  with ``$select``, collections in parallel, users split into ``startswith``
+  partitions (checked against ``$count``, else read as one chain). Pages are
+  streamed: only error objects and holders of a conflicting value are kept.
+
+``auto`` reads the error objects first, then compares the lookups the
+targeted strategy needs with the pages a full read needs (from ``$count``).
+
+Everything goes through :class:`~.graph_http.GraphHttp` (raw JSON + orjson, one
+retry layer); the JSON is mapped with :func:`.graphmap.to_cloud_object`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator
+
+import orjson
+
+from ..errors import DirectoryError, PermissionDenied
+from ..model import CloudObject, CloudSnapshot, ObjectKind, fold, strip_smtp
+from .base import Progress
+from .graph_http import BatchRequest, GraphHttp, GraphStatusError, chunks
+from .graphmap import CONTACT_SELECT, GROUP_SELECT, USER_SELECT, to_cloud_object, to_domains
+
+__all__ = ["GraphSource", "odata_quote", "holder_filters", "Collection", "COLLECTIONS", "TenantWriter"]
+
+MAX_CLAUSES = 15
+ADVANCED = {"ConsistencyLevel": "eventual"}
+_COUNT_URL = "{}?$count=true&$top=1&$select=id"
+_UPN_FIRST = "abcdefghijklmnopqrstuvwxyz0123456789_-'!#^~.$%&*+=?`{|}/"
+
+
+def odata_quote(value: str) -> str:
+    """An OData string literal: single quotes, ``'`` doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    key: str  # tenant-file key
+    path: str
+    kind: ObjectKind
+    select: str
+    deleted: bool = False
+    has_upn: bool = False
+
+
+COLLECTIONS = (
+    Collection("users", "/users", ObjectKind.USER, USER_SELECT, has_upn=True),
+    Collection("groups", "/groups", ObjectKind.GROUP, GROUP_SELECT),
+    Collection("contacts", "/contacts", ObjectKind.CONTACT, CONTACT_SELECT),
+    Collection("deletedUsers", "/directory/deletedItems/microsoft.graph.user", ObjectKind.USER,
+               USER_SELECT + ",deletedDateTime", deleted=True, has_upn=True),
+    Collection("deletedGroups", "/directory/deletedItems/microsoft.graph.group", ObjectKind.GROUP,
+               GROUP_SELECT + ",deletedDateTime", deleted=True),
+)
+_ACTIVE = COLLECTIONS[:3]
+
+
+def _clauses(value: str, has_upn: bool) -> list[str]:
+    q = odata_quote(value)
+    out = [f"userPrincipalName eq {q}"] if has_upn else []
+    return out + [f"mail eq {q}", f"proxyAddresses/any(p:p eq {odata_quote('smtp:' + value)})"]
+
+
+def holder_filters(values: Iterable[str], has_upn: bool, limit: int = MAX_CLAUSES) -> list[str]:
+    """``$filter`` strings finding every holder of ``values``, at most ``limit`` clauses each."""
+    per = max(1, limit // (3 if has_upn else 2))
+    vals = list(values)
+    return [" or ".join(c for v in vals[i:i + per] for c in _clauses(v, has_upn))
+            for i in range(0, len(vals), per)]
+
+
+def raw_values(d: dict[str, Any]) -> Iterator[str]:
+    """Folded UPN, mail and SMTP proxies of a raw Graph object (no mapping needed)."""
+    for k in ("userPrincipalName", "mail"):
+        v = d.get(k)
+        if isinstance(v, str) and v:
+            yield fold(v)
+    for p in d.get("proxyAddresses") or ():
+        if isinstance(p, str) and p[:5].lower() == "smtp:":
+            yield fold(p)
+
+
+@dataclass(slots=True)
+class _Read:
+    """Mutable state of one read: kept objects (by id), raw copies for --save-tenant, notes."""
+
+    objects: dict[str, CloudObject] = field(default_factory=dict)
+    raw: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    keep_raw: bool = False
+
+    def add(self, coll: Collection, d: dict[str, Any]) -> None:
+        if d.get("id") in self.objects:
+            return
+        try:
+            obj = to_cloud_object(d, coll.kind, deleted=coll.deleted)
+        except ValueError as e:
+            raise DirectoryError(f"Graph returned a malformed object in {coll.path}: {e}") from None
+        self.objects[obj.id] = obj
+        if self.keep_raw:
+            self.raw.setdefault(coll.key, []).append(d)
+
+
+class GraphSource:
+    """:class:`~.base.CloudSource` over Microsoft Graph or a Graph-compatible URL."""
+
+    def __init__(self, http_factory: Callable[[], GraphHttp], *, strategy: str = "auto",
+                 save_tenant: Path | None = None, label: str = "graph", partitions: int = 8,
+                 targeted_max_lookups: int = 100) -> None:
+        if strategy not in ("auto", "targeted", "full"):
+            raise ValueError(f"strategy must be auto, targeted or full; got {strategy!r}")
+        self._factory = http_factory
+        self.strategy = strategy
+        self.save_tenant = save_tenant
+        self.label = label
+        self.partitions = max(1, partitions)
+        self.targeted_max_lookups = targeted_max_lookups
+        self.chosen: str | None = None
+        self.counters: dict[str, float | int] = {}
+
+    async def read(self, progress: Progress) -> CloudSnapshot:
+        async with self._factory() as http:
+            try:
+                return await _Reader(self, http, progress).run()
+            finally:
+                self.counters = http.counters.as_dict()
+
+
+class _Reader:
+    def __init__(self, src: GraphSource, http: GraphHttp, progress: Progress) -> None:
+        self.src, self.http, self.progress = src, http, progress
+        self.state = _Read(keep_raw=src.save_tenant is not None)
+        self._reported = {"requests": 0, "throttled": 0}
+        self.writer: TenantWriter | None = None
+        self.role_groups: dict[str, list[str]] = {}
+
+    # -- orchestration ------------------------------------------------------------------
+
+    async def run(self) -> CloudSnapshot:
+        self.progress.stage(f"reading {self.src.label}")
+        org, features, roles, errs = await asyncio.gather(
+            self.organization(), self.features(), self.roles(), self.error_objects())
+        values = self.conflict_values()
+        strategy = await self.choose(values)
+        self.src.chosen = strategy
+        self.role_groups = roles["groups"]
+        if strategy == "targeted":
+            await self.targeted(values)
+        else:
+            if self.src.save_tenant is not None:
+                self.state.keep_raw, self.state.raw = False, {}
+                self.writer = TenantWriter(self.src.save_tenant)
+            await self.full(values)
+        self.tick(0)
+        snap = self.snapshot(org, features, roles)
+        if self.src.save_tenant is not None:
+            self.save(org, features, roles)
+        return snap
+
+    def tick(self, n: int) -> None:
+        c = self.http.counters
+        delta = {"requests": c.requests - self._reported["requests"],
+                 "throttled": c.throttled - self._reported["throttled"]}
+        self._reported = {"requests": c.requests, "throttled": c.throttled}
+        self.progress.advance(n, objects=n, **delta)
+
+    def note(self, message: str) -> None:
+        self.state.notes.append(message)
+        self.progress.note(message)
+
+    async def pages(self, path: str, params: dict[str, Any],
+                    headers: dict[str, str] | None = None) -> AsyncIterator[list[dict[str, Any]]]:
+        async for page in self.http.paginate(path, params, headers):
+            yield page
+            self.tick(len(page))
+
+    # -- tenant-level reads ---------------------------------------------------------------
+
+    async def organization(self) -> dict[str, Any]:
+        body = await self.http.get_json("/organization", {"$select": "id,displayName,verifiedDomains"})
+        value = body.get("value") if isinstance(body, dict) else None
+        org = value[0] if isinstance(value, list) and value else body
+        if not isinstance(org, dict) or not org.get("id"):
+            raise DirectoryError("Graph /organization returned no tenant id")
+        return org
+
+    async def features(self) -> dict[str, Any] | None:
+        try:
+            body = await self.http.get_json("/directory/onPremisesSynchronization")
+        except PermissionDenied:
+            self.note("sync feature flags unknown: reading /directory/onPremisesSynchronization needs "
+                      "delegated OnPremDirectorySynchronization.Read.All as a Global Administrator")
+            return None
+        except GraphStatusError as e:
+            self.note(f"sync feature flags unknown: Graph answered HTTP {e.status} {e.code or ''}".rstrip())
+            return None
+        value = body.get("value") if isinstance(body, dict) else None
+        item = value[0] if isinstance(value, list) and value else body
+        feats = item.get("features") if isinstance(item, dict) else None
+        return dict(feats) if isinstance(feats, dict) else None
+
+    async def error_objects(self) -> None:
+        await asyncio.gather(*(self.errors_in(c) for c in _ACTIVE))
+
+    async def errors_in(self, coll: Collection) -> None:
+        """Every object with a provisioning error (any category); falls back to PropertyConflict."""
+        base = {"$select": coll.select, "$top": 999}
+        try:
+            params = {**base, "$filter": "onPremisesProvisioningErrors/$count ne 0", "$count": "true"}
+            async for page in self.pages(coll.path, params, ADVANCED):
+                for d in page:
+                    self.state.add(coll, d)
+            return
+        except GraphStatusError as e:
+            if e.status != 400:
+                raise
+        self.note(f"{coll.key}: the server refused the advanced error filter; reading PropertyConflict "
+                  "errors only (other categories may be missing)")
+        params = {**base, "$filter": "onPremisesProvisioningErrors/any(o:o/category eq 'PropertyConflict')"}
+        async for page in self.pages(coll.path, params):
+            for d in page:
+                self.state.add(coll, d)
+
+    def conflict_values(self) -> dict[str, str]:
+        """folded value -> value as written (for the query literal), from active error objects."""
+        out: dict[str, str] = {}
+        for o in self.state.objects.values():
+            if o.deleted:
+                continue
+            for e in o.errors:
+                raw = strip_smtp(e.value.strip()).strip()
+                if raw:
+                    out.setdefault(fold(raw), raw)
+        return out
+
+    # -- roles ------------------------------------------------------------------------------
+
+    async def roles(self) -> dict[str, Any]:
+        assignments, eligibility, directory = await asyncio.gather(
+            self.optional_list("/roleManagement/directory/roleAssignments", "active role assignments"),
+            self.optional_list("/roleManagement/directory/roleEligibilitySchedules", "PIM role eligibility"),
+            self.directory_roles())
+        groups = await self.role_group_members()
+        return {"assignments": assignments, "eligibility": eligibility, "directory": directory,
+                "groups": groups}
+
+    async def optional_list(self, path: str, what: str) -> list[dict[str, Any]] | None:
+        out: list[dict[str, Any]] = []
+        try:
+            async for page in self.http.paginate(path):
+                out.extend(page)
+        except (PermissionDenied, GraphStatusError) as e:
+            why = "not permitted" if isinstance(e, PermissionDenied) else f"HTTP {e.status}"
+            self.note(f"{what} unknown ({why}); the hard-match guard will say so")
+            return None
+        return out
+
+    async def directory_roles(self) -> list[dict[str, Any]]:
+        try:
+            body = await self.http.get_json("/directoryRoles", {"$select": "id,displayName,roleTemplateId"})
+        except (PermissionDenied, GraphStatusError):
+            self.note("directory roles unknown (not readable)")
+            return []
+        roles = [r for r in (body or {}).get("value") or [] if isinstance(r, dict) and r.get("id")]
+        members = await self.members_of("/directoryRoles", [r["id"] for r in roles])
+        return [{"id": r["id"], "displayName": r.get("displayName"), "roleTemplateId": r.get("roleTemplateId"),
+                 "members": members.get(r["id"], [])} for r in roles]
+
+    async def role_group_members(self) -> dict[str, list[str]]:
+        params = {"$filter": "isAssignableToRole eq true", "$select": "id", "$count": "true", "$top": 999}
+        try:
+            ids = [g["id"] async for page in self.http.paginate("/groups", params, ADVANCED) for g in page]
+        except (PermissionDenied, GraphStatusError):
+            self.note("role-assignable groups unknown (not readable)")
+            return {}
+        return await self.members_of("/groups", ids)
+
+    async def members_of(self, base: str, ids: list[str]) -> dict[str, list[str]]:
+        async def one(chunk: list[str]) -> list[tuple[str, list[str]]]:
+            reqs = [BatchRequest(str(i), f"{base}/{oid}/members?$select=id") for i, oid in enumerate(chunk)]
+            res = await self.http.batch(reqs)
+            out = []
+            for oid, r in zip(chunk, res):
+                body = r.body if isinstance(r.body, dict) else {}
+                ids_ = [m["id"] for m in body.get("value") or [] if isinstance(m, dict) and "id" in m]
+                nxt = body.get("@odata.nextLink")
+                if nxt:
+                    ids_ += [m["id"] async for page in self.http.paginate(nxt) for m in page]
+                out.append((oid, ids_))
+            return out
+        parts = await asyncio.gather(*(one(c) for c in chunks(ids, 20)))
+        return {oid: m for part in parts for oid, m in part}
+
+    # -- strategies -------------------------------------------------------------------------
+
+    def lookups(self, values: dict[str, str]) -> int:
+        n = len(values)
+        return 2 * math.ceil(n / (MAX_CLAUSES // 3)) + 3 * math.ceil(n / (MAX_CLAUSES // 2))
+
+    async def choose(self, values: dict[str, str]) -> str:
+        if self.src.strategy != "auto":
+            self.note(f"strategy {self.src.strategy} (as asked); {len(values)} conflicting values")
+            return self.src.strategy
+        need = self.lookups(values)
+        if need <= min(self.src.targeted_max_lookups, 20):
+            self.note(f"strategy auto -> targeted: {len(values)} conflicting values need {need} lookups")
+            return "targeted"
+        counts = await self.counts()
+        if counts is None:
+            pick = "targeted" if need <= self.src.targeted_max_lookups else "full"
+            self.note(f"strategy auto -> {pick}: {len(values)} conflicting values need {need} lookups; "
+                      "tenant size unknown ($count refused)")
+            return pick
+        pages = sum(math.ceil(n / 999) + 1 for n in counts.values()) + 2
+        pick = "targeted" if need <= pages else "full"
+        self.note(f"strategy auto -> {pick}: {need} lookups for {len(values)} conflicting values vs "
+                  f"~{pages} pages for a full read of {sum(counts.values())} objects")
+        return pick
+
+    async def counts(self) -> dict[str, int] | None:
+        """Object counts of users, groups, contacts (``@odata.count``, one ``$batch``), or None."""
+        reqs = [BatchRequest(c.key, _COUNT_URL.format(c.path), headers=ADVANCED) for c in _ACTIVE]
+        try:
+            res = await self.http.batch(reqs)
+        except (GraphStatusError, PermissionDenied):
+            return None
+        out = {}
+        for c, r in zip(_ACTIVE, res):
+            n = r.body.get("@odata.count") if isinstance(r.body, dict) else None
+            if not isinstance(n, int):
+                return None
+            out[c.key] = n
+        return out
+
+    async def targeted(self, values: dict[str, str]) -> None:
+        raw = sorted(values.values(), key=fold)
+        jobs: list[tuple[Collection, str]] = [(c, f) for c in COLLECTIONS
+                                              for f in holder_filters(raw, c.has_upn)]
+        deleted_refused: set[str] = set()
+        batches = list(chunks(jobs, 20))
+        await asyncio.gather(*(self.lookup_batch(b, deleted_refused) for b in batches))
+        for coll in COLLECTIONS:
+            if coll.key in deleted_refused:
+                self.note(f"{coll.key}: the server refused filtered lookups; reading the whole recycle bin")
+                await self.dump(coll, set(values))
+
+    async def lookup_batch(self, jobs: list[tuple[Collection, str]], refused: set[str]) -> None:
+        reqs = [BatchRequest(str(i), self.http.url(c.path, {"$filter": f, "$select": c.select, "$top": 999})
+                             [len(self.http.base_url):]) for i, (c, f) in enumerate(jobs)]
+        res = await self.http.batch(reqs, raise_errors=False)
+        for (coll, _), req, r in zip(jobs, reqs, res):
+            if coll.deleted and r.status == 400:
+                refused.add(coll.key)
+                continue
+            if not 200 <= r.status < 300:
+                raise self.http.error_for_item(req, r)
+            body = r.body if isinstance(r.body, dict) else {}
+            for d in body.get("value") or []:
+                self.state.add(coll, d)
+            self.tick(len(body.get("value") or []))
+            if body.get("@odata.nextLink"):
+                async for page in self.pages(body["@odata.nextLink"], {}):
+                    for d in page:
+                        self.state.add(coll, d)
+
+    async def full(self, values: dict[str, str]) -> None:
+        wanted = set(values)
+        await asyncio.gather(*(self.dump(c, wanted) for c in COLLECTIONS))
+
+    async def dump(self, coll: Collection, wanted: set[str]) -> None:
+        if coll.key == "users" and self.src.partitions > 1:
+            if await self.partitioned(coll, wanted):
+                return
+        await self.chain(coll, {"$select": coll.select, "$top": 999}, wanted)
+
+    async def chain(self, coll: Collection, params: dict[str, Any], wanted: set[str],
+                    headers: dict[str, str] | None = None) -> int:
+        n = 0
+        async for page in self.pages(coll.path, params, headers):
+            n += len(page)
+            for d in page:
+                if self.writer is not None:
+                    self.writer.write(coll.key, self.with_members(coll, d))
+                if not wanted.isdisjoint(raw_values(d)):
+                    self.state.add(coll, d)
+        return n
+
+    async def partitioned(self, coll: Collection, wanted: set[str]) -> bool:
+        """Parallel ``startswith`` partitions; True when they add up to ``$count``."""
+        total = await self.count(coll)
+        if total is None or total < 999 * 4:
+            return False
+        groups = [_UPN_FIRST[i::self.src.partitions] for i in range(self.src.partitions)]
+        filters = [" or ".join(f"startswith(userPrincipalName,{odata_quote(ch)})" for ch in g) for g in groups]
+        spool = self.writer.fork(coll.key) if self.writer is not None else None
+        saved, self.writer = self.writer, spool
+        try:
+            got = await asyncio.gather(*(self.chain(coll, {"$filter": f, "$select": coll.select, "$top": 999},
+                                                    wanted) for f in filters))
+        finally:
+            self.writer = saved
+        if sum(got) == total:
+            if spool is not None and saved is not None:
+                saved.adopt(spool)
+            return True
+        self.note(f"{coll.key}: partitions returned {sum(got)} of {total}; reading it as one chain")
+        if spool is not None:
+            spool.discard()
+        return False
+
+    async def count(self, coll: Collection) -> int | None:
+        try:
+            body = await self.http.get_json(_COUNT_URL.format(coll.path), headers=ADVANCED)
+        except (GraphStatusError, PermissionDenied):
+            return None
+        n = body.get("@odata.count") if isinstance(body, dict) else None
+        return n if isinstance(n, int) else None
+
+    # -- result ------------------------------------------------------------------------------
+
+    def snapshot(self, org: dict[str, Any], features: dict[str, Any] | None,
+                 roles: dict[str, Any]) -> CloudSnapshot:
+        try:
+            domains = to_domains(org)
+        except ValueError as e:
+            raise DirectoryError(f"Graph /organization: {e}") from None
+        return CloudSnapshot(
+            tenant_id=str(org["id"]), tenant_name=org.get("displayName"), domains=domains,
+            features=features, objects=list(self.state.objects.values()),
+            directory_role_members={str(r.get("displayName") or r["id"]): tuple(r["members"])
+                                    for r in roles["directory"]},
+            role_assignments=tuple(roles["assignments"]) if roles["assignments"] is not None else None,
+            role_eligibility=tuple(roles["eligibility"]) if roles["eligibility"] is not None else None,
+            group_members={k: tuple(v) for k, v in roles["groups"].items()},
+            complete=True, source_label=self.src.label)
+
+    def with_members(self, coll: Collection, d: dict[str, Any]) -> dict[str, Any]:
+        if coll.key == "groups" and d.get("id") in self.role_groups:
+            return {**d, "members": self.role_groups[d["id"]]}
+        return d
+
+    def save(self, org: dict[str, Any], features: dict[str, Any] | None, roles: dict[str, Any]) -> None:
+        assert self.src.save_tenant is not None
+        head: dict[str, Any] = {"schema": "reconciler.tenant/1", "organization": org,
+                                "directoryRoles": roles["directory"]}
+        if features is not None:
+            head["onPremisesSynchronization"] = {"features": features}
+        if roles["assignments"] is not None:
+            head["roleAssignments"] = roles["assignments"]
+        if roles["eligibility"] is not None:
+            head["roleEligibilitySchedules"] = roles["eligibility"]
+        writer = self.writer or TenantWriter(self.src.save_tenant)
+        for coll in COLLECTIONS:
+            for d in self.state.raw.get(coll.key, []):
+                writer.write(coll.key, self.with_members(coll, d))
+        writer.close(head)
+
+
+class TenantWriter:
+    """Writes a ``reconciler.tenant/1`` file collection by collection, atomically, in O(1) memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._tmp = self.path.with_name(f".{self.path.name}.part")
+        self._spools: dict[str, Any] = {}
+
+    def _spool(self, key: str) -> Any:
+        f = self._spools.get(key)
+        if f is None:
+            f = self._spools[key] = open(self.path.with_name(f".{self.path.name}.{key}.part"), "w+b")
+        return f
+
+    def write(self, key: str, obj: dict[str, Any]) -> None:
+        f = self._spool(key)
+        f.write(b"," if f.tell() else b"")
+        f.write(orjson.dumps(obj))
+
+    def fork(self, key: str) -> "TenantWriter":
+        return TenantWriter(self.path.with_name(f"{self.path.name}.{key}.fork"))
+
+    def adopt(self, other: "TenantWriter") -> None:
+        """Append everything ``other`` spooled (a partitioned read) and discard it."""
+        for key, src in other._spools.items():
+            if not src.tell():
+                continue
+            dst = self._spool(key)
+            if dst.tell():
+                dst.write(b",")
+            src.seek(0)
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+        other.discard()
+
+    def discard(self) -> None:
+        for f in self._spools.values():
+            f.close()
+            os.unlink(f.name)
+        self._spools.clear()
+
+    def close(self, head: dict[str, Any]) -> None:
+        with open(self._tmp, "wb") as out:
+            out.write(orjson.dumps(head)[:-1])
+            for key in (c.key for c in COLLECTIONS):
+                out.write(b',"' + key.encode() + b'":[')
+                f = self._spools.get(key)
+                if f is not None:
+                    f.seek(0)
+                    while chunk := f.read(1 << 20):
+                        out.write(chunk)
+                out.write(b"]")
+            out.write(b"}")
+        self.discard()
+        os.replace(self._tmp, self.path)
