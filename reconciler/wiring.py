@@ -70,9 +70,21 @@ def build_cloud_source(o: SourceOptions) -> CloudSource:
 
 
 def build_graph_source(o: SourceOptions) -> CloudSource:
-    """Live Graph or a Graph-compatible URL (the emulator)."""
-    raise UsageError("reading Microsoft Graph (--graph/--graph-url) is not available in this build yet; "
-                     "use --tenant FILE")
+    """Live Graph or a Graph-compatible URL (the emulator); credentials are built here, lazily."""
+    from . import __version__
+    from .sources.auth import cloud, provider_for
+    from .sources.graph import GraphSource
+    from .sources.graph_http import GraphHttp
+
+    base = (o.graph_url or cloud(o.cloud).base_url).rstrip("/")
+    if urlparse(base).scheme not in ("http", "https"):
+        raise UsageError(f"--graph-url must be an http(s) URL such as http://127.0.0.1:PORT/v1.0; got {base!r}")
+    if base.startswith("http://") and not is_loopback_url(base) and o.auth != "none":
+        raise UsageError("refusing to send a Graph token over plain http to a non-loopback host; use https")
+    tokens = provider_for(o.auth, tenant_id=o.tenant_id, client_id=o.client_id, certificate=o.certificate,
+                          cloud_name=o.cloud)
+    return GraphSource(lambda: GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}"),
+                       strategy=o.strategy, save_tenant=o.save_tenant, label=base)
 
 
 def build_onprem_readers(o: SourceOptions) -> list[OnPremReader]:
