@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlparse
 
 from .errors import UsageError
@@ -95,8 +96,21 @@ def build_onprem_readers(o: SourceOptions) -> list[OnPremReader]:
     return readers
 
 
-def build_ldap_readers(o: SourceOptions) -> list[OnPremReader]:
+def build_ldap_readers(o: SourceOptions, prompt: "Callable[[str], str] | None" = None) -> list[OnPremReader]:
+    """One LDAP reader per ``--ldap`` URL. The bind password comes from ``RECONCILER_LDAP_PASSWORD``,
+    else from ``prompt`` (the CLI passes a hidden-input prompt when interactive), never an argument."""
     if not o.ldap:
         return []
-    raise UsageError("reading Active Directory over LDAP (--ldap) is not available in this build yet; "
-                     "export with ldifde and use --onprem FILE")
+    import os
+
+    from .sources.ldap import LdapReader, LdapSettings
+
+    password = os.environ.get("RECONCILER_LDAP_PASSWORD") if o.bind_dn else None
+    if o.bind_dn and not password:
+        if prompt is None:
+            raise UsageError(f"no password for --bind-dn {o.bind_dn}: set RECONCILER_LDAP_PASSWORD")
+        password = prompt(f"LDAP password for {o.bind_dn}")
+    return [LdapReader(LdapSettings.from_url(url, insecure=o.insecure, bind_dn=o.bind_dn, password=password,
+                                             base_dn=o.base_dn, search_filter=o.ldap_filter,
+                                             ca_file=o.ldap_ca))
+            for url in o.ldap]
