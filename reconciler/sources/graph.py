@@ -281,9 +281,15 @@ class _Reader:
                  "members": members.get(r["id"], [])} for r in roles]
 
     async def role_group_members(self) -> dict[str, list[str]]:
-        params = {"$filter": "isAssignableToRole eq true", "$select": "id", "$count": "true", "$top": 999}
+        """Members of role-assignable groups; the groups themselves join the snapshot."""
+        params = {"$filter": "isAssignableToRole eq true", "$select": GROUP_SELECT, "$count": "true",
+                  "$top": 999}
+        ids = []
         try:
-            ids = [g["id"] async for page in self.http.paginate("/groups", params, ADVANCED) for g in page]
+            async for page in self.http.paginate("/groups", params, ADVANCED):
+                for g in page:
+                    self.state.add(COLLECTIONS[1], g)
+                    ids.append(g["id"])
         except (PermissionDenied, GraphStatusError):
             self.note("role-assignable groups unknown (not readable)")
             return {}

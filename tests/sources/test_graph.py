@@ -1,0 +1,288 @@
+"""GraphSource against the Graph emulator: in-process (ASGITransport) and over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from reconciler.cli import app as cli_app
+from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
+from reconciler.errors import PermissionDenied
+from reconciler.matcher import match
+from reconciler.sources.base import NullProgress
+from reconciler.sources.graph import GraphSource, holder_filters, odata_quote
+from reconciler.sources.graph_http import GraphHttp
+from reconciler.sources.tenantfile import read_tenant_file, tenant_from_document
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "fixtures" / "sample" / "sample-tenant.json"
+ALL_PERMS = {"User.Read.All", "Group.Read.All", "OrgContact.Read.All", "RoleManagement.Read.Directory",
+             "Organization.Read.All", "OnPremDirectorySynchronization.Read.All"}
+
+
+class Notes(NullProgress):
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+        self.counters: dict[str, int] = {}
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+    def advance(self, n: int = 1, **counters: int) -> None:
+        for k, v in counters.items():
+            self.counters[k] = self.counters.get(k, 0) + v
+
+
+def source(tenant: Any, strategy: str = "auto", config: EmulatorConfig | None = None, token: str | None = None,
+           **kw: Any) -> tuple[GraphSource, Any]:
+    app = create_app(tenant, config or EmulatorConfig())
+
+    def factory() -> GraphHttp:
+        return GraphHttp("http://emulator/v1.0", (lambda: token) if token else None,
+                         transport=httpx.ASGITransport(app), backoff_base=0.01, backoff_cap=0.05)
+    return GraphSource(factory, strategy=strategy, **kw), app
+
+
+def findings(snapshot: Any) -> list[dict[str, Any]]:
+    return [f.data() for f in match(snapshot)]
+
+
+def doc_findings(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return findings(tenant_from_document(copy.deepcopy(doc), "<doc>"))
+
+
+# ---------------------------------------------------------------- a synthetic tenant
+
+
+def _user(i: int, upn: str, **kw: Any) -> dict[str, Any]:
+    return {"id": str(uuid.UUID(int=i)), "userPrincipalName": upn, "displayName": upn.split("@")[0],
+            "mail": kw.pop("mail", None), "proxyAddresses": kw.pop("proxy", []), "userType": "Member",
+            "accountEnabled": True, "onPremisesSyncEnabled": kw.pop("synced", None),
+            "onPremisesImmutableId": kw.pop("anchor", None), "onPremisesProvisioningErrors": kw.pop("errors", []),
+            **kw}
+
+
+def _err(prop: str, value: str) -> list[dict[str, Any]]:
+    return [{"category": "PropertyConflict", "propertyCausingError": prop, "value": value,
+             "occurredDateTime": "2026-11-01T10:00:00Z"}]
+
+
+def synthetic(n_users: int = 60) -> dict[str, Any]:
+    """Filler users plus conflicts that exercise every holder kind, quotes and odd first characters."""
+    users = [_user(i, f"{'abcdefghijklmnopqrstuvwxyz0123456789_-'[i % 38]}user{i}@contoso.com",
+                   mail=f"user{i}@contoso.com", proxy=[f"SMTP:user{i}@contoso.com", f"sip:user{i}@contoso.com"])
+             for i in range(1, n_users + 1)]
+    base = 10_000_000
+    users += [
+        _user(base + 1, "o'brien1234@contoso.onmicrosoft.com", synced=True, anchor="QUJD",
+              errors=_err("UserPrincipalName", "o'brien@contoso.com")),
+        _user(base + 2, "o'brien@contoso.com", mail="o'brien@contoso.com"),  # cloud-only twin, quote in value
+        _user(base + 3, "priya@contoso.com", synced=True, anchor="REVG",
+              errors=_err("ProxyAddresses", "smtp:sales@contoso.com")),
+        _user(base + 4, "ghost@contoso.com", synced=True, anchor="R0hJ",
+              errors=_err("ProxyAddress", "ghost.old@contoso.com")),
+        _user(base + 5, "x500@contoso.com", proxy=["X500:/o=ex/cn=nobody@contoso.com"], synced=True,
+              errors=_err("ProxyAddress", "nobody@contoso.com")),
+        _user(base + 6, "#weird@contoso.com", synced=True, anchor="SktM",
+              errors=[{"category": "DataValidationFailed", "propertyCausingError": "UserPrincipalName",
+                       "value": "#weird@contoso.com"}]),
+    ]
+    groups = [{"id": str(uuid.UUID(int=base + 20)), "displayName": "Sales", "mail": "sales@contoso.com",
+               "proxyAddresses": ["SMTP:sales@contoso.com"], "mailEnabled": True, "securityEnabled": False,
+               "groupTypes": []},
+              {"id": str(uuid.UUID(int=base + 21)), "displayName": "Tier0", "isAssignableToRole": True,
+               "securityEnabled": True, "mailEnabled": False, "groupTypes": [],
+               "members": [str(uuid.UUID(int=base + 2))]}]
+    contacts = [{"id": str(uuid.UUID(int=base + 30)), "displayName": "Priya ext", "mail": "ext@fabrikam.com",
+                 "proxyAddresses": ["SMTP:ext@fabrikam.com", "smtp:sales@contoso.com"]}]
+    deleted = [_user(base + 40, "ghost.old@contoso.com", deletedDateTime="2026-11-20T00:00:00Z")]
+    return {"schema": "reconciler.tenant/1",
+            "organization": {"id": "11111111-2222-3333-4444-555555555555", "displayName": "Contoso",
+                             "verifiedDomains": [{"name": "contoso.onmicrosoft.com", "isInitial": True}]},
+            "onPremisesSynchronization": {"features": {"blockSoftMatchEnabled": False}},
+            "users": users, "groups": groups, "contacts": contacts, "deletedUsers": deleted, "deletedGroups": [],
+            "directoryRoles": [{"id": "r1", "displayName": "Global Administrator",
+                                "roleTemplateId": "62e90394-69f5-4237-9190-012177145e10",
+                                "members": [str(uuid.UUID(int=base + 21))]}],
+            "roleAssignments": [{"id": "a1", "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10",
+                                 "principalId": str(uuid.UUID(int=base + 21)), "directoryScopeId": "/"}]}
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def test_odata_quote_doubles_single_quotes() -> None:
+    assert odata_quote("o'brien@x.com") == "'o''brien@x.com'"
+    assert odata_quote("''") == "''''''"
+
+
+def test_holder_filters_stay_within_15_clauses() -> None:
+    vals = [f"v{i}@x.com" for i in range(11)]
+    user_filters = holder_filters(vals, has_upn=True)
+    assert len(user_filters) == 3  # 5 values x 3 clauses per request
+    assert all(f.count(" or ") + 1 <= 15 for f in user_filters)
+    assert "proxyAddresses/any(p:p eq 'smtp:v0@x.com')" in user_filters[0]
+    assert all("userPrincipalName" not in f for f in holder_filters(vals, has_upn=False))
+
+
+# ---------------------------------------------------------------- same findings as the tenant file
+
+
+@pytest.mark.parametrize("strategy", ["targeted", "full", "auto"])
+def test_sample_in_process_same_findings_as_tenant_file(strategy: str) -> None:
+    src, _ = source(SAMPLE, strategy)
+    snap = asyncio.run(src.read(NullProgress()))
+    assert findings(snap) == findings(read_tenant_file(SAMPLE))
+    assert snap.features == json.loads(SAMPLE.read_text())["onPremisesSynchronization"]["features"]
+
+
+@pytest.mark.parametrize("strategy", ["targeted", "full"])
+def test_synthetic_tenant_same_findings_including_quotes_and_deleted(strategy: str) -> None:
+    doc = synthetic()
+    src, _ = source(copy.deepcopy(doc), strategy)
+    snap = asyncio.run(src.read(NullProgress()))
+    got = findings(snap)
+    assert got == doc_findings(doc)
+    by_value = {f["conflict"]["value"]: f for f in got}
+    assert by_value["o'brien@contoso.com"]["scenario"] == "cloud_only_twin"
+    assert {h["type"] for h in by_value["smtp:sales@contoso.com"]["holders"]} == {"group", "contact"}
+    assert by_value["ghost.old@contoso.com"]["scenario"] == "deleted_holder"
+    assert by_value["nobody@contoso.com"]["scenario"] == "no_holder"  # X500 never makes a holder
+    assert by_value["#weird@contoso.com"]["scenario"] == "unsupported"  # other categories are not dropped
+    assert snap.role_assignments and snap.group_members == {str(uuid.UUID(int=10_000_021)):
+                                                            (str(uuid.UUID(int=10_000_002)),)}
+    assert snap.directory_role_members == {"Global Administrator": (str(uuid.UUID(int=10_000_021)),)}
+
+
+def test_targeted_reads_only_a_few_objects() -> None:
+    doc = synthetic(400)
+    src, app = source(doc, "targeted")
+    snap = asyncio.run(src.read(NullProgress()))
+    assert len(snap.objects) < 15  # error objects and holders, not the 400 filler users
+    assert src.counters["batches"] >= 1 and src.counters["requests"] < 20
+
+
+def test_full_read_partitions_users_and_loses_nothing() -> None:
+    doc = synthetic(4200)
+    src, app = source(copy.deepcopy(doc), "full", EmulatorConfig(page_size=999))
+    snap = asyncio.run(src.read(NullProgress()))
+    assert findings(snap) == doc_findings(doc)
+    filters = [e.get("query", {}).get("$filter", "") for e in app.state.emulator.log]
+    assert sum("startswith(userPrincipalName" in f for f in filters) >= 8
+
+
+def test_auto_explains_its_choice_with_verbose_notes() -> None:
+    p = Notes()
+    src, _ = source(synthetic(), "auto")
+    asyncio.run(src.read(p))
+    assert src.chosen == "targeted"
+    assert any(n.startswith("strategy auto -> targeted") for n in p.notes)
+    assert p.counters["requests"] > 0 and p.counters["objects"] > 0
+
+
+def test_throttle_storm_and_faults_lose_no_object() -> None:
+    doc = synthetic(300)
+    cfg = EmulatorConfig(page_size=50, throttle="storm", fault_rate=0.1, seed=7, time_scale=0.001)
+    for strategy in ("targeted", "full"):
+        src, app = source(copy.deepcopy(doc), strategy, cfg)
+        snap = asyncio.run(src.read(NullProgress()))
+        assert findings(snap) == doc_findings(doc)
+        assert src.counters["throttled"] > 0 and src.counters["retries"] > 0
+
+
+# ---------------------------------------------------------------- permissions
+
+
+def test_missing_user_permission_names_it() -> None:
+    src, _ = source(SAMPLE, config=EmulatorConfig(permissions={"t": ALL_PERMS - {"User.Read.All"}}), token="t")
+    with pytest.raises(PermissionDenied, match="User.Read.All") as ei:
+        asyncio.run(src.read(NullProgress()))
+    assert ei.value.exit_code == 5 and "client-request-id" in str(ei.value)
+
+
+def test_application_permissions_leave_flags_and_eligibility_unknown() -> None:
+    perms = ALL_PERMS - {"OnPremDirectorySynchronization.Read.All"}
+    doc = synthetic()
+    doc["roleEligibilitySchedules"] = []
+    src, _ = source(doc, config=EmulatorConfig(permissions={"t": perms}), token="t")
+    p = Notes()
+    snap = asyncio.run(src.read(p))
+    assert snap.features is None and any("Global Administrator" in n for n in p.notes)
+    assert snap.role_assignments is not None  # RoleManagement.Read.Directory reads these
+    assert findings(snap) == doc_findings(synthetic())
+
+
+# ---------------------------------------------------------------- --save-tenant
+
+
+@pytest.mark.parametrize("strategy", ["targeted", "full"])
+def test_save_tenant_round_trips(tmp_path: Path, strategy: str) -> None:
+    out = tmp_path / "saved.json"
+    doc = synthetic(4200 if strategy == "full" else 50)
+    src, _ = source(copy.deepcopy(doc), strategy, EmulatorConfig(page_size=999), save_tenant=out)
+    asyncio.run(src.read(NullProgress()))
+    saved = orjson.loads(out.read_bytes())
+    assert saved["schema"] == "reconciler.tenant/1"
+    assert doc_findings(saved) == doc_findings(doc)
+    if strategy == "full":
+        assert len(saved["users"]) == len(doc["users"])  # partitioned spools merged, nothing doubled
+    tier0 = [g for g in saved["groups"] if g.get("isAssignableToRole")]
+    assert tier0 and tier0[0]["members"] == [str(uuid.UUID(int=10_000_002))]
+    assert not list(tmp_path.glob(".*part"))
+
+
+# ---------------------------------------------------------------- the CLI, over real HTTP
+
+
+def _scan_json(args: list[str], tmp_path: Path) -> tuple[int, dict[str, Any], str]:
+    r = CliRunner().invoke(cli_app, ["scan", *args, "--format", "json", "--db", str(tmp_path / "r.db")])
+    out = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+    for f in out.get("findings", []):
+        f.pop("generated", None)
+    out.pop("generated", None)
+    return r.exit_code, out, r.stderr
+
+
+@pytest.mark.parametrize("strategy", ["auto", "full"])
+def test_cli_scan_graph_url_equals_scan_tenant(tmp_path: Path, strategy: str) -> None:
+    doc_path = tmp_path / "t.json"
+    doc_path.write_bytes(orjson.dumps(synthetic()))
+    for tenant in (SAMPLE, doc_path):
+        code_t, by_file, _ = _scan_json(["--tenant", str(tenant)], tmp_path)
+        with serve_in_thread(create_app(tenant, EmulatorConfig())) as url:
+            code_g, by_graph, err = _scan_json(["--graph-url", url, "--auth", "none", "--strategy", strategy],
+                                               tmp_path)
+        assert (code_g, code_t) == (0, 0), err
+        assert by_graph["findings"] == by_file["findings"] and by_graph["findings"]
+
+
+def test_cli_auth_none_refused_for_remote_url(tmp_path: Path) -> None:
+    code, _, err = _scan_json(["--graph-url", "https://graph.microsoft.com/v1.0", "--auth", "none"], tmp_path)
+    assert code == 2 and "loopback" in err
+
+
+def test_cli_forbidden_exits_5_naming_permission(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILER_GRAPH_TOKEN", "secret-token-value")
+    cfg = EmulatorConfig(permissions={"secret-token-value": ALL_PERMS - {"OrgContact.Read.All"}})
+    with serve_in_thread(create_app(SAMPLE, cfg)) as url:
+        code, _, err = _scan_json(["--graph-url", url, "--auth", "token"], tmp_path)
+    assert code == 5 and "OrgContact.Read.All" in err and "secret-token-value" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_cli_help_imports_no_msgraph_or_azure() -> None:
+    code = ("import sys; from reconciler.cli import app; "
+            "bad=[m for m in sys.modules if m.startswith(('msgraph','azure','kiota'))]; print(bad)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
