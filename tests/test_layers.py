@@ -10,7 +10,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "reconciler"
 
 LAYER1 = {"model", "errors", "anchors"}
-PURE = LAYER1 | {"matcher", "explain", "checks", "checks_rules", "fixes", "planner", "history", "sources.base"}
+PURE = LAYER1 | {"matcher", "explain", "checks", "checks_rules", "fixes", "planner", "emit", "history", "sources.base"}
 FORBIDDEN_THIRD_PARTY = {"httpx", "msgraph", "azure", "tenacity", "sqlite3", "typer", "click", "rich", "ldap3",
                          "starlette", "uvicorn", "orjson", "socket", "subprocess", "asyncio", "requests"}
 
