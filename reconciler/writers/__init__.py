@@ -1,0 +1,103 @@
+"""Directory writers used by :mod:`reconciler.apply` (each wrapped by one ``apply.Gate``).
+
+:func:`open_writers` is the composition root for apply/undo: it builds the
+Graph writer (``--graph``/``--graph-url``), the read-only tenant-file reader
+(``--tenant``: dry runs only) and the LDAP writer (``--ldap``).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Mapping
+
+from ..errors import UsageError
+from ..fixes import Executor, Step
+
+__all__ = ["open_writers", "SnapshotReader"]
+
+
+class SnapshotReader:
+    """Reads targets from a ``reconciler.tenant/1`` file; refuses every write (offline dry runs)."""
+
+    executor = Executor.GRAPH
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.tenant = str((doc.get("organization") or {}).get("id") or "")
+        self._active = {o["id"]: o for k in ("users", "groups", "contacts") for o in doc.get(k) or ()}
+        self._deleted = {o["id"]: o for k in ("deletedUsers", "deletedGroups") for o in doc.get(k) or ()}
+
+    async def read(self, step: Step) -> dict[str, Any] | None:
+        t = step.target or {}
+        deleted = t.get("type") == "deleted"
+        obj = (self._deleted if deleted else self._active).get(str(t.get("id")))
+        return None if obj is None else {**obj, "deleted": deleted}
+
+    async def write(self, step: Step, current: Mapping[str, Any] | None) -> None:
+        raise UsageError("a tenant file is read-only: apply --doit needs --graph or --graph-url")
+
+
+@asynccontextmanager
+async def open_writers(src: Any, ldap_opts: Any, *, doit: bool) -> AsyncIterator[tuple[dict[Executor, Any], str | None]]:
+    """(writers by executor, connected tenant id or None)."""
+    writers: dict[Executor, Any] = {}
+    tenant_id: str | None = None
+    http = None
+    ldap_writer = None
+    try:
+        if src.graph or src.graph_url:
+            if src.tenant:
+                raise UsageError("give only one cloud source: --tenant, --graph or --graph-url")
+            from .graph import GraphWriter
+
+            http = _graph_http(src)
+            gw = GraphWriter(http)
+            tenant_id = await gw.tenant_id()
+            writers[Executor.GRAPH] = gw
+        elif src.tenant:
+            if doit:
+                raise UsageError("--tenant FILE is offline and read-only: apply --doit needs --graph or --graph-url")
+            from ..sources.tenantfile import TENANT_SCHEMA, load_json_document
+
+            reader = SnapshotReader(load_json_document(src.tenant, TENANT_SCHEMA))
+            tenant_id = reader.tenant or None
+            writers[Executor.GRAPH] = reader
+        if ldap_opts.ldap:
+            ldap_writer = _ldap_writer(ldap_opts)
+            from .ldap import LdapStepWriter
+
+            writers[Executor.LDAP] = LdapStepWriter(ldap_writer)
+        yield writers, tenant_id
+    finally:
+        if http is not None:
+            await http.aclose()
+        if ldap_writer is not None:
+            ldap_writer.close()
+
+
+def _graph_http(o: Any) -> Any:
+    """Same construction as ``wiring.build_graph_source`` (URL checks, --auth token provider)."""
+    from .. import __version__
+    from ..sources.auth import cloud, provider_for
+    from ..sources.graph_http import GraphHttp
+    from ..wiring import is_loopback_url
+
+    base = (o.graph_url or cloud(o.cloud).base_url).rstrip("/")
+    if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
+        raise UsageError("--auth none is accepted only with a loopback --graph-url (http://127.0.0.1:PORT/v1.0)")
+    if base.startswith("http://") and not is_loopback_url(base):
+        raise UsageError("refusing to talk to Graph over plain http on a non-loopback host; use https")
+    tokens = provider_for(o.auth, tenant_id=o.tenant_id, client_id=o.client_id, certificate=o.certificate,
+                          cloud_name=o.cloud)
+    return GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}")
+
+
+def _ldap_writer(o: Any) -> Any:
+    from ..sources.ldap import LdapSettings
+    from ..sources.ldapwriter import LdapWriter
+
+    password = os.environ.get("RECONCILER_LDAP_PASSWORD") if o.bind_dn else None
+    if o.bind_dn and not password:
+        raise UsageError(f"no password for --bind-dn {o.bind_dn}: set RECONCILER_LDAP_PASSWORD")
+    return LdapWriter.connect(LdapSettings.from_url(o.ldap[0], insecure=o.insecure, bind_dn=o.bind_dn,
+                                                    password=password, ca_file=o.ldap_ca))
