@@ -286,3 +286,32 @@ def test_cli_help_imports_no_msgraph_or_azure() -> None:
             "bad=[m for m in sys.modules if m.startswith(('msgraph','azure','kiota'))]; print(bad)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- generated tenants (reconciler.generate)
+
+
+def _generated(tmp_path: Path, users: int, seed: int, per_1000: float = 10.0) -> Path:
+    from reconciler.generate import GenerateOptions, generate
+
+    tenant = tmp_path / f"gen-{users}-{seed}.json"
+    generate(GenerateOptions(users=users, errors_per_1000=per_1000, seed=seed), tenant, tmp_path / f"g{seed}.ldif")
+    return tenant
+
+
+@pytest.mark.parametrize("seed,strategy", [(1, "targeted"), (2, "full"), (3, "auto")])
+def test_generated_tenants_in_process_same_findings(tmp_path: Path, seed: int, strategy: str) -> None:
+    tenant = _generated(tmp_path, 1500, seed)
+    src, _ = source(tenant, strategy, EmulatorConfig(page_size=999))
+    got = findings(asyncio.run(src.read(NullProgress())))
+    assert got == findings(read_tenant_file(tenant)) and len(got) >= 10
+    assert {f["scenario"] for f in got} >= {"cloud_only_twin", "deleted_holder", "unsupported"}
+
+
+def test_generated_tenant_partitioned_full_read_over_http(tmp_path: Path) -> None:
+    tenant = _generated(tmp_path, 4500, 5)
+    _, by_file, _ = _scan_json(["--tenant", str(tenant)], tmp_path)
+    with serve_in_thread(create_app(tenant, EmulatorConfig(page_size=999))) as url:
+        code, by_graph, err = _scan_json(["--graph-url", url, "--auth", "none", "--strategy", "full"], tmp_path)
+    assert code == 0, err
+    assert by_graph["findings"] == by_file["findings"]
