@@ -1,0 +1,192 @@
+"""check-onprem: the IdFix successor (format rules, same- and cross-attribute duplicates, cloud look-ups)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Iterable, Optional, TextIO
+
+import orjson
+import typer
+
+from . import app
+from .common import (
+    AuthOpt, BaseDnOpt, BindDnOpt, CertOpt, ClientIdOpt, CloudOpt, GraphOpt, GraphUrlOpt, InsecureOpt, LdapCaOpt,
+    LdapFilterOpt, LdapOpt, OnpremOpt, OutOpt, QuietOpt, StderrProgress, TenantIdOpt, TenantOpt, VerboseOpt,
+    check_choice, err, handle_errors, output, source_options,
+)
+
+FORMATS = ("table", "json", "csv", "md", "ldif")
+CSV_COLUMNS = ("dn", "attribute", "value", "kind", "rule", "severity", "proposed", "action", "keep", "related",
+               "message", "source")
+_BATCH = 10_000
+
+
+def load_tlds(path: Path | None) -> frozenset[str]:
+    """The bundled IANA list, or ``--tld-file`` (one TLD a line, ``#`` comments)."""
+    from ..checks_rules import parse_tlds
+    from ..errors import BadInput
+
+    if path is None:
+        return parse_tlds((resources.files("reconciler") / "data" / "tlds.txt").read_text("utf-8"))
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise BadInput(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(path, f"cannot read the TLD list: {getattr(e, 'strerror', None) or e}") from None
+    tlds = parse_tlds(text)
+    bad = next(((n, t) for n, t in enumerate(text.splitlines(), 1)
+                if (w := t.split("#", 1)[0].strip().lstrip(".")) and not _tld_like(w)), None)
+    if bad is not None:
+        raise BadInput(path, f"not a top-level domain: {bad[1].strip()[:40]!r}", line=bad[0])
+    if not tlds:
+        raise BadInput(path, "lists no top-level domains (one a line expected)")
+    return tlds
+
+
+def _tld_like(t: str) -> bool:
+    return t.replace("-", "").isalnum() and t.isascii() and " " not in t
+
+
+def _feed(checker: Any, objects: Iterable[Any], label: str, progress: Any) -> None:
+    n = 0
+    for o in objects:
+        checker.add(o, label)
+        n += 1
+        if n % _BATCH == 0:
+            progress.advance(_BATCH, checked=_BATCH)
+    progress.advance(n % _BATCH, checked=n % _BATCH)
+
+
+def run_checks(opts: Any, tlds: frozenset[str], progress: Any) -> Any:
+    """Read the cloud (if given) once, then stream every forest through one Checker."""
+    from ..checks import Checker
+    from ..wiring import build_cloud_source, build_onprem_readers, has_cloud_source
+
+    readers = build_onprem_readers(opts)
+    snapshot = asyncio.run(build_cloud_source(opts).read(progress)) if has_cloud_source(opts) else None
+    checker = Checker(tlds, snapshot)
+    for r in readers:
+        stream = getattr(r, "iter_objects", None)  # a streaming reader keeps memory flat
+        if stream is not None:
+            progress.stage(f"checking {r.label}")
+            _feed(checker, stream(progress), r.label, progress)
+        else:
+            src = r.read(progress)
+            progress.stage(f"checking {r.label}", total=len(src.objects))
+            _feed(checker, src.objects, src.label, progress)
+    return checker.finish(datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+@app.command("check-onprem")
+@handle_errors
+def check_onprem(
+    onprem: OnpremOpt = None, ldap: LdapOpt = None, bind_dn: BindDnOpt = None, base_dn: BaseDnOpt = None,
+    ldap_filter: LdapFilterOpt = None, ldap_ca: LdapCaOpt = None, insecure: InsecureOpt = False,
+    tenant: TenantOpt = None, graph: GraphOpt = False, graph_url: GraphUrlOpt = None,
+    auth: AuthOpt = "environment", tenant_id: TenantIdOpt = None, client_id: ClientIdOpt = None,
+    certificate: CertOpt = None, cloud: CloudOpt = "global",
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table|json|csv|md|ldif (ldif: the proposed "
+                                     "fixes as an ldifde -i change file; nothing is applied).")] = "table",
+    out: OutOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when a problem of severity error is "
+                                        "found.")] = False,
+    tld_file: Annotated[Optional[Path], typer.Option(
+        "--tld-file", help="Replace the bundled IANA top-level-domain list (one TLD a line).")] = None,
+    quiet: QuietOpt = False, verbose: VerboseOpt = False,
+) -> None:
+    """Check on-prem data before it syncs (IdFix successor): IdFix's attribute rules without its false
+    positives, same- and cross-attribute duplicates across forests, and, with a cloud source, values an
+    Entra object already holds (quarantine or soft match).
+
+    Example: reconciler check-onprem --onprem forest1.ldif --onprem forest2.ldif --tenant tenant.json
+    --format ldif -o fixes.ldf
+    """
+    from ..errors import UsageError
+
+    check_choice("--format", fmt, FORMATS)
+    if not onprem and not ldap:
+        raise UsageError("check-onprem needs an on-prem source: --onprem FILE or --ldap URL (repeatable)")
+    tlds = load_tlds(tld_file)
+    opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
+                          client_id=client_id, certificate=certificate, cloud=cloud, onprem=onprem, ldap=ldap,
+                          bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
+                          insecure=insecure, verbose=verbose)
+    with StderrProgress(quiet, verbose) as progress:
+        result = run_checks(opts, tlds, progress)
+    with output(out) as stream:
+        render(result, fmt, stream)
+    if not quiet:
+        for n in result.notes:
+            err(f"note: {n}")
+        err(summary(result))
+    if check and result.has_errors:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def summary(result: Any) -> str:
+    sev: dict[str, int] = {}
+    for p in result.problems:
+        sev[p.severity] = sev.get(p.severity, 0) + 1
+    parts = ", ".join(f"{n} {s}{'s' if n != 1 else ''}" for s, n in sorted(sev.items())) or "none"
+    return (f"checked {result.scanned} objects ({result.skipped} skipped: never synced by Entra Connect): "
+            f"{len(result.problems)} problems ({parts})")
+
+
+def _related(p: Any) -> str:
+    return "; ".join(r.get("dn") or f"{r['type']} {r['cloud_id']} ({r['state']})" for r in p.related)
+
+
+def render(result: Any, fmt: str, out: TextIO) -> None:
+    from ..checks import ldif_changes
+
+    if fmt == "json":
+        out.write(orjson.dumps(result.data(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt == "csv":
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        for p in result.problems:
+            w.writerow([p.dn, p.attribute, p.value, p.kind, p.rule, p.severity, p.proposed or "", p.action or "",
+                        p.keep or "", _related(p), p.message, p.source])
+    elif fmt == "md":
+        _markdown(result, out)
+    elif fmt == "ldif":
+        out.write(ldif_changes(result))
+    else:
+        _table(result, out)
+
+
+def _md(s: Any) -> str:
+    return str(s if s is not None else "-").replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(result: Any, out: TextIO) -> None:
+    out.write(f"# check-onprem — {result.generated}\n\n_{summary(result)}_\n\n")
+    out.write("| severity | rule | dn | attribute | value | proposed | keep | message |\n")
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    for p in result.problems:
+        cells = (p.severity, p.rule, p.dn, p.attribute, p.value, p.proposed, p.keep, p.message)
+        out.write("| " + " | ".join(_md(c) for c in cells) + " |\n")
+
+
+def _cut(s: str | None, n: int) -> str:
+    s = s or "-"
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def _table(result: Any, out: TextIO) -> None:
+    if not result.problems:
+        out.write(f"no problems: {summary(result)}\n")
+        return
+    out.write(f"{'SEVERITY':8} {'RULE':26} {'ATTRIBUTE':17} {'VALUE':38} {'PROPOSED':30} {'KEEP':9} DN\n")
+    for p in result.problems:
+        out.write(f"{p.severity:8} {p.rule:26} {p.attribute:17} {_cut(p.value, 38):38} {_cut(p.proposed, 30):30} "
+                  f"{p.keep or '-':9} {p.dn}\n")
+    out.write(f"\n{summary(result)}. Details: --format json|md.\n")
