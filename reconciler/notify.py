@@ -78,7 +78,7 @@ def build_payload(doc: Mapping[str, Any], fmt: str, detail: str = "counts") -> d
                 "counts": {k: t["counts"][k] for k in ("open", "new", "reopened", "resolved", "stuck")}}
                for t in doc["tenants"]]
     out: dict[str, Any] = {"schema": "reconciler.notify/1", "generated": doc["generated"], "summary": title,
-                           "tenants": tenants}
+                           "text": "\n".join([title, *lines]), "tenants": tenants}
     if detail == "values":
         out["findings"] = [{"tenant": t["tenant"], "id": f["id"], "state": f["state"], "scenario": f["scenario"],
                             "property": f["property"], "value": f["value"]}
