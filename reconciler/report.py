@@ -17,7 +17,7 @@ import orjson
 from .history import RunPoint, Sighting, TenantHistory, tenant_history
 
 __all__ = ["REPORT_SCHEMA", "REPORT_FORMATS", "Report", "HistoryReader", "build_report", "render_report",
-           "check_exit", "CSV_COLUMNS"]
+           "check_exit", "CSV_COLUMNS", "render_outcomes"]
 
 REPORT_SCHEMA = "reconciler.report/1"
 REPORT_FORMATS = ("table", "json", "csv", "md", "html")
@@ -218,3 +218,25 @@ def _table(report: Report, out: TextIO, color: bool) -> None:
                        T(f["object"]["display_name"] or f["object"]["id"]), f["first_seen"], f["id"][:12])
         con.print(ft)
     con.print(summary_line(report), markup=False)
+
+
+# --------------------------------------------------------------------------- scan --all outcomes
+
+OUTCOME_COLUMNS = ("name", "tenant", "run", "complete", "findings", "new", "error", "seconds")
+
+
+def render_outcomes(outcomes: Sequence[Any], fmt: str, out: TextIO) -> None:
+    """One row per tenant of ``scan --all`` (``reconciler.multiscan.TenantOutcome``)."""
+    rows = [o.data() for o in outcomes]
+    if fmt == "json":
+        out.write(orjson.dumps({"schema": "reconciler.scan-all/1", "tenants": rows},
+                               option=orjson.OPT_INDENT_2).decode() + "\n")
+    elif fmt == "csv":
+        w = csv.DictWriter(out, fieldnames=OUTCOME_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows({k: ("" if r[k] is None else r[k]) for k in OUTCOME_COLUMNS} for r in rows)
+    else:
+        out.write("| tenant | run | complete | findings | new | error |\n|---|---|---|--:|--:|---|\n")
+        for r in rows:
+            cells = [r["name"], r["run"], "yes" if r["complete"] else "no", r["findings"], r["new"], r["error"]]
+            out.write("| " + " | ".join(_md_cell(c) for c in cells) + " |\n")

@@ -130,3 +130,52 @@ def _send(rep, url: Optional[str], detail: str, fmt: str, quiet: bool) -> None: 
     status = send(url, build_payload(rep.doc, kind, detail))
     if not quiet:
         err(f"notified {redact_url(url)} ({kind}, HTTP {status})")
+
+
+# ---------------------------------------------------------------- used by `scan --all` / `scan --new-only`
+
+
+def new_only_exit(db: Optional[Path], tenant_id: str, complete: bool) -> int:
+    """``scan --check --new-only``: 1 when the run just stored has new or reopened findings."""
+    from ..multiscan import new_finding_ids
+    from ..store import Store
+
+    if not complete:
+        return 0  # an incomplete run counts for nothing
+    with Store(db) as store:
+        return 1 if new_finding_ids(store, tenant_id) else 0
+
+
+def scan_all_command(config: Optional[Path], db: Optional[Path], *, parallel: Optional[int], fmt: str,
+                     out: Optional[Path], check: bool, new_only: bool, quiet: bool, sources_given: bool) -> None:
+    """``scan --all``: every tenant of the config, concurrently; prints one line per tenant; exits."""
+    from ..config import find_config, load_config
+    from ..errors import UsageError
+    from ..multiscan import exit_code, scan_all
+    from ..report import render_outcomes
+
+    if sources_given:
+        raise UsageError("--all scans the tenants of the config file: drop --tenant/--graph/--graph-url/"
+                         "--onprem/--ldap (put them in the config)")
+    check_choice("--format", fmt, ("table", "json", "csv", "md"))
+    if parallel is not None and parallel < 1:
+        raise UsageError("--parallel must be 1 or more")
+    path = find_config(config)
+    if path is None:
+        raise UsageError("--all needs a config file: --config FILE, RECONCILER_CONFIG, or reconciler.toml in "
+                         "the user config directory (see docs/reports.md)")
+    cfg = load_config(path)
+
+    def progress(o) -> None:  # type: ignore[no-untyped-def]
+        if o.error:
+            err(f"tenant {o.name}: error: {o.error}")
+        elif not quiet:
+            err(f"tenant {o.name}: {o.findings} finding(s), {len(o.new)} new, "
+                f"{'complete' if o.complete else 'INCOMPLETE'} run {o.run_id} ({o.seconds:.1f} s)")
+
+    outcomes = scan_all(cfg, db or cfg.db, parallel=parallel, on_done=progress)
+    with output(out) as stream:
+        render_outcomes(outcomes, fmt, stream)
+    code = exit_code(outcomes, check=check, new_only=new_only)
+    if code:
+        raise typer.Exit(code)

@@ -48,16 +48,36 @@ def scan(
     ldap_filter: LdapFilterOpt = None, ldap_ca: LdapCaOpt = None, insecure: InsecureOpt = False,
     db: DbOpt = None, fmt: FormatOpt = "table", out: OutOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when findings exist (for schedulers).")] = False,
+    new_only: Annotated[bool, typer.Option(
+        "--new-only", help="With --check: exit 1 only for findings new or reopened since the previous run.")] = False,
+    all_tenants: Annotated[bool, typer.Option(
+        "--all", help="Scan every tenant of the config file concurrently (one failing does not stop the others).",
+        rich_help_panel="Many tenants")] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="reconciler.toml (default: $RECONCILER_CONFIG, else the user config dir).",
+        rich_help_panel="Many tenants")] = None,
+    parallel: Annotated[Optional[int], typer.Option(
+        "--parallel", help="With --all: tenants scanned at once (default: the config's parallel, else 8).",
+        rich_help_panel="Many tenants")] = None,
     quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ) -> None:
     """Read sync errors and their holders, match them to on-prem objects, store the run, print findings.
 
     Example: reconciler scan --tenant tenant.json --onprem forest.ldif --format json -o findings.json
     """
+    from ..errors import UsageError
     from ..render import FORMATS, render_findings, summary_line
 
     check_choice("--format", fmt, FORMATS)
     check_choice("--strategy", strategy, ("auto", "targeted", "full"))
+    if new_only and not check:
+        raise UsageError("--new-only needs --check")
+    if all_tenants:
+        from .report import scan_all_command
+
+        scan_all_command(config, db, parallel=parallel, fmt=fmt, out=out, check=check, new_only=new_only,
+                         quiet=quiet, sources_given=bool(tenant or graph or graph_url or onprem or ldap))
+        return
     opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
                           client_id=client_id, certificate=certificate, cloud=cloud, onprem=onprem, ldap=ldap,
                           bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
@@ -71,7 +91,12 @@ def scan(
             err(f"warning: {w}")
         if out is not None or fmt != "table":
             err(f"{summary_line(doc['findings'])} (run {outcome.run_id})")
-    if check and doc["findings"]:
+    if check and new_only:
+        from .report import new_only_exit
+
+        if new_only_exit(db, outcome.result.tenant_id, outcome.result.complete):
+            raise typer.Exit(1)
+    elif check and doc["findings"]:
         raise typer.Exit(1)
 
 
