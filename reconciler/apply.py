@@ -256,10 +256,10 @@ class _Run:
         if self.done(step.id):
             return StepOutcome(step.id, "done", "already done (journal)", step.kind.value, step.executor.value)
         block = self.blocker(step)
+        if step.external and (block is None or self.emitted_chain(step)):
+            return self.external(step, blocked=block is not None)
         if block:
             return StepOutcome(step.id, block[0], block[1], step.kind.value, step.executor.value)
-        if step.external:
-            return self.external(step)
         gate = self.gates.get(step.executor)
         if gate is None:
             self.report.external.append(step)
@@ -267,8 +267,13 @@ class _Run:
                                step.kind.value, step.executor.value)
         return await gate.run(step, self.states.get(step.id))
 
-    def external(self, step: Step) -> StepOutcome:
-        if step.id in self.opts.confirm:
+    def emitted_chain(self, step: Step) -> bool:
+        """External steps after external steps go into the same script (the admin runs it in order)."""
+        emitted = {s.id for s in self.report.external}
+        return all(self.status.get(a) in ("done", "confirmed") or a in emitted for a in step.after)
+
+    def external(self, step: Step, *, blocked: bool = False) -> StepOutcome:
+        if step.id in self.opts.confirm and not blocked:
             if self.opts.doit and self.journal is not None and self.report.run_id is not None:
                 self.journal.confirm(self.report.run_id, self.report.fingerprint, [step])
                 return StepOutcome(step.id, "confirmed", "confirmed by the admin", step.kind.value,
@@ -276,7 +281,8 @@ class _Run:
             return StepOutcome(step.id, "planned", "would be recorded as confirmed (dry run)", step.kind.value,
                                step.executor.value)
         self.report.external.append(step)
-        return StepOutcome(step.id, "waiting", "run it (emitted script), then --confirm " + step.id,
+        why = "cannot be confirmed before its predecessors; " if step.id in self.opts.confirm else ""
+        return StepOutcome(step.id, "waiting", why + "run it (emitted script), then --confirm " + step.id,
                            step.kind.value, step.executor.value)
 
     async def run(self) -> None:

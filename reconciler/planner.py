@@ -360,7 +360,8 @@ def _remove_duplicate(b: _Builder, F: _F, after: Sequence[str]) -> str:
                why="Remove the quarantined synced duplicate from Entra ID (irreversible from this tool): Graph "
                    "cannot delete a synced object, so ADSyncTools removes it while the scheduler is paused. "
                    "Alternative: move the on-prem source out of sync scope, sync, and bring it back.")
-    return b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": F.obj["id"]}, finding=F.id,
+    return b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": F.obj["id"], "object": otype},
+                 finding=F.id,
                  after=[rm], expect={"deleted": True, "onPremisesImmutableId": anchor}, undo=None,
                  why="IRREVERSIBLE: purge the removed duplicate from the recycle bin; immutable ids are unique "
                      "there too, so the source could not be matched while it sits there.")
@@ -535,7 +536,8 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
                           {"SourceAnchor": anchor, "ObjectType": str(F.holder.get("type")).capitalize()}),
                why=f"Remove the orphan ({evidence}): it is not the original account, so ADSyncTools removes the "
                    "leftover synced object (irreversible from this tool).")
-    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid}, finding=F.id, after=[rm],
+    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid, "object": F.holder.get("type")},
+          finding=F.id, after=[rm],
           expect={"deleted": True, "onPremisesImmutableId": anchor}, why="IRREVERSIBLE: purge the removed "
           "orphan from the recycle bin; a soft-deleted holder still blocks the value.")
 
@@ -544,13 +546,14 @@ def _deleted(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     h, hid, htype = F.h, F.holder["id"], str(F.holder.get("type"))
     expect = {"deleted": True, **{k: v for k, v in _holds(h, F.value).items() if k != "userPrincipalName"}}
     if opts.prefer_restore:
-        b.add(StepKind.RESTORE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid}, finding=F.id,
+        b.add(StepKind.RESTORE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid, "object": htype}, finding=F.id,
               expect=expect, undo={"delete": True},
               why="--prefer restore: the deleted object is the real one; restore it (undo deletes it again). "
                   "The newcomer then still conflicts and must be removed on-prem.")
         return
     note = " Purging a deleted group needs delegated auth (Group.ReadWrite.All)." if htype == "group" else ""
-    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid}, finding=F.id, expect=expect,
+    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid, "object": htype}, finding=F.id,
+          expect=expect,
           why="IRREVERSIBLE: the only holder is in the recycle bin; purge it so the quarantined value is "
               "released (use --prefer restore if the deleted object is the real one)." + note)
 

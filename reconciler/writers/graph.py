@@ -49,8 +49,9 @@ class GraphWriter:
     async def read(self, step: Step) -> dict[str, Any] | None:
         t = step.target or {}
         ttype, oid = str(t.get("type")), _seg(t.get("id"))
-        if ttype == "deleted":
-            path, params = f"/directory/deletedItems/{oid}", None
+        if ttype == "deleted":  # "object" names the deleted object's type (default user)
+            path = f"/directory/deletedItems/{oid}"
+            params = {"$select": (_GROUP_SELECT if t.get("object") == "group" else SELECT) + ",deletedDateTime"}
         elif ttype in _COLLECTION:
             path = f"/{_COLLECTION[ttype]}/{oid}"
             params = {"$select": SELECT if ttype == "user" else _GROUP_SELECT}

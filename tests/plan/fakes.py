@@ -82,10 +82,10 @@ class Killed(BaseException):
 
 
 class KillAfter:
-    """Wraps a writer; the (k+1)-th write is performed and then the process 'dies' before the outcome."""
+    """Wraps a writer; the process 'dies' at the (k+1)-th write, before or after sending it."""
 
-    def __init__(self, inner: Any, k: int) -> None:
-        self.inner, self.k, self.n = inner, k, 0
+    def __init__(self, inner: Any, k: int, *, before_write: bool = False) -> None:
+        self.inner, self.k, self.n, self.before_write = inner, k, 0, before_write
         self.executor = inner.executor
 
     async def read(self, step: Step) -> dict[str, Any] | None:
@@ -93,6 +93,8 @@ class KillAfter:
 
     async def write(self, step: Step, current: Mapping[str, Any] | None) -> None:
         self.n += 1
+        if self.n > self.k and self.before_write:
+            raise Killed()  # died between the journal's intent and the request
         await self.inner.write(step, current)
         if self.n > self.k:
-            raise Killed()
+            raise Killed()  # the request went through; died before the outcome was journaled

@@ -88,14 +88,15 @@ def test_target_changed_between_plan_and_apply_is_skipped_and_reported(tmp_path,
     assert by["s1-purge"].status == "skipped" and by["s0-stamp"].status == "done"
 
 
+@pytest.mark.parametrize("before_write", [False, True], ids=["killed-after-send", "killed-before-send"])
 @pytest.mark.parametrize("k", [0, 3, 7])
-def test_killed_run_resumes_and_executes_each_step_exactly_once(tmp_path, journal, k):
+def test_killed_run_resumes_and_executes_each_step_exactly_once(tmp_path, journal, k, before_write):
     n = 5
     emu = Emu(tenant_doc(n))
     steps = [s for i in range(n) for s in (stamp(i), purge(i, (f"s{i}-stamp",)))]
     path = save_plan(tmp_path, steps, journal)
     with pytest.raises(Killed):
-        run(_apply(emu, path, journal, writer=KillAfter(emu.writer(), k), doit=True, concurrency=1))
+        run(_apply(emu, path, journal, writer=KillAfter(emu.writer(), k, before_write=before_write), doit=True, concurrency=1))
     fp = load(path).plan.fingerprint
     assert sum(journal.count(fp).values()) == k  # the (k+1)-th write happened, its outcome was lost
     report = run(_apply(emu, path, journal, doit=True))
