@@ -119,6 +119,13 @@ class TenantConfig:
                              tenant_id=self.tenant_id, client_id=self.client_id, certificate=self.certificate,
                              cloud=self.cloud, strategy=self.strategy, onprem=list(self.onprem))
 
+    def secret_env(self) -> dict[str, str]:
+        """This tenant's Graph secrets under azure-identity's variable names, read from their references now."""
+        pairs = (("AZURE_CLIENT_SECRET", self.client_secret),
+                 ("AZURE_CLIENT_CERTIFICATE_PASSWORD", self.certificate_password),
+                 ("RECONCILER_GRAPH_TOKEN", self.token))
+        return {name: ref.read() for name, ref in pairs if ref is not None}
+
     def ldap_options(self) -> list[SourceOptions]:
         """One SourceOptions per forest, so each keeps its own bind identity and base DN."""
         return [SourceOptions(ldap=[f.url], bind_dn=f.bind_dn, base_dn=f.base_dn, ldap_filter=f.filter,

@@ -9,14 +9,15 @@ writers, so concurrent runs lose nothing. At most ``parallel`` tenants run at on
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import Config, TenantConfig
-from .errors import ReconcilerError
+from .config import Config, LdapConfig, TenantConfig
+from .errors import ReconcilerError, UsageError
 from .history import RunPoint, Sighting, tenant_history
 from .sources.base import CloudSource, NullProgress, OnPremReader
 from .store import Store
@@ -50,13 +51,37 @@ class TenantOutcome:
 
 
 def _build(t: TenantConfig) -> tuple[CloudSource, list[OnPremReader]]:
-    from .wiring import build_cloud_source, build_onprem_readers
+    """This tenant's sources, with its own credentials and throttle budget (never the process's by mistake)."""
+    from .wiring import SourceOptions, build_cloud_source, build_onprem_readers
 
-    cloud = build_cloud_source(t.source_options())
-    readers = build_onprem_readers(t.source_options())
-    for forest in t.ldap_options():
-        readers += build_onprem_readers(forest)
+    opts = t.source_options()
+    known = SourceOptions.__dataclass_fields__
+    secrets = t.secret_env()
+    if secrets:
+        if "env" not in known:
+            raise UsageError(f"tenants.{t.name}: per-tenant secret references are not supported by this build's "
+                             "Graph wiring yet; use auth = managed-identity, workload-identity or azure-cli, or "
+                             "scan this tenant alone with AZURE_* set")
+        opts.env = {**os.environ, **secrets}  # type: ignore[attr-defined]
+    if t.max_concurrency is not None and "max_concurrency" in known:
+        opts.max_concurrency = t.max_concurrency  # type: ignore[attr-defined]
+    cloud = build_cloud_source(opts)
+    readers = build_onprem_readers(SourceOptions(onprem=list(t.onprem)))
+    for forest, forest_opts in zip(t.ldap, t.ldap_options()):
+        readers += _forest_readers(forest, forest_opts)
     return cloud, readers
+
+
+def _forest_readers(forest: LdapConfig, opts: Any) -> list[OnPremReader]:
+    from .wiring import build_ldap_readers
+
+    ref = forest.password
+    if ref is None:
+        return build_ldap_readers(opts)
+    if os.environ.get("RECONCILER_LDAP_PASSWORD"):
+        raise UsageError(f"{forest.url}: RECONCILER_LDAP_PASSWORD is set and would be used instead of the "
+                         f"config's password reference ({ref}); unset it for scan --all")
+    return build_ldap_readers(opts, prompt=lambda _message: ref.read())
 
 
 def new_finding_ids(store: Store, tenant_id: str) -> list[str]:

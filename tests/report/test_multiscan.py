@@ -91,3 +91,31 @@ def test_scan_check_new_only_single_tenant(tmp_path: Path):
     assert runner.invoke(app, ["scan", "--tenant", str(one), *args]).exit_code == 0
     assert runner.invoke(app, ["scan", "--tenant", str(two), *args]).exit_code == 1
     assert runner.invoke(app, ["scan", "--tenant", str(two), "--db", str(db), "--new-only"]).exit_code == 2
+
+
+def test_per_forest_ldap_password_comes_from_its_reference(tmp_path: Path, monkeypatch):
+    cfg = parse_config(make_config(tmp_path).read_text() +
+                       '[[tenants.alpha.ldap]]\nurl = "ldaps://127.0.0.1:1636"\nbind_dn = "CN=svc,DC=corp"\n'
+                       'password_env = "ALPHA_LDAP_PW"\n', tmp_path / "reconciler.toml")
+    alpha = cfg.tenant("alpha")
+    monkeypatch.setenv("ALPHA_LDAP_PW", "pw-from-ref")
+    _, readers = _build(alpha)
+    assert len(readers) == 1 and "1636" in readers[0].label
+    monkeypatch.setenv("RECONCILER_LDAP_PASSWORD", "global-pw")
+    outcomes = scan_all(cfg, tmp_path / "r.db", names=["alpha", "beta"])
+    assert not outcomes[0].ok and "RECONCILER_LDAP_PASSWORD is set" in outcomes[0].error
+    assert outcomes[0].error_exit == 2 and outcomes[1].ok
+    assert "pw-from-ref" not in outcomes[0].error and "global-pw" not in outcomes[0].error
+
+
+def test_graph_secret_references_are_read_per_tenant(tmp_path: Path, monkeypatch):
+    cfg = parse_config('[tenants.a]\ngraph_url = "http://127.0.0.1:9/v1.0"\nauth = "secret"\n'
+                       'tenant_id = "t"\nclient_id = "c"\nclient_secret_env = "A_SECRET"\n',
+                       tmp_path / "reconciler.toml")
+    t = cfg.tenant("a")
+    (o,) = scan_all(cfg, tmp_path / "r.db")
+    assert not o.ok and "A_SECRET is not set" in o.error  # read at use, named, never guessed from AZURE_*
+    monkeypatch.setenv("A_SECRET", "s3cr3t-value")
+    assert t.secret_env() == {"AZURE_CLIENT_SECRET": "s3cr3t-value"}
+    (o,) = scan_all(cfg, tmp_path / "r.db")
+    assert not o.ok and "s3cr3t-value" not in (o.error or "")
