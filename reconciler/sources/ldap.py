@@ -229,6 +229,7 @@ def read_root_dse(conn: LdapConnection, url: str = "") -> RootDse:
     attrs = ["defaultNamingContext", "rootDomainNamingContext", "schemaNamingContext",
              "supportedControl", "dnsHostName"]
     _search(conn, url, "", "(objectClass=*)", "BASE", attrs)
+    raise_for_result(url, conn.result or {}, "reading the rootDSE")
     entries = [e for e in conn.response or [] if e.get("type") == "searchResEntry"]
     if not entries:
         raise DirectoryError(f"{url}: the server returned no rootDSE: is this an LDAP directory?")
@@ -410,15 +411,22 @@ class _Session:
     def __enter__(self) -> tuple[LdapConnection, str, list[str]]:
         s = self.reader.settings
         self.conn = self.reader._connect(s)
-        root = read_root_dse(self.conn, s.url)
+        try:
+            return self._resolve(self.conn, s)
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _resolve(self, conn: LdapConnection, s: LdapSettings) -> tuple[LdapConnection, str, list[str]]:
+        root = read_root_dse(conn, s.url)
         base = s.base_dn or (root.root_domain_naming_context if s.global_catalog else None) \
             or root.default_naming_context
         if not base:
             raise DirectoryError(f"{s.url}: the rootDSE names no defaultNamingContext: give --base-dn")
         notes = []
-        if s.global_catalog and not _consistency_guid_in_gc(self.conn, s.url, root.schema_naming_context):
+        if s.global_catalog and not _consistency_guid_in_gc(conn, s.url, root.schema_naming_context):
             notes.append(GC_NOTE.format(url=s.url))
-        return self.conn, base, notes
+        return conn, base, notes
 
     def __exit__(self, *exc: object) -> None:
         if self.conn is not None:

@@ -289,3 +289,11 @@ def test_cli_tls_handshake_failure_is_exit_5_one_line(tmp_path):
     srv.close()
     assert r.exit_code == 5, r.output
     assert r.output.count("\n") == 1 and "TLS failed" in r.output
+
+
+def test_connection_is_closed_when_the_rootdse_read_fails():
+    ad = fake(1)
+    ad.search = lambda *a, **k: ad._answer([], fail(52, "unavailable"))  # type: ignore[method-assign]
+    with pytest.raises(DirectoryError, match="busy or unavailable"):
+        reader(ad).read(NullProgress())
+    assert ad.unbound
