@@ -269,6 +269,9 @@ def restore_deleted(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
 
 
 def _restore_user_values(em: "Emulator", user: dict[str, Any], body: dict[str, Any]) -> None:
+    prefix = str(user["id"]).replace("-", "")
+    if str(user.get("userPrincipalName") or "").startswith(prefix):  # Graph's deleted-user UPN mangling
+        user["userPrincipalName"] = str(user["userPrincipalName"])[len(prefix):]
     new_upn = body.get("newUserPrincipalName")
     if new_upn:
         _check_upn(em, user, {"userPrincipalName": new_upn})
