@@ -25,7 +25,7 @@ from .checks_rules import (
 from .matcher import decide_keep
 from .model import CloudObject, CloudSnapshot, Keep, ObjectKind, OnPremObject, OnPremSource, fold
 
-__all__ = ["Problem", "CheckResult", "Checker", "check", "SCHEMA", "ldif_changes", "RELATED_CAP"]
+__all__ = ["Problem", "CheckResult", "Checker", "CloudView", "check", "SCHEMA", "RELATED_CAP"]
 
 SCHEMA = "reconciler.checks/1"
 RELATED_CAP = 50  # a value held by thousands of objects names the first 50 in ``related``
@@ -355,10 +355,10 @@ class Checker:
 
     def _put(self, ns: str, key: str, packed: int, ordinal: int) -> None:
         d = self._index[ns]
-        cur = d.get(key)
-        if cur is None:
-            d[key] = packed
-        elif type(cur) is int:
+        cur = d.setdefault(key, packed)
+        if cur is packed:
+            return
+        if type(cur) is int:
             if cur >> 3 == ordinal:
                 d[key] = cur | packed
             else:
@@ -552,45 +552,3 @@ def check(sources: Iterable[OnPremSource], tlds: frozenset[str], cloud: CloudSna
     for src in sources:
         c.add_source(src)
     return c.finish(generated)
-
-
-# ---------------------------------------------------------------------------- LDIF change file
-
-
-def _ldif_line(attr: str, value: str) -> str:
-    safe = value.isascii() and value == value.strip() and not value.startswith((":", "<")) \
-        and "\n" not in value and "\r" not in value and "\x00" not in value
-    if safe:
-        return f"{attr}: {value}"
-    import base64
-    return f"{attr}:: {base64.b64encode(value.encode('utf-8')).decode('ascii')}"
-
-
-def ldif_changes(result: CheckResult) -> str:
-    """Proposed fixes as an ``ldifde -i`` change file: one ``changetype: modify`` record per DN.
-
-    Each fix deletes the exact old value and adds the new one in the same
-    modify, so a value changed since the export makes that record fail instead
-    of being overwritten. Nothing is applied by reconciler.
-    """
-    fixes: dict[str, dict[tuple[str, str], Problem]] = {}
-    for p in result.problems:
-        if p.action not in ("edit", "remove"):
-            continue
-        slot = fixes.setdefault(p.dn, {})
-        prev = slot.get((p.attribute, p.value))
-        if prev is None or prev.action != "remove":
-            slot[(p.attribute, p.value)] = p
-    out = ["# reconciler check-onprem: proposed fixes. Review every record, then: ldifde -i -f <this file>",
-           f"# generated {result.generated}; {sum(len(v) for v in fixes.values())} changes on {len(fixes)} objects",
-           "version: 1", ""]
-    for dn, changes in fixes.items():
-        out += [f"# {p.rule}: {p.message}".replace("\n", " ") for p in changes.values()]
-        out += [_ldif_line("dn", dn), "changetype: modify"]
-        for (attr, old), p in changes.items():
-            if old:
-                out += [f"delete: {attr}", _ldif_line(attr, old), "-"]
-            if p.action == "edit" and p.proposed:
-                out += [f"add: {attr}", _ldif_line(attr, p.proposed), "-"]
-        out.append("")
-    return "\n".join(out) + "\n"

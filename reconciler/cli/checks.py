@@ -144,9 +144,45 @@ def _related(p: Any) -> str:
     return "; ".join(r.get("dn") or f"{r['type']} {r['cloud_id']} ({r['state']})" for r in p.related)
 
 
-def render(result: Any, fmt: str, out: TextIO) -> None:
-    from ..checks import ldif_changes
+def _comment(text: str, limit: int = 400) -> str:
+    flat = "".join(c if c.isprintable() else " " for c in text)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
+
+def ldif_changes(result: Any) -> str:
+    """Proposed fixes as an ``ldifde -i`` change file: one ``changetype: modify`` record per DN.
+
+    A fix deletes the exact old value and adds the new one in the same modify,
+    so a value changed since the export makes that record fail instead of being
+    overwritten. For a chain of rules on one value the last proposal is the
+    final value; a removal (duplicate loser) wins over an edit. Nothing is applied.
+    """
+    from ..emit import ldif_line
+
+    fixes: dict[str, dict[tuple[str, str], Any]] = {}
+    for p in result.problems:
+        if p.action not in ("edit", "remove"):
+            continue
+        slot = fixes.setdefault(p.dn, {})
+        prev = slot.get((p.attribute, p.value))
+        if prev is None or prev.action != "remove":
+            slot[(p.attribute, p.value)] = p
+    out = ["# reconciler check-onprem: proposed fixes, nothing applied. Review, then: ldifde -i -f <this file>",
+           f"# generated {result.generated}; {sum(len(v) for v in fixes.values())} changes on {len(fixes)} objects",
+           "version: 1", ""]
+    for dn, changes in fixes.items():
+        out += [_comment(f"# {p.rule}: {p.message}") for p in changes.values()]
+        out += [*ldif_line("dn", dn), "changetype: modify"]
+        for (attr, old), p in changes.items():
+            if old:
+                out += [f"delete: {attr}", *ldif_line(attr, old), "-"]
+            if p.action == "edit" and p.proposed:
+                out += [f"add: {attr}", *ldif_line(attr, p.proposed), "-"]
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def render(result: Any, fmt: str, out: TextIO) -> None:
     if fmt == "json":
         out.write(orjson.dumps(result.data(), option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":
