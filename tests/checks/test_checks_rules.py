@@ -232,3 +232,13 @@ def test_mailnickname_chain_keeps_the_original_value():
 def test_blank_display_name_proposes_the_cn():
     res = run(obj("Alice Moreau", display_name=""))
     assert _first(res, "displayname-blank").proposed == "Alice Moreau"
+
+
+def test_every_rule_is_documented_with_its_source():
+    from .checks_helpers import ROOT
+
+    doc = (ROOT / "docs" / "check-onprem.md").read_text("utf-8")
+    for rule in RULES.values():
+        row = next((ln for ln in doc.splitlines() if ln.startswith(f"| `{rule.id}` |")), None)
+        assert row is not None, f"{rule.id} missing from docs/check-onprem.md"
+        assert rule.source in row and rule.severity in row
