@@ -445,7 +445,7 @@ def _run(gen: Generator, opts: GenerateOptions, plant: Callable[[Generator, str]
     rate = opts.errors_per_1000 / 1000.0
     sink, rng, last = gen.sink, gen.rng, 0
     while sink.counts["users"] < opts.users:
-        if rate and rng.random() < rate:
+        if rate and rng.random() < rate and opts.users - sink.counts["users"] >= 2:  # a bundle adds <= 2 users
             plant(gen, gen.next_scenario())
         else:
             gen.regular_user()
