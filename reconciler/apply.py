@@ -477,5 +477,5 @@ async def run_undo(run_id: str | None, db: Path | None, src: Any, ldap_opts: Any
         journal = Journal(store)
         async with open_writers(src, ldap_opts, doit=doit) as (writers, _tenant):
             report = await undo_run(journal, writers, run_id, doit=doit)
-    _emit(report, Path("undo"), ps1, None, notify, undo=True)
+    _emit(report, Path.cwd() / f"reconciler-{report.run_id or 'undo-dry-run'}.json", ps1, None, notify, undo=True)
     return report

@@ -141,10 +141,10 @@ class Journal:
         return out
 
     def executed(self, run_id: str) -> list[JournalEntry]:
-        """Steps this apply run executed (outcome done), newest first, with their before-values."""
+        """Steps this apply run executed or had confirmed, newest first, with their before-values."""
         rows = self.store.conn.execute(
-            "SELECT seq, run_id, fingerprint, step, before, after FROM journal WHERE run_id = ? AND action = 'do' "
-            "AND phase = 'outcome' AND status = 'done' ORDER BY seq DESC", (run_id,))
+            "SELECT seq, run_id, fingerprint, step, before, after FROM journal WHERE run_id = ? "
+            "AND action IN ('do', 'confirm') AND phase = 'outcome' AND status = 'done' ORDER BY seq DESC", (run_id,))
         return [JournalEntry(seq, rid, fp, Step.from_data(orjson.loads(step)), orjson.loads(before),
                              orjson.loads(after)) for seq, rid, fp, step, before, after in rows]
 

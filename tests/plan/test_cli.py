@@ -98,10 +98,13 @@ def test_full_twin_merge_against_a_loopback_emulator(scanned, tmp_path):
         with Store(scanned) as s:
             run = s.conn.execute("SELECT id FROM journal_runs WHERE action='apply' ORDER BY started DESC, rowid DESC "
                                  "LIMIT 1").fetchone()[0]
-        r = invoke("undo", *base, "--doit", "--format", "json")
+        r = invoke("undo", *base, "--doit", "--format", "json", "--ps1", tmp_path / "undo.ps1")
         assert r.exit_code == 0, r.output
         out = orjson.loads(r.stdout[r.stdout.index("{"):])
-        assert {s["kind"]: s["status"] for s in out["steps"]} == {"set_immutable_id": "done",
-                                                                  "purge_deleted": "irreversible"}
+        assert {s["kind"]: s["status"] for s in out["steps"]} == {
+            "set_immutable_id": "done", "purge_deleted": "irreversible", "remove_synced_object": "irreversible",
+            "pause_sync_scheduler": "waiting"}
+        assert [s["kind"] for s in out["steps"]][0] == "set_immutable_id"  # newest first
+        assert "Set-ADSyncScheduler -SyncCycleEnabled $true" in (tmp_path / "undo.ps1").read_text()
         assert em.state.collections["users"].get(LENA_TWIN)["onPremisesImmutableId"] is None
         assert run
