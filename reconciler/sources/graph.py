@@ -31,7 +31,7 @@ import orjson
 from ..errors import DirectoryError, PermissionDenied
 from ..model import CloudObject, CloudSnapshot, ObjectKind, fold, strip_smtp
 from .base import Progress
-from .graph_http import BatchRequest, GraphHttp, GraphStatusError, chunks
+from .graph_http import BatchRequest, BatchResponse, GraphHttp, GraphStatusError, chunks
 from .graphmap import CONTACT_SELECT, GROUP_SELECT, USER_SELECT, to_cloud_object, to_domains
 
 __all__ = ["GraphSource", "odata_quote", "holder_filters", "Collection", "COLLECTIONS", "TenantWriter"]
@@ -120,7 +120,7 @@ class GraphSource:
 
     def __init__(self, http_factory: Callable[[], GraphHttp], *, strategy: str = "auto",
                  save_tenant: Path | None = None, label: str = "graph", partitions: int = 8,
-                 targeted_max_lookups: int = 100) -> None:
+                 targeted_max_lookups: int = 2000) -> None:
         if strategy not in ("auto", "targeted", "full"):
             raise ValueError(f"strategy must be auto, targeted or full; got {strategy!r}")
         self._factory = http_factory
@@ -130,6 +130,7 @@ class GraphSource:
         self.partitions = max(1, partitions)
         self.targeted_max_lookups = targeted_max_lookups
         self.chosen: str | None = None
+        self.seen: dict[str, int] = {}  # objects paged per collection by a full read
         self.counters: dict[str, float | int] = {}
 
     async def read(self, progress: Progress) -> CloudSnapshot:
@@ -152,12 +153,11 @@ class _Reader:
 
     async def run(self) -> CloudSnapshot:
         self.progress.stage(f"reading {self.src.label}")
-        org, features, roles, errs = await asyncio.gather(
-            self.organization(), self.features(), self.roles(), self.error_objects())
+        boot = await self.bootstrap()
         values = self.conflict_values()
-        strategy = await self.choose(values)
+        strategy = self.choose(values, boot["counts"])
         self.src.chosen = strategy
-        self.role_groups = roles["groups"]
+        self.role_groups = boot["groups"]
         if strategy == "targeted":
             await self.targeted(values)
         else:
@@ -166,9 +166,9 @@ class _Reader:
                 self.writer = TenantWriter(self.src.save_tenant)
             await self.full(values)
         self.tick(0)
-        snap = self.snapshot(org, features, roles)
+        snap = self.snapshot(boot)
         if self.src.save_tenant is not None:
-            self.save(org, features, roles)
+            self.save(boot)
         return snap
 
     def tick(self, n: int) -> None:
@@ -188,49 +188,127 @@ class _Reader:
             yield page
             self.tick(len(page))
 
-    # -- tenant-level reads ---------------------------------------------------------------
+    # -- tenant-level reads: one bootstrap $batch ------------------------------------------
 
-    async def organization(self) -> dict[str, Any]:
-        body = await self.http.get_json("/organization", {"$select": "id,displayName,verifiedDomains"})
-        value = body.get("value") if isinstance(body, dict) else None
-        org = value[0] if isinstance(value, list) and value else body
-        if not isinstance(org, dict) or not org.get("id"):
+    def bootstrap_requests(self) -> list[BatchRequest]:
+        """Organization, sync flags, roles and the error objects: one ``$batch`` round trip."""
+        q = self.http.url
+        rel = len(self.http.base_url)
+        reqs = [BatchRequest("org", "/organization?$select=id,displayName,verifiedDomains"),
+                BatchRequest("sync", "/directory/onPremisesSynchronization"),
+                BatchRequest("assignments", "/roleManagement/directory/roleAssignments"),
+                BatchRequest("eligibility", "/roleManagement/directory/roleEligibilitySchedules"),
+                BatchRequest("roles", "/directoryRoles?$select=id,displayName,roleTemplateId"),
+                BatchRequest("rolegroups", q("/groups", {"$filter": "isAssignableToRole eq true",
+                                                         "$select": GROUP_SELECT, "$count": "true",
+                                                         "$top": 999})[rel:], headers=ADVANCED)]
+        for c in _ACTIVE:
+            reqs.append(BatchRequest("err-" + c.key, q(c.path, {
+                "$filter": "onPremisesProvisioningErrors/$count ne 0", "$count": "true",
+                "$select": c.select, "$top": 999})[rel:], headers=ADVANCED))
+        if self.src.strategy == "auto":
+            reqs += [BatchRequest("count-" + c.key, _COUNT_URL.format(c.path), headers=ADVANCED)
+                     for c in _ACTIVE]
+        return reqs
+
+    async def bootstrap(self) -> dict[str, Any]:
+        reqs = self.bootstrap_requests()
+        res = await self.http.batch(reqs, raise_errors=False)
+        got = {r.id: (q, r) for q, r in zip(reqs, res)}
+        for q, r in got.values():
+            if r.status == 401:
+                raise self.http.error_for_item(q, r)
+        org = await self.organization(*got["org"])
+        features = self.features(*got["sync"])
+        assignments, eligibility, directory, groups, *_ = await asyncio.gather(
+            self.optional_list(*got["assignments"], "active role assignments"),
+            self.optional_list(*got["eligibility"], "PIM role eligibility"),
+            self.directory_roles(*got["roles"]), self.role_group_members(*got["rolegroups"]),
+            *(self.errors_in(c, *got["err-" + c.key]) for c in _ACTIVE))
+        counts = {c.key: _odata_count(got["count-" + c.key][1]) for c in _ACTIVE} if "count-users" in got else {}
+        return {"org": org, "features": features, "assignments": assignments, "eligibility": eligibility,
+                "directory": directory, "groups": groups,
+                "counts": counts if all(v is not None for v in counts.values()) and counts else None}
+
+    async def items(self, req: BatchRequest, resp: BatchResponse) -> AsyncIterator[list[dict[str, Any]]]:
+        """The item's first page, then its nextLink chain (raises the mapped error on failure)."""
+        if not 200 <= resp.status < 300:
+            raise self.http.error_for_item(req, resp)
+        body = resp.body if isinstance(resp.body, dict) else {}
+        yield body.get("value") or []
+        if body.get("@odata.nextLink"):
+            async for page in self.http.paginate(body["@odata.nextLink"]):
+                yield page
+
+    async def organization(self, req: BatchRequest, resp: BatchResponse) -> dict[str, Any]:
+        value = [o async for page in self.items(req, resp) for o in page]
+        if not value or not isinstance(value[0], dict) or not value[0].get("id"):
             raise DirectoryError("Graph /organization returned no tenant id")
-        return org
+        return value[0]
 
-    async def features(self) -> dict[str, Any] | None:
-        try:
-            body = await self.http.get_json("/directory/onPremisesSynchronization")
-        except PermissionDenied:
+    def features(self, req: BatchRequest, resp: BatchResponse) -> dict[str, Any] | None:
+        if resp.status == 403:
             self.note("sync feature flags unknown: reading /directory/onPremisesSynchronization needs "
                       "delegated OnPremDirectorySynchronization.Read.All as a Global Administrator")
             return None
-        except GraphStatusError as e:
-            self.note(f"sync feature flags unknown: Graph answered HTTP {e.status} {e.code or ''}".rstrip())
+        if not 200 <= resp.status < 300:
+            self.note(f"sync feature flags unknown: Graph answered HTTP {resp.status}")
             return None
-        value = body.get("value") if isinstance(body, dict) else None
+        body = resp.body if isinstance(resp.body, dict) else {}
+        value = body.get("value")
         item = value[0] if isinstance(value, list) and value else body
         feats = item.get("features") if isinstance(item, dict) else None
         return dict(feats) if isinstance(feats, dict) else None
 
-    async def error_objects(self) -> None:
-        await asyncio.gather(*(self.errors_in(c) for c in _ACTIVE))
+    async def optional_list(self, req: BatchRequest, resp: BatchResponse, what: str) -> list[dict[str, Any]] | None:
+        if not 200 <= resp.status < 300:
+            why = "not permitted" if resp.status == 403 else f"HTTP {resp.status}"
+            self.note(f"{what} unknown ({why}); the hard-match guard will say so")
+            return None
+        return [o async for page in self.items(req, resp) for o in page]
 
-    async def errors_in(self, coll: Collection) -> None:
+    async def directory_roles(self, req: BatchRequest, resp: BatchResponse) -> list[dict[str, Any]]:
+        if not 200 <= resp.status < 300:
+            self.note("directory roles unknown (not readable)")
+            return []
+        roles = [r async for page in self.items(req, resp) for r in page if isinstance(r, dict) and r.get("id")]
+        members = await self.members_of("/directoryRoles", [r["id"] for r in roles])
+        return [{"id": r["id"], "displayName": r.get("displayName"), "roleTemplateId": r.get("roleTemplateId"),
+                 "members": members.get(r["id"], [])} for r in roles]
+
+    async def role_group_members(self, req: BatchRequest, resp: BatchResponse) -> dict[str, list[str]]:
+        """Members of role-assignable groups; the groups themselves join the snapshot."""
+        if not 200 <= resp.status < 300:
+            self.note("role-assignable groups unknown (not readable)")
+            return {}
+        ids = []
+        async for page in self.items(req, resp):
+            for g in page:
+                self.state.add(COLLECTIONS[1], g)
+                ids.append(g["id"])
+        return await self.members_of("/groups", ids)
+
+    async def members_of(self, base: str, ids: list[str]) -> dict[str, list[str]]:
+        async def one(chunk: list[str]) -> list[tuple[str, list[str]]]:
+            reqs = [BatchRequest(str(i), f"{base}/{oid}/members?$select=id") for i, oid in enumerate(chunk)]
+            res = await self.http.batch(reqs)
+            return [(oid, [m["id"] async for page in self.items(q, r) for m in page
+                           if isinstance(m, dict) and "id" in m]) for oid, q, r in zip(chunk, reqs, res)]
+        parts = await asyncio.gather(*(one(c) for c in chunks(ids, 20)))
+        return {oid: m for part in parts for oid, m in part}
+
+    async def errors_in(self, coll: Collection, req: BatchRequest, resp: BatchResponse) -> None:
         """Every object with a provisioning error (any category); falls back to PropertyConflict."""
-        base = {"$select": coll.select, "$top": 999}
-        try:
-            params = {**base, "$filter": "onPremisesProvisioningErrors/$count ne 0", "$count": "true"}
-            async for page in self.pages(coll.path, params, ADVANCED):
+        if resp.status != 400:
+            async for page in self.items(req, resp):
                 for d in page:
                     self.state.add(coll, d)
+                self.tick(len(page))
             return
-        except GraphStatusError as e:
-            if e.status != 400:
-                raise
         self.note(f"{coll.key}: the server refused the advanced error filter; reading PropertyConflict "
                   "errors only (other categories may be missing)")
-        params = {**base, "$filter": "onPremisesProvisioningErrors/any(o:o/category eq 'PropertyConflict')"}
+        params = {"$select": coll.select, "$top": 999,
+                  "$filter": "onPremisesProvisioningErrors/any(o:o/category eq 'PropertyConflict')"}
         async for page in self.pages(coll.path, params):
             for d in page:
                 self.state.add(coll, d)
@@ -247,110 +325,25 @@ class _Reader:
                     out.setdefault(fold(raw), raw)
         return out
 
-    # -- roles ------------------------------------------------------------------------------
-
-    async def roles(self) -> dict[str, Any]:
-        assignments, eligibility, directory = await asyncio.gather(
-            self.optional_list("/roleManagement/directory/roleAssignments", "active role assignments"),
-            self.optional_list("/roleManagement/directory/roleEligibilitySchedules", "PIM role eligibility"),
-            self.directory_roles())
-        groups = await self.role_group_members()
-        return {"assignments": assignments, "eligibility": eligibility, "directory": directory,
-                "groups": groups}
-
-    async def optional_list(self, path: str, what: str) -> list[dict[str, Any]] | None:
-        out: list[dict[str, Any]] = []
-        try:
-            async for page in self.http.paginate(path):
-                out.extend(page)
-        except (PermissionDenied, GraphStatusError) as e:
-            why = "not permitted" if isinstance(e, PermissionDenied) else f"HTTP {e.status}"
-            self.note(f"{what} unknown ({why}); the hard-match guard will say so")
-            return None
-        return out
-
-    async def directory_roles(self) -> list[dict[str, Any]]:
-        try:
-            body = await self.http.get_json("/directoryRoles", {"$select": "id,displayName,roleTemplateId"})
-        except (PermissionDenied, GraphStatusError):
-            self.note("directory roles unknown (not readable)")
-            return []
-        roles = [r for r in (body or {}).get("value") or [] if isinstance(r, dict) and r.get("id")]
-        members = await self.members_of("/directoryRoles", [r["id"] for r in roles])
-        return [{"id": r["id"], "displayName": r.get("displayName"), "roleTemplateId": r.get("roleTemplateId"),
-                 "members": members.get(r["id"], [])} for r in roles]
-
-    async def role_group_members(self) -> dict[str, list[str]]:
-        """Members of role-assignable groups; the groups themselves join the snapshot."""
-        params = {"$filter": "isAssignableToRole eq true", "$select": GROUP_SELECT, "$count": "true",
-                  "$top": 999}
-        ids = []
-        try:
-            async for page in self.http.paginate("/groups", params, ADVANCED):
-                for g in page:
-                    self.state.add(COLLECTIONS[1], g)
-                    ids.append(g["id"])
-        except (PermissionDenied, GraphStatusError):
-            self.note("role-assignable groups unknown (not readable)")
-            return {}
-        return await self.members_of("/groups", ids)
-
-    async def members_of(self, base: str, ids: list[str]) -> dict[str, list[str]]:
-        async def one(chunk: list[str]) -> list[tuple[str, list[str]]]:
-            reqs = [BatchRequest(str(i), f"{base}/{oid}/members?$select=id") for i, oid in enumerate(chunk)]
-            res = await self.http.batch(reqs)
-            out = []
-            for oid, r in zip(chunk, res):
-                body = r.body if isinstance(r.body, dict) else {}
-                ids_ = [m["id"] for m in body.get("value") or [] if isinstance(m, dict) and "id" in m]
-                nxt = body.get("@odata.nextLink")
-                if nxt:
-                    ids_ += [m["id"] async for page in self.http.paginate(nxt) for m in page]
-                out.append((oid, ids_))
-            return out
-        parts = await asyncio.gather(*(one(c) for c in chunks(ids, 20)))
-        return {oid: m for part in parts for oid, m in part}
-
     # -- strategies -------------------------------------------------------------------------
 
     def lookups(self, values: dict[str, str]) -> int:
         n = len(values)
         return 2 * math.ceil(n / (MAX_CLAUSES // 3)) + 3 * math.ceil(n / (MAX_CLAUSES // 2))
 
-    async def choose(self, values: dict[str, str]) -> str:
+    def choose(self, values: dict[str, str], counts: dict[str, int] | None) -> str:
+        """targeted while its lookups fit the throttle budget or undercut a full read's pages."""
         if self.src.strategy != "auto":
             self.note(f"strategy {self.src.strategy} (as asked); {len(values)} conflicting values")
             return self.src.strategy
         need = self.lookups(values)
-        if need <= min(self.src.targeted_max_lookups, 20):
-            self.note(f"strategy auto -> targeted: {len(values)} conflicting values need {need} lookups")
-            return "targeted"
-        counts = await self.counts()
-        if counts is None:
-            pick = "targeted" if need <= self.src.targeted_max_lookups else "full"
-            self.note(f"strategy auto -> {pick}: {len(values)} conflicting values need {need} lookups; "
-                      "tenant size unknown ($count refused)")
-            return pick
-        pages = sum(math.ceil(n / 999) + 1 for n in counts.values()) + 2
-        pick = "targeted" if need <= pages else "full"
-        self.note(f"strategy auto -> {pick}: {need} lookups for {len(values)} conflicting values vs "
-                  f"~{pages} pages for a full read of {sum(counts.values())} objects")
+        pages = None if counts is None else sum(math.ceil(n / 999) + 1 for n in counts.values()) + 2
+        pick = "targeted" if need <= self.src.targeted_max_lookups or (pages and need <= pages) else "full"
+        size = "tenant size unknown" if counts is None else \
+            f"a full read pages {sum(counts.values())} objects in ~{pages} requests"
+        self.note(f"strategy auto -> {pick}: {len(values)} conflicting values need {need} filtered lookups "
+                  f"(budget {self.src.targeted_max_lookups}); {size}")
         return pick
-
-    async def counts(self) -> dict[str, int] | None:
-        """Object counts of users, groups, contacts (``@odata.count``, one ``$batch``), or None."""
-        reqs = [BatchRequest(c.key, _COUNT_URL.format(c.path), headers=ADVANCED) for c in _ACTIVE]
-        try:
-            res = await self.http.batch(reqs)
-        except (GraphStatusError, PermissionDenied):
-            return None
-        out = {}
-        for c, r in zip(_ACTIVE, res):
-            n = r.body.get("@odata.count") if isinstance(r.body, dict) else None
-            if not isinstance(n, int):
-                return None
-            out[c.key] = n
-        return out
 
     async def targeted(self, values: dict[str, str]) -> None:
         raw = sorted(values.values(), key=fold)
@@ -388,10 +381,13 @@ class _Reader:
         await asyncio.gather(*(self.dump(c, wanted) for c in COLLECTIONS))
 
     async def dump(self, coll: Collection, wanted: set[str]) -> None:
+        """Page a whole collection; ``seen`` records how many objects came back."""
+        n = None
         if coll.key == "users" and self.src.partitions > 1:
-            if await self.partitioned(coll, wanted):
-                return
-        await self.chain(coll, {"$select": coll.select, "$top": 999}, wanted)
+            n = await self.partitioned(coll, wanted)
+        if n is None:
+            n = await self.chain(coll, {"$select": coll.select, "$top": 999}, wanted)
+        self.src.seen[coll.key] = n
 
     async def chain(self, coll: Collection, params: dict[str, Any], wanted: set[str],
                     headers: dict[str, str] | None = None) -> int:
@@ -405,11 +401,11 @@ class _Reader:
                     self.state.add(coll, d)
         return n
 
-    async def partitioned(self, coll: Collection, wanted: set[str]) -> bool:
-        """Parallel ``startswith`` partitions; True when they add up to ``$count``."""
+    async def partitioned(self, coll: Collection, wanted: set[str]) -> int | None:
+        """Parallel ``startswith`` partitions; their total when it matches ``$count``, else None."""
         total = await self.count(coll)
         if total is None or total < 999 * 4:
-            return False
+            return None
         groups = [_UPN_FIRST[i::self.src.partitions] for i in range(self.src.partitions)]
         filters = [" or ".join(f"startswith(userPrincipalName,{odata_quote(ch)})" for ch in g) for g in groups]
         spool = self.writer.fork(coll.key) if self.writer is not None else None
@@ -422,11 +418,11 @@ class _Reader:
         if sum(got) == total:
             if spool is not None and saved is not None:
                 saved.adopt(spool)
-            return True
+            return total
         self.note(f"{coll.key}: partitions returned {sum(got)} of {total}; reading it as one chain")
         if spool is not None:
             spool.discard()
-        return False
+        return None
 
     async def count(self, coll: Collection) -> int | None:
         try:
@@ -438,20 +434,20 @@ class _Reader:
 
     # -- result ------------------------------------------------------------------------------
 
-    def snapshot(self, org: dict[str, Any], features: dict[str, Any] | None,
-                 roles: dict[str, Any]) -> CloudSnapshot:
+    def snapshot(self, boot: dict[str, Any]) -> CloudSnapshot:
+        org = boot["org"]
         try:
             domains = to_domains(org)
         except ValueError as e:
             raise DirectoryError(f"Graph /organization: {e}") from None
         return CloudSnapshot(
             tenant_id=str(org["id"]), tenant_name=org.get("displayName"), domains=domains,
-            features=features, objects=list(self.state.objects.values()),
+            features=boot["features"], objects=list(self.state.objects.values()),
             directory_role_members={str(r.get("displayName") or r["id"]): tuple(r["members"])
-                                    for r in roles["directory"]},
-            role_assignments=tuple(roles["assignments"]) if roles["assignments"] is not None else None,
-            role_eligibility=tuple(roles["eligibility"]) if roles["eligibility"] is not None else None,
-            group_members={k: tuple(v) for k, v in roles["groups"].items()},
+                                    for r in boot["directory"]},
+            role_assignments=_tuple_or_none(boot["assignments"]),
+            role_eligibility=_tuple_or_none(boot["eligibility"]),
+            group_members={k: tuple(v) for k, v in boot["groups"].items()},
             complete=True, source_label=self.src.label)
 
     def with_members(self, coll: Collection, d: dict[str, Any]) -> dict[str, Any]:
@@ -459,21 +455,29 @@ class _Reader:
             return {**d, "members": self.role_groups[d["id"]]}
         return d
 
-    def save(self, org: dict[str, Any], features: dict[str, Any] | None, roles: dict[str, Any]) -> None:
+    def save(self, boot: dict[str, Any]) -> None:
         assert self.src.save_tenant is not None
-        head: dict[str, Any] = {"schema": "reconciler.tenant/1", "organization": org,
-                                "directoryRoles": roles["directory"]}
-        if features is not None:
-            head["onPremisesSynchronization"] = {"features": features}
-        if roles["assignments"] is not None:
-            head["roleAssignments"] = roles["assignments"]
-        if roles["eligibility"] is not None:
-            head["roleEligibilitySchedules"] = roles["eligibility"]
+        head: dict[str, Any] = {"schema": "reconciler.tenant/1", "organization": boot["org"],
+                                "directoryRoles": boot["directory"]}
+        if boot["features"] is not None:
+            head["onPremisesSynchronization"] = {"features": boot["features"]}
+        for key, val in (("roleAssignments", boot["assignments"]), ("roleEligibilitySchedules", boot["eligibility"])):
+            if val is not None:
+                head[key] = val
         writer = self.writer or TenantWriter(self.src.save_tenant)
         for coll in COLLECTIONS:
             for d in self.state.raw.get(coll.key, []):
                 writer.write(coll.key, self.with_members(coll, d))
         writer.close(head)
+
+
+def _tuple_or_none(v: list[Any] | None) -> tuple[Any, ...] | None:
+    return None if v is None else tuple(v)
+
+
+def _odata_count(resp: BatchResponse) -> int | None:
+    n = resp.body.get("@odata.count") if 200 <= resp.status < 300 and isinstance(resp.body, dict) else None
+    return n if isinstance(n, int) else None
 
 
 class TenantWriter:

@@ -339,7 +339,7 @@ class GraphHttp:
         throttle_waited = 0.0
         for attempt in range(self.max_attempts):
             responses, request_id = await self._send_batch(pending)
-            retry, wait = self._settle_batch(pending, responses, done, attempt)
+            retry, wait = self._settle_batch(pending, responses, done, attempt, request_id)
             if not retry:
                 break
             self.counters.retries += len(retry)
@@ -378,7 +378,8 @@ class GraphHttp:
         return responses, req_id
 
     def _settle_batch(self, pending: Sequence[BatchRequest], responses: list[dict[str, Any]],
-                      done: dict[str, BatchResponse], attempt: int) -> tuple[list[BatchRequest], float]:
+                      done: dict[str, BatchResponse], attempt: int,
+                      request_id: str) -> tuple[list[BatchRequest], float]:
         """Record final item answers in ``done``; return items to retry and how long to wait."""
         got = {str(r.get("id")): r for r in responses if isinstance(r, dict)}
         retry_ids: set[str] = set()
@@ -388,6 +389,7 @@ class GraphHttp:
             status = int(r.get("status", 0)) if r else 0
             headers = {str(k).lower(): str(v) for k, v in ((r or {}).get("headers") or {}).items()}
             self._count_units(headers)
+            headers.setdefault("client-request-id", request_id)  # the envelope's, for error messages
             done[item.id] = BatchResponse(item.id, status, headers, (r or {}).get("body"))
             if status in _RETRY_STATUS or status == 0:
                 retry_ids.add(item.id)
