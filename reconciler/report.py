@@ -92,6 +92,7 @@ def _tenant_doc(h: TenantHistory) -> dict[str, Any]:
     return {
         "tenant": h.tenant_id, "name": h.tenant_name,
         "last_run": h.last_run.id if h.last_run else None,
+        "last_run_at": h.last_run.at if h.last_run else None,
         "last_run_complete": bool(h.last_run and h.last_run.complete),
         "last_complete_run": h.latest.id if h.latest else None,
         "counts": counts,

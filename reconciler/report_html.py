@@ -87,7 +87,7 @@ def _summary_table(tenants: Sequence[Mapping[str, Any]]) -> str:
         c = t["counts"]
         status = "" if t["last_run_complete"] else " <span class=\"badge s-reopened\">incomplete</span>"
         rows.append(f"<tr><th scope=\"row\"><a href=\"#t-{i}\">{_esc(t['name'] or t['tenant'])}</a></th>"
-                    f"<td>{_esc(t['last_run'])}{status}</td>"
+                    f"<td>{_esc(t.get('last_run_at') or t['last_run'])}{status}</td>"
                     + "".join(f"<td class=\"n\">{c[k]}</td>" for k in ("open", "new", "reopened", "resolved",
                                                                         "stuck")) + "</tr>")
     num = ' class="n"'
@@ -104,7 +104,8 @@ def _tenant_section(t: Mapping[str, Any], i: int) -> str:
     cards = "".join(f"<li><b>{c[k]}</b>{k}</li>" for k in ("open", "new", "reopened", "resolved", "stuck"))
     by = "; ".join(f"{_esc(k)}: {v}" for k, v in {**c["by_scenario"], **c["by_property"]}.items())
     parts = [f"<section aria-labelledby=\"t-{i}\"><h2 id=\"t-{i}\">{name}</h2>",
-             f"<p class=\"meta\">Tenant id {_esc(t['tenant'])}; last run {_esc(t['last_run'])}"
+             f"<p class=\"meta\">Tenant id {_esc(t['tenant'])}; last run {_esc(t['last_run'])} at "
+             f"{_esc(t.get('last_run_at'))}"
              f"{'' if t['last_run_complete'] else ' (incomplete: not counted)'}.</p>",
              f"<ul class=\"cards\" aria-label=\"Counts\">{cards}</ul>",
              f"<p class=\"meta\">Open by scenario and attribute: {by or 'none'}.</p>" if c["open"] else "",

@@ -42,6 +42,15 @@ def _stuck(text: str):  # type: ignore[no-untyped-def]
         raise UsageError(f"--stuck-after: {e}") from None
 
 
+def _db(db: Optional[Path], cfg) -> Optional[Path]:  # type: ignore[no-untyped-def]
+    """--db, else $RECONCILER_DB, else the config's db, else the user state dir."""
+    import os
+
+    if db is not None or os.environ.get("RECONCILER_DB") or cfg is None:
+        return db
+    return cfg.db
+
+
 def _notify_url(notify: Optional[str], cfg) -> Optional[str]:  # type: ignore[no-untyped-def]
     if notify:
         return notify
@@ -99,7 +108,7 @@ def report(
     now = datetime.now(timezone.utc)
     window = _window(since, last, now)
     stuck = _stuck(stuck_after or (cfg.stuck_after if cfg and cfg.stuck_after else "24h"))
-    with Store(db or (cfg.db if cfg else None)) as store:
+    with Store(_db(db, cfg)) as store:
         if keep_days is not None:
             n = store.prune_runs(keep_days, now=now)
             if not quiet:
@@ -173,7 +182,7 @@ def scan_all_command(config: Optional[Path], db: Optional[Path], *, parallel: Op
             err(f"tenant {o.name}: {o.findings} finding(s), {len(o.new)} new, "
                 f"{'complete' if o.complete else 'INCOMPLETE'} run {o.run_id} ({o.seconds:.1f} s)")
 
-    outcomes = scan_all(cfg, db or cfg.db, parallel=parallel, on_done=progress)
+    outcomes = scan_all(cfg, _db(db, cfg), parallel=parallel, on_done=progress)
     with output(out) as stream:
         render_outcomes(outcomes, fmt, stream)
     code = exit_code(outcomes, check=check, new_only=new_only)

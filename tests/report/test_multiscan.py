@@ -119,3 +119,16 @@ def test_graph_secret_references_are_read_per_tenant(tmp_path: Path, monkeypatch
     assert t.secret_env() == {"AZURE_CLIENT_SECRET": "s3cr3t-value"}
     (o,) = scan_all(cfg, tmp_path / "r.db")
     assert not o.ok and "s3cr3t-value" not in (o.error or "")
+
+
+def test_database_precedence_cli_then_env_then_config(tmp_path: Path, monkeypatch):
+    cfg = make_config(tmp_path)
+    env_db = tmp_path / "env.db"
+    monkeypatch.setenv("RECONCILER_DB", str(env_db))
+    assert runner.invoke(app, ["scan", "--all", "--config", str(cfg), "-q"]).exit_code == 0
+    assert env_db.exists() and not (tmp_path / "r.db").exists()
+    cli_db = tmp_path / "cli.db"
+    assert runner.invoke(app, ["scan", "--all", "--config", str(cfg), "--db", str(cli_db), "-q"]).exit_code == 0
+    assert cli_db.exists()
+    r = runner.invoke(app, ["report", "--config", str(cfg), "-f", "json", "-q"])  # env db: one run each
+    assert r.exit_code == 0 and len(json.loads(r.stdout)["tenants"]) == 2
