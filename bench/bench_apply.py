@@ -27,15 +27,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.apply import ApplyOptions, apply_plan  # noqa: E402
-from reconciler.emulator import EmulatorConfig, create_app  # noqa: E402
-from reconciler.fixes import Executor, Step, StepKind  # noqa: E402
-from reconciler.journal import Journal  # noqa: E402
-from reconciler.plan_io import read_plan, write_plan  # noqa: E402
-from reconciler.planner import Plan  # noqa: E402
-from reconciler.sources.graph_http import GraphHttp  # noqa: E402
-from reconciler.store import Store  # noqa: E402
-from reconciler.writers.graph import GraphWriter  # noqa: E402
+from reconciler.apply import ApplyOptions, apply_plan
+from reconciler.emulator import EmulatorConfig, create_app
+from reconciler.fixes import Executor, Step, StepKind
+from reconciler.journal import Journal
+from reconciler.plan_io import read_plan, write_plan
+from reconciler.planner import Plan
+from reconciler.sources.graph_http import GraphHttp
+from reconciler.store import Store
+from reconciler.writers.graph import GraphWriter
 
 TENANT = "bench-tenant"
 

@@ -16,17 +16,36 @@ thresholds (exit 3, dry runs too), then walks the steps in ``after`` order.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
-from .errors import AuthError, DirectoryError, DriftDetected, PlanMismatch, ThrottledError, UnsafePlan, UsageError
+from .errors import (
+    AuthError,
+    DirectoryError,
+    DriftDetected,
+    PlanMismatch,
+    ThrottledError,
+    UnsafePlan,
+    UsageError,
+)
 from .fixes import Executor, Step, StepKind, expect_holds
 from .journal import Journal, JournalEntry, StepState
 from .plan_io import LoadedPlan
 
-__all__ = ["Writer", "Gate", "ApplyOptions", "StepOutcome", "ApplyReport", "apply_plan", "undo_run",
-           "already_applied", "verify_plan", "check_thresholds"]
+__all__ = [
+    "ApplyOptions",
+    "ApplyReport",
+    "Gate",
+    "StepOutcome",
+    "Writer",
+    "already_applied",
+    "apply_plan",
+    "check_thresholds",
+    "undo_run",
+    "verify_plan",
+]
 
 _FATAL = (AuthError, ThrottledError)
 
@@ -256,15 +275,13 @@ class _Run:
         if self.done(step.id):
             return StepOutcome(step.id, "done", "already done (journal)", step.kind.value, step.executor.value)
         block = self.blocker(step)
-        if step.external and (block is None or self.emitted_chain(step)):
-            return self.external(step, blocked=block is not None)
-        if block:
-            return StepOutcome(step.id, block[0], block[1], step.kind.value, step.executor.value)
         gate = self.gates.get(step.executor)
-        if gate is None:
-            self.report.external.append(step)
-            return StepOutcome(step.id, "waiting", f"no {step.executor.value} writer: emitted for the admin",
-                               step.kind.value, step.executor.value)
+        # no writer for it (e.g. ldap without --ldap): emitted (LDIF) and confirmed like a script step
+        if (step.external or gate is None) and (block is None or self.emitted_chain(step)):
+            return self.external(step, blocked=block is not None)
+        if block or gate is None:
+            status, why = block or ("waiting", "emitted for the admin")
+            return StepOutcome(step.id, status, why, step.kind.value, step.executor.value)
         return await gate.run(step, self.states.get(step.id))
 
     def emitted_chain(self, step: Step) -> bool:

@@ -16,12 +16,20 @@ is base64 (``attr::``); lines are folded at 76 columns.
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from .fixes import Executor, Step, StepKind
 
-__all__ = ["ps_quote", "render_command", "emit_ps1", "emit_ldif", "ldif_line", "BINARY_ATTRIBUTES",
-           "PS_KINDS"]
+__all__ = [
+    "BINARY_ATTRIBUTES",
+    "PS_KINDS",
+    "emit_ldif",
+    "emit_ps1",
+    "ldif_line",
+    "ps_quote",
+    "render_command",
+]
 
 _PS_QUOTES = "'\u2018\u2019\u201a\u201b"
 BINARY_ATTRIBUTES = frozenset({"ms-ds-consistencyguid", "objectguid", "objectsid"})

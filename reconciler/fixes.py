@@ -10,11 +10,21 @@ external ones (PowerShell, LDIF).
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, NoReturn
+from typing import Any, Never, NoReturn
 
-__all__ = ["StepKind", "Executor", "Step", "DELETES", "IRREVERSIBLE", "EXTERNAL", "assert_never",
-           "expect_holds", "StepShapeError"]
+__all__ = [
+    "DELETES",
+    "EXTERNAL",
+    "IRREVERSIBLE",
+    "Executor",
+    "Step",
+    "StepKind",
+    "StepShapeError",
+    "assert_never",
+    "expect_holds",
+]
 
 
 class StepKind(str, enum.Enum):
@@ -50,7 +60,7 @@ IRREVERSIBLE = frozenset({StepKind.PURGE_DELETED, StepKind.REMOVE_SYNCED_OBJECT}
 EXTERNAL = frozenset({Executor.POWERSHELL, Executor.MANUAL})
 
 
-def assert_never(value: NoReturn) -> NoReturn:  # pragma: no cover - reached only on a new enum member
+def assert_never(value: Never) -> NoReturn:  # pragma: no cover - reached only on a new enum member
     raise AssertionError(f"unhandled value: {value!r}")
 
 
@@ -82,7 +92,7 @@ class Step:
                 "undo": dict(self.undo) if self.undo is not None else None, "why": self.why}
 
     @classmethod
-    def from_data(cls, d: Mapping[str, Any]) -> "Step":
+    def from_data(cls, d: Mapping[str, Any]) -> Step:
         """Parse one plan step; raises :class:`StepShapeError` naming the bad field."""
         if not isinstance(d, Mapping):
             raise StepShapeError("a step must be an object")

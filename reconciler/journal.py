@@ -19,16 +19,17 @@ between intent and outcome): :mod:`reconciler.apply` re-reads its target.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
 from .fixes import Step
 from .store import Store, utcnow
 
-__all__ = ["Journal", "StepState", "JournalEntry"]
+__all__ = ["Journal", "JournalEntry", "StepState"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class Journal:
     # ---------------------------------------------------------------- runs
 
     def start_run(self, fingerprint: str, tenant: str, action: str, *, dry_run: bool) -> str:
-        run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + action + "-" + uuid.uuid4().hex[:6]
+        run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + action + "-" + uuid.uuid4().hex[:6]
         with self.store.atomic() as c:
             c.execute("INSERT INTO journal_runs (id, fingerprint, tenant_id, action, dry_run, started) "
                       "VALUES (?, ?, ?, ?, ?, ?)", (run_id, fingerprint, tenant, action, int(dry_run), utcnow()))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 
@@ -20,8 +21,15 @@ from .planner import PLAN_SCHEMA, Plan, Refusal
 from .sources.ldif import _logical_lines, _split
 from .sources.tenantfile import load_json_document, parse_json_bytes
 
-__all__ = ["LoadedPlan", "read_plan", "parse_plan_bytes", "plan_from_document", "write_plan", "write_text",
-           "read_ldif_changes"]
+__all__ = [
+    "LoadedPlan",
+    "parse_plan_bytes",
+    "plan_from_document",
+    "read_ldif_changes",
+    "read_plan",
+    "write_plan",
+    "write_text",
+]
 
 
 class LoadedPlan:

@@ -16,15 +16,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .emit import render_command
 from .fixes import Executor, Step, StepKind
 from .model import CloudSnapshot, fold
 
-__all__ = ["TenantContext", "PlanOptions", "Plan", "Refusal", "context_from_snapshot", "make_plan",
-           "fingerprint", "canonical_json", "PLAN_SCHEMA", "QUARANTINE_WAIT_MINUTES"]
+__all__ = [
+    "PLAN_SCHEMA",
+    "QUARANTINE_WAIT_MINUTES",
+    "Plan",
+    "PlanOptions",
+    "Refusal",
+    "TenantContext",
+    "canonical_json",
+    "context_from_snapshot",
+    "fingerprint",
+    "make_plan",
+]
 
 PLAN_SCHEMA = "reconciler.plan/1"
 #: DAR's hourly restore job plus one default 30-minute sync cycle.
@@ -55,7 +66,7 @@ class TenantContext:
                 "object_identifiers": dict(self.object_identifiers)}
 
     @classmethod
-    def from_data(cls, d: Mapping[str, Any] | None, tenant: str) -> "TenantContext":
+    def from_data(cls, d: Mapping[str, Any] | None, tenant: str) -> TenantContext:
         if not d:
             return cls(tenant=tenant, stored=False)
         return cls(tenant=str(d.get("tenant") or tenant), features=d.get("features"),
@@ -265,8 +276,8 @@ def _names(a: Mapping[str, Any], b: Mapping[str, Any], b_surname: str) -> tuple[
             return False, "the names cannot be compared (given name, surname and display name missing)"
     for n, x, y in known:
         if fold(str(x)) != fold(str(y)):
-            return False, f"{n} differs: cloud {x!r} vs on-prem {y!r} (a different person sharing an address " \
-                          "is not a twin)"
+            return False, (f"{n} differs: cloud {x!r} vs on-prem {y!r} (a different person sharing an "
+                           "address is not a twin)")
     return True, ""
 
 

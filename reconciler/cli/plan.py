@@ -5,24 +5,40 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
+from ..errors import UsageError
 from . import app
 from .common import (
-    AuthOpt, BindDnOpt, CertOpt, ClientIdOpt, CloudOpt, DbOpt, GraphUrlOpt, InsecureOpt, LdapCaOpt, OutOpt,
-    QuietOpt, TenantIdOpt, TenantOpt, check_choice, err, handle_errors, output, source_options,
+    AuthOpt,
+    BindDnOpt,
+    CertOpt,
+    ClientIdOpt,
+    CloudOpt,
+    DbOpt,
+    GraphUrlOpt,
+    InsecureOpt,
+    LdapCaOpt,
+    OutOpt,
+    QuietOpt,
+    TenantIdOpt,
+    TenantOpt,
+    check_choice,
+    err,
+    handle_errors,
+    output,
+    source_options,
 )
-from ..errors import UsageError
 
-ScenarioOpt = Annotated[Optional[list[str]], typer.Option("--scenario", help="Only findings of this scenario "
+ScenarioOpt = Annotated[list[str] | None, typer.Option("--scenario", help="Only findings of this scenario "
                                                           "(repeatable).")]
-FindingOpt = Annotated[Optional[list[str]], typer.Option("--finding", help="Only this finding id or a 6+ "
+FindingOpt = Annotated[list[str] | None, typer.Option("--finding", help="Only this finding id or a 6+ "
                                                          "character prefix (repeatable).")]
 GraphFlag = Annotated[bool, typer.Option("--graph", help="Live Microsoft Graph (azure-identity credentials).",
                                          rich_help_panel="Cloud source")]
-LdapUrlOpt = Annotated[Optional[str], typer.Option("--ldap", help="Write ldap steps on this DC (needs write "
+LdapUrlOpt = Annotated[str | None, typer.Option("--ldap", help="Write ldap steps on this DC (needs write "
                                                    "rights); without it they are emitted as an LDIF file.",
                                                    rich_help_panel="On-prem source")]
 FmtOpt = Annotated[str, typer.Option("--format", "-f", help="table|json.")]
@@ -32,8 +48,8 @@ FmtOpt = Annotated[str, typer.Option("--format", "-f", help="table|json.")]
 @handle_errors
 def plan(
     db: DbOpt = None,
-    run: Annotated[Optional[str], typer.Option("--run", help="Scan run id (default: the latest).")] = None,
-    tenant_name: Annotated[Optional[str], typer.Option("--tenant-name", help="Tenant id or name "
+    run: Annotated[str | None, typer.Option("--run", help="Scan run id (default: the latest).")] = None,
+    tenant_name: Annotated[str | None, typer.Option("--tenant-name", help="Tenant id or name "
                                                        "(when the database holds several).")] = None,
     scenario: ScenarioOpt = None, finding: FindingOpt = None,
     allow_reanchor: Annotated[bool, typer.Option("--allow-reanchor", help="Allow re-anchoring a cloud-only user "
@@ -42,7 +58,7 @@ def plan(
                                                "feature flags could not be read (you checked them).")] = False,
     prefer: Annotated[str, typer.Option("--prefer", help="deleted_holder remedy: purge|restore.")] = "purge",
     out: OutOpt = None,
-    review: Annotated[Optional[Path], typer.Option("--review", help="Also render the plan for a change ticket "
+    review: Annotated[Path | None, typer.Option("--review", help="Also render the plan for a change ticket "
                                                    "(FILE.md or FILE.html).")] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -50,11 +66,11 @@ def plan(
 
     Example: reconciler plan -o plan.json --review plan.md
     """
-    from ..emit import render_review
-    from ..planner import PlanOptions
-    from ..plan_io import write_text
-    from ..store import Store
     from ..apply import plan_from_store
+    from ..emit import render_review
+    from ..plan_io import write_text
+    from ..planner import PlanOptions
+    from ..store import Store
 
     check_choice("--prefer", prefer, ("purge", "restore"))
     if review is not None and review.suffix.lower() not in (".md", ".html", ".htm"):
@@ -75,8 +91,8 @@ def plan(
         err(f"plan {p.fingerprint}: {len(p.steps)} steps, {len(p.refusals)} refusals")
 
 
-def _graph_opts(tenant: Optional[Path], graph: bool, graph_url: Optional[str], auth: str, tenant_id: Optional[str],
-                client_id: Optional[str], certificate: Optional[Path], cloud: str) -> Any:
+def _graph_opts(tenant: Path | None, graph: bool, graph_url: str | None, auth: str, tenant_id: str | None,
+                client_id: str | None, certificate: Path | None, cloud: str) -> Any:
     return source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
                           client_id=client_id, certificate=certificate, cloud=cloud)
 
@@ -102,7 +118,7 @@ def _print_report(report: Any, fmt: str, quiet: bool) -> None:
 @handle_errors
 def apply(
     plan_file: Annotated[Path, typer.Argument(help="The reviewed plan (reconciler.plan/1).")],
-    steps: Annotated[Optional[list[str]], typer.Argument(help="With --confirm: the external steps you ran.")] = None,
+    steps: Annotated[list[str] | None, typer.Argument(help="With --confirm: the external steps you ran.")] = None,
     tenant: TenantOpt = None, graph: GraphFlag = False, graph_url: GraphUrlOpt = None,
     auth: AuthOpt = "environment", tenant_id: TenantIdOpt = None, client_id: ClientIdOpt = None,
     certificate: CertOpt = None, cloud: CloudOpt = "global",
@@ -111,16 +127,16 @@ def apply(
     doit: Annotated[bool, typer.Option("--doit", help="Execute; without it nothing is written (dry run).")] = False,
     confirm: Annotated[bool, typer.Option("--confirm", help="Record that you ran the external (PowerShell/manual) "
                                           "steps named as arguments: apply plan.json --confirm s1 s2.")] = False,
-    checksum: Annotated[Optional[str], typer.Option("--checksum", help="Apply a plan this database did not make, "
+    checksum: Annotated[str | None, typer.Option("--checksum", help="Apply a plan this database did not make, "
                                                     "if its content hashes to this sha256.")] = None,
     max_deletes: Annotated[int, typer.Option("--max-deletes", help="Refuse above this many deletes/purges.")] = 10,
     max_changes: Annotated[int, typer.Option("--max-changes", help="Refuse above this many changes.")] = 50,
     force: Annotated[bool, typer.Option("--force", help="Go over --max-deletes/--max-changes.")] = False,
     skip_drift: Annotated[bool, typer.Option("--skip-drift", help="Exit 0 although drifted steps were "
                                              "skipped.")] = False,
-    ps1: Annotated[Optional[Path], typer.Option("--ps1", help="Where to write the PowerShell script "
+    ps1: Annotated[Path | None, typer.Option("--ps1", help="Where to write the PowerShell script "
                                                 "(default: beside the plan).")] = None,
-    ldif: Annotated[Optional[Path], typer.Option("--ldif", help="Where to write the LDIF change file "
+    ldif: Annotated[Path | None, typer.Option("--ldif", help="Where to write the LDIF change file "
                                                  "(default: beside the plan).")] = None,
     fmt: FmtOpt = "table", quiet: QuietOpt = False,
 ) -> None:
@@ -128,8 +144,7 @@ def apply(
 
     Example: reconciler apply plan.json --graph-url http://127.0.0.1:8000/v1.0 --auth none --doit
     """
-    from ..apply import ApplyOptions
-    from ..apply import run_apply
+    from ..apply import ApplyOptions, run_apply
 
     check_choice("--format", fmt, ("table", "json"))
     if steps and not confirm:
@@ -147,14 +162,14 @@ def apply(
 @app.command()
 @handle_errors
 def undo(
-    run: Annotated[Optional[str], typer.Option("--run", help="Apply run id (default: the latest).")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Apply run id (default: the latest).")] = None,
     tenant: TenantOpt = None, graph: GraphFlag = False, graph_url: GraphUrlOpt = None,
     auth: AuthOpt = "environment", tenant_id: TenantIdOpt = None, client_id: ClientIdOpt = None,
     certificate: CertOpt = None, cloud: CloudOpt = "global",
     ldap: LdapUrlOpt = None, bind_dn: BindDnOpt = None, ldap_ca: LdapCaOpt = None, insecure: InsecureOpt = False,
     db: DbOpt = None,
     doit: Annotated[bool, typer.Option("--doit", help="Execute; without it nothing is written (dry run).")] = False,
-    ps1: Annotated[Optional[Path], typer.Option("--ps1", help="Where to write the undo PowerShell script.")] = None,
+    ps1: Annotated[Path | None, typer.Option("--ps1", help="Where to write the undo PowerShell script.")] = None,
     fmt: FmtOpt = "table", quiet: QuietOpt = False,
 ) -> None:
     """Reverse the steps an apply run executed, newest first, from the journal's before-values.

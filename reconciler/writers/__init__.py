@@ -8,13 +8,14 @@ Graph writer (``--graph``/``--graph-url``), the read-only tenant-file reader
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Mapping
+from typing import Any
 
 from ..errors import UsageError
 from ..fixes import Executor, Step
 
-__all__ = ["open_writers", "SnapshotReader"]
+__all__ = ["SnapshotReader", "open_writers"]
 
 
 class SnapshotReader:

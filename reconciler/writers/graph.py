@@ -9,14 +9,15 @@ and recycle-bin purge / restore. It never deletes or patches a synced object
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 from ..errors import DirectoryError
 from ..fixes import Executor, Step, StepKind
 from ..sources.graph_http import GraphHttp, GraphStatusError
 
-__all__ = ["GraphWriter", "SyncedObjectRefused", "SELECT"]
+__all__ = ["SELECT", "GraphWriter", "SyncedObjectRefused"]
 
 SELECT = ("id,displayName,userPrincipalName,mail,proxyAddresses,onPremisesImmutableId,onPremisesSyncEnabled,"
           "userType,givenName,surname,accountEnabled")

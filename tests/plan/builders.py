@@ -12,9 +12,10 @@ FEATURES = {"softMatchOnUpnEnabled": True, "blockSoftMatchEnabled": False,
 
 
 def ctx(**kw: Any) -> TenantContext:
-    base: dict[str, Any] = dict(tenant=TENANT, features=FEATURES, domains={"contoso.com": "Managed",
-                                "contoso.onmicrosoft.com": "Managed"}, initial_domain="contoso.onmicrosoft.com",
-                                role_holders={}, eligible={}, object_identifiers={})
+    base: dict[str, Any] = {
+        "tenant": TENANT, "features": FEATURES, "initial_domain": "contoso.onmicrosoft.com",
+        "domains": {"contoso.com": "Managed", "contoso.onmicrosoft.com": "Managed"},
+        "role_holders": {}, "eligible": {}, "object_identifiers": {}}
     base.update(kw)
     return TenantContext(**base)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from reconciler.errors import DirectoryError
 from reconciler.fixes import Executor, Step, StepKind

@@ -176,3 +176,15 @@ def test_external_steps_wait_for_confirmation(tmp_path, journal):
     r2 = run(_apply(emu, path, journal, doit=True, confirm=("s1",)))
     assert [o.status for o in r2.outcomes] == ["confirmed", "done"]
     assert emu.get("/users/c-0")["onPremisesImmutableId"] == "NEW0=="
+
+
+def test_ldap_steps_without_a_writer_are_emitted_and_confirmable(tmp_path, journal):
+    emu = Emu(tenant_doc(1))
+    ldap_step = Step(id="s1", kind=StepKind.REMOVE_PROXY_ADDRESS, executor=Executor.LDAP,
+                     target={"type": "onprem", "dn": "CN=X,DC=corp"}, expect={"proxyAddresses": ["smtp:x@y"]},
+                     change={"proxyAddresses": {"remove": ["smtp:x@y"]}})
+    path = save_plan(tmp_path, [ldap_step, stamp(0, ("s1",))], journal)
+    r1 = run(_apply(emu, path, journal, doit=True))
+    assert [o.status for o in r1.outcomes] == ["waiting", "waiting"] and [s.id for s in r1.external] == ["s1"]
+    r2 = run(_apply(emu, path, journal, doit=True, confirm=("s1",)))
+    assert [o.status for o in r2.outcomes] == ["confirmed", "done"]

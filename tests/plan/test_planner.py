@@ -10,9 +10,9 @@ from reconciler.planner import PlanOptions, fingerprint, make_plan
 from .builders import ctx, onprem_dup, twin
 
 
-def _plan(findings, context=None, opts=PlanOptions()):
+def _plan(findings, context=None, opts=None):
     fs = [f for f, _ in findings]
-    return make_plan(fs, {f["id"]: d for f, d in findings}, context or ctx(), opts, created="now")
+    return make_plan(fs, {f["id"]: d for f, d in findings}, context or ctx(), opts or PlanOptions(), created="now")
 
 
 def _kinds(p):
