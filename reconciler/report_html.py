@@ -35,7 +35,7 @@ tbody th{{font-weight:600}}
 td.n,th.n{{text-align:right;font-variant-numeric:tabular-nums}}
 td.v{{word-break:break-all;min-width:12rem}}
 tbody tr:nth-child(even){{background:#f6f6f6}}
-a{{color:#0b4f9c}} a:focus{{outline:3px solid #b35c00}}
+time{{white-space:nowrap}} a{{color:#0b4f9c}} a:focus{{outline:3px solid #b35c00}}
 .badge{{display:inline-block;padding:0 .4rem;border-radius:.3rem;font-size:.85rem;font-weight:600;border:1px solid}}
 .s-new{{color:#8a1616;background:#fde9e9}} .s-reopened{{color:#6b2d00;background:#fff0e0}}
 .s-open{{color:#1a1a1a;background:#eeeeee}} .s-resolved{{color:#0d5a22;background:#e6f4ea}}
@@ -77,6 +77,13 @@ def render_html(report: Any) -> str:
     return "".join(parts)
 
 
+def _when(iso: str | None) -> str:
+    """An ISO time as a compact, unbreakable ``YYYY-MM-DD HH:MM`` keeping the full value machine-readable."""
+    if not iso:
+        return ""
+    return f"<time datetime=\"{_esc(iso)}\">{_esc(iso[:16].replace('T', ' '))}</time>"
+
+
 def _state_badge(state: str) -> str:
     return f"<span class=\"badge s-{_esc(state)}\">{_esc(state)}</span>"
 
@@ -87,7 +94,7 @@ def _summary_table(tenants: Sequence[Mapping[str, Any]]) -> str:
         c = t["counts"]
         status = "" if t["last_run_complete"] else " <span class=\"badge s-reopened\">incomplete</span>"
         rows.append(f"<tr><th scope=\"row\"><a href=\"#t-{i}\">{_esc(t['name'] or t['tenant'])}</a></th>"
-                    f"<td>{_esc(t.get('last_run_at') or t['last_run'])}{status}</td>"
+                    f"<td>{_when(t.get('last_run_at')) or _esc(t['last_run'])}{status}</td>"
                     + "".join(f"<td class=\"n\">{c[k]}</td>" for k in ("open", "new", "reopened", "resolved",
                                                                         "stuck")) + "</tr>")
     num = ' class="n"'
@@ -122,15 +129,15 @@ def chart_svg(trend: Sequence[Mapping[str, Any]], ident: str, name: str) -> str:
     n = len(trend)
     peak = max(p["open"] for p in trend) or 1
     slot = (w - left - 8) / n
-    bar = max(2.0, slot * 0.7)
+    bar = min(56.0, max(2.0, slot * 0.7))
     desc = ", ".join(f"{p['at']}: {p['open']}" for p in trend)
     out = [f"<figure><svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" "
            f"aria-labelledby=\"{ident}-t {ident}-d\" xmlns=\"http://www.w3.org/2000/svg\">",
            f"<title id=\"{ident}-t\">Open findings per run, {name}</title>",
            f"<desc id=\"{ident}-d\">{_esc(desc)}</desc>",
            f"<line x1=\"{left}\" y1=\"{h - bottom}\" x2=\"{w - 4}\" y2=\"{h - bottom}\" stroke=\"#1a1a1a\"/>",
-           f"<text x=\"{left - 6}\" y=\"{top + 5}\" text-anchor=\"end\" font-size=\"13\" fill=\"#1a1a1a\">{peak}</text>",
-           f"<text x=\"{left - 6}\" y=\"{h - bottom}\" text-anchor=\"end\" font-size=\"13\" fill=\"#1a1a1a\">0</text>"]
+           f"<text x=\"{left - 6}\" y=\"{top + 5}\" text-anchor=\"end\" font-size=\"16\" fill=\"#1a1a1a\">{peak}</text>",
+           f"<text x=\"{left - 6}\" y=\"{h - bottom}\" text-anchor=\"end\" font-size=\"16\" fill=\"#1a1a1a\">0</text>"]
     for k, p in enumerate(trend):
         bh = (h - bottom - top) * p["open"] / peak
         x = left + k * slot + (slot - bar) / 2
@@ -138,10 +145,10 @@ def chart_svg(trend: Sequence[Mapping[str, Any]], ident: str, name: str) -> str:
                    f"fill=\"{CHART_COLOR}\"><title>{_esc(p['at'])}: {p['open']} open</title></rect>")
         if n <= 12:
             out.append(f"<text x=\"{x + bar / 2:.1f}\" y=\"{h - bottom - bh - 4:.1f}\" text-anchor=\"middle\" "
-                       f"font-size=\"13\" fill=\"#1a1a1a\">{p['open']}</text>")
-    out.append(f"<text x=\"{left}\" y=\"{h - 8}\" font-size=\"12\" fill=\"#1a1a1a\">{_esc(trend[0]['at'][:10])}</text>")
+                       f"font-size=\"16\" fill=\"#1a1a1a\">{p['open']}</text>")
+    out.append(f"<text x=\"{left}\" y=\"{h - 8}\" font-size=\"15\" fill=\"#1a1a1a\">{_esc(trend[0]['at'][:10])}</text>")
     if n > 1:
-        out.append(f"<text x=\"{w - 4}\" y=\"{h - 8}\" text-anchor=\"end\" font-size=\"12\" fill=\"#1a1a1a\">"
+        out.append(f"<text x=\"{w - 4}\" y=\"{h - 8}\" text-anchor=\"end\" font-size=\"15\" fill=\"#1a1a1a\">"
                    f"{_esc(trend[-1]['at'][:10])}</text>")
     out.append(f"</svg><figcaption>Open findings in each of the last {n} complete run{'s' if n != 1 else ''}."
                "</figcaption></figure>")
@@ -159,8 +166,8 @@ def _findings_table(t: Mapping[str, Any], name: str) -> str:
                     f"<td>{_state_badge(f['state'])}{stuck}</td>"
                     f"<th scope=\"row\" class=\"v\"><a href=\"#f-{_esc(f['id'])}\">{_esc(f['value'])}</a></th>"
                     f"<td>{_esc(f['property'])}</td><td>{_esc(f['scenario'])}</td><td>{_esc(who)}</td>"
-                    f"<td>{_esc(f['first_seen'])}</td><td>{_esc(f['last_seen'])}</td>"
-                    f"<td>{_esc(f['resolved_at'] or '')}</td></tr>")
+                    f"<td>{_when(f['first_seen'])}</td><td>{_when(f['last_seen'])}</td>"
+                    f"<td>{_when(f['resolved_at'])}</td></tr>")
     head = "".join(f"<th scope=\"col\">{k}</th>" for k in ("State", "Value", "Attribute", "Scenario", "Object",
                                                              "First seen", "Last seen", "Resolved"))
     return (f"<div class=\"scroll\" role=\"region\" aria-label=\"Findings, {name}\" tabindex=\"0\"><table>"
