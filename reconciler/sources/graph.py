@@ -220,7 +220,7 @@ class _Reader:
                 raise self.http.error_for_item(q, r)
         org = await self.organization(*got["org"])
         features = self.features(*got["sync"])
-        assignments, eligibility, directory, groups, *_ = await asyncio.gather(
+        assignments, eligibility, directory, groups, *_ = await gather_all(
             self.optional_list(*got["assignments"], "active role assignments"),
             self.optional_list(*got["eligibility"], "PIM role eligibility"),
             self.directory_roles(*got["roles"]), self.role_group_members(*got["rolegroups"]),
@@ -294,7 +294,7 @@ class _Reader:
             res = await self.http.batch(reqs)
             return [(oid, [m["id"] async for page in self.items(q, r) for m in page
                            if isinstance(m, dict) and "id" in m]) for oid, q, r in zip(chunk, reqs, res)]
-        parts = await asyncio.gather(*(one(c) for c in chunks(ids, 20)))
+        parts = await gather_all(*(one(c) for c in chunks(ids, 20)))
         return {oid: m for part in parts for oid, m in part}
 
     async def errors_in(self, coll: Collection, req: BatchRequest, resp: BatchResponse) -> None:
@@ -351,7 +351,7 @@ class _Reader:
                                               for f in holder_filters(raw, c.has_upn)]
         deleted_refused: set[str] = set()
         batches = list(chunks(jobs, 20))
-        await asyncio.gather(*(self.lookup_batch(b, deleted_refused) for b in batches))
+        await gather_all(*(self.lookup_batch(b, deleted_refused) for b in batches))
         for coll in COLLECTIONS:
             if coll.key in deleted_refused:
                 self.note(f"{coll.key}: the server refused filtered lookups; reading the whole recycle bin")
@@ -378,7 +378,7 @@ class _Reader:
 
     async def full(self, values: dict[str, str]) -> None:
         wanted = set(values)
-        await asyncio.gather(*(self.dump(c, wanted) for c in COLLECTIONS))
+        await gather_all(*(self.dump(c, wanted) for c in COLLECTIONS))
 
     async def dump(self, coll: Collection, wanted: set[str]) -> None:
         """Page a whole collection; ``seen`` records how many objects came back."""
@@ -411,7 +411,7 @@ class _Reader:
         spool = self.writer.fork(coll.key) if self.writer is not None else None
         saved, self.writer = self.writer, spool
         try:
-            got = await asyncio.gather(*(self.chain(coll, {"$filter": f, "$select": coll.select, "$top": 999},
+            got = await gather_all(*(self.chain(coll, {"$filter": f, "$select": coll.select, "$top": 999},
                                                     wanted) for f in filters))
         finally:
             self.writer = saved
@@ -469,6 +469,30 @@ class _Reader:
             for d in self.state.raw.get(coll.key, []):
                 writer.write(coll.key, self.with_members(coll, d))
         writer.close(head)
+
+
+async def gather_all(*coros: Any) -> list[Any]:
+    """Like ``asyncio.gather`` but, on the first failure, cancels and awaits the siblings
+    (no request left half-open when the client closes) and re-raises that failure itself."""
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(c) for c in coros]
+    except BaseExceptionGroup as eg:
+        raise _first_error(eg) from None
+    return [t.result() for t in tasks]
+
+
+def _first_error(eg: BaseExceptionGroup) -> BaseException:
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [eg]
+    while stack:
+        e = stack.pop(0)
+        if isinstance(e, BaseExceptionGroup):
+            stack[:0] = list(e.exceptions)
+        else:
+            leaves.append(e)
+    return next((e for e in leaves if isinstance(e, DirectoryError)), leaves[0])
 
 
 def _tuple_or_none(v: list[Any] | None) -> tuple[Any, ...] | None:
