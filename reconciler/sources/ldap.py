@@ -155,12 +155,16 @@ def _is_tls_problem(e: BaseException) -> bool:
 def _open_error(s: LdapSettings, e: BaseException) -> DirectoryError:
     import ldap3.core.exceptions as lx
 
-    if isinstance(e, (lx.LDAPCertificateError, lx.LDAPStartTLSError)) or _is_tls_problem(e):
+    text = f"{type(e).__name__} {e}".lower()
+    if isinstance(e, lx.LDAPSocketReceiveError) or "timed out" in text or "timeout" in text:
+        return NetworkError(f"{s.url}: no answer within {s.receive_timeout:g} s (timeout)")
+    if isinstance(e, lx.LDAPCertificateError) or "certificate" in text:
         hint = f"--ldap-ca {s.ca_file}" if s.ca_file else "the system trust store (use --ldap-ca FILE)"
         return NetworkError(f"{s.url}: TLS failed: the server certificate could not be verified "
                             f"against {hint} or does not name host {s.host!r}")
-    if isinstance(e, lx.LDAPSocketReceiveError) or "timed out" in str(e).lower():
-        return NetworkError(f"{s.url}: no answer within {s.receive_timeout:g} s (timeout)")
+    if isinstance(e, lx.LDAPStartTLSError) or _is_tls_problem(e):
+        return NetworkError(f"{s.url}: TLS failed: no TLS handshake with the server "
+                            "(is this an LDAPS port? does the DC have a certificate?)")
     return NetworkError(f"{s.url}: cannot connect: server unreachable or refused the connection")
 
 

@@ -297,3 +297,17 @@ def test_connection_is_closed_when_the_rootdse_read_fails():
     with pytest.raises(DirectoryError, match="busy or unavailable"):
         reader(ad).read(NullProgress())
     assert ad.unbound
+
+
+@pytest.mark.parametrize("scheme", ["ldaps", "ldap"])
+def test_silent_server_is_a_timeout_not_a_hang(scheme):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    url = f"{scheme}://127.0.0.1:{srv.getsockname()[1]}"
+    try:
+        settings = LdapSettings.from_url(url, bind_dn="CN=x", password="pw", receive_timeout=1)
+        with pytest.raises(DirectoryError, match="no answer within 1 s"):
+            LdapReader(settings).read(NullProgress())
+    finally:
+        srv.close()

@@ -103,8 +103,9 @@ def test_plain_ldap_with_insecure_works_and_scan_reads_through_the_base_dn(sampl
 
 
 def test_custom_filter_is_used(sample_forest):
-    src = LdapReader(admin_settings(search_filter="(objectClass=contact)")).read(NullProgress())
-    assert [o.object_class for o in src.objects] == ["contact"]
+    src = LdapReader(admin_settings(search_filter="(&(objectClass=contact)(mail=*@partners.contoso.com))")
+                     ).read(NullProgress())
+    assert [o.display_name for o in src.objects] == ["Nadia Petrova (Partner)"]
 
 
 # ------------------------------------------------------------------ clear errors through the CLI
