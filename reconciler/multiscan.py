@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -131,13 +131,10 @@ def scan_all(config: Config, db: Path | str | None, *, parallel: int | None = No
     Store(db).close()  # migrate once up front, not in every worker at the same moment
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconciler-tenant") as pool:
         futures = [pool.submit(scan_tenant, t, db, build) for t in tenants]
-        outcomes = []
-        for fut in futures:
-            o = fut.result()
+        for fut in as_completed(futures):  # report each tenant as soon as it is done
             if on_done is not None:
-                on_done(o)
-            outcomes.append(o)
-    return outcomes
+                on_done(fut.result())
+    return [f.result() for f in futures]
 
 
 def exit_code(outcomes: Sequence[TenantOutcome], *, check: bool = False, new_only: bool = False) -> int:
