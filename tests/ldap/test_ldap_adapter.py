@@ -311,3 +311,26 @@ def test_silent_server_is_a_timeout_not_a_hang(scheme):
             LdapReader(settings).read(NullProgress())
     finally:
         srv.close()
+
+
+def test_ldif_export_round_trips_through_the_ldif_reader():
+    import io
+
+    from reconciler.sources.ldap import write_ldif
+    from reconciler.sources.ldif import parse_ldif_bytes
+
+    dn, attrs = user(5, displayName=[" Zoë Müller".encode()], cn=[b"Zo\xc3\xab"],
+                     **{"mS-DS-ConsistencyGuid": [uuid.UUID(int=9).bytes_le]})
+    dn = "CN=Zoë Müller,OU=Staff," + BASE
+    buf = io.StringIO()
+    assert write_ldif([(dn, {k.lower(): v for k, v in attrs.items()})], buf) == 1
+    [back] = parse_ldif_bytes(buf.getvalue().encode("utf-8"))
+    [direct] = reader(FakeAD(entries={dn: attrs})).read(NullProgress()).objects
+    assert back.dn == dn and back.display_name == " Zoë Müller"
+    assert dataclasses_replace(back) == dataclasses_replace(direct)
+
+
+def dataclasses_replace(o):
+    import dataclasses
+
+    return dataclasses.replace(o, source="")
