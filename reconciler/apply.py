@@ -299,7 +299,8 @@ class _Run:
                                step.executor.value)
         self.report.external.append(step)
         why = "cannot be confirmed before its predecessors; " if step.id in self.opts.confirm else ""
-        return StepOutcome(step.id, "waiting", why + "run it (emitted script), then --confirm " + step.id,
+        how = _HOW.get(step.executor, "run it")
+        return StepOutcome(step.id, "waiting", f"{why}{how}, then --confirm {step.id}",
                            step.kind.value, step.executor.value)
 
     async def run(self) -> None:
@@ -308,6 +309,8 @@ class _Run:
             for o in outs:
                 self.status[o.step] = o.status
                 self.report.outcomes.append(o)
+        order = {s.id: i for i, s in enumerate(self.plan.steps)}
+        self.report.outcomes.sort(key=lambda o: order[o.step])  # report in plan order
 
     async def _level(self, level: list[Step]) -> list[StepOutcome]:
         sem = asyncio.Semaphore(max(1, self.opts.concurrency))
@@ -317,6 +320,10 @@ class _Run:
                 return await self.step(s)
 
         return list(await asyncio.gather(*(one(s) for s in level)))
+
+
+_HOW = {Executor.POWERSHELL: "run it from the emitted .ps1", Executor.LDAP: "apply the emitted LDIF (or use --ldap)",
+        Executor.MANUAL: "do it"}
 
 
 def _levels(steps: Sequence[Step]) -> list[list[Step]]:
