@@ -156,6 +156,23 @@ class _Sink:
         self.ldif.write("".join(parts) + "\n")
         self.ldif_entries += 1
 
+    def user_entry(self, p: Person, op: OnPrem, upn: str | None, proxies: list[str] | None,
+                   consistency: bool) -> None:
+        """The hot path: a user entry from generated (plain ASCII) values, without per-value checks."""
+        local = p.local
+        mail = f"{local}@{DOMAIN}"
+        guid = _b64(op.guid.bytes_le)
+        lines = "".join(f"proxyAddresses: {a}\n" for a in proxies or [f"SMTP:{mail}"])
+        self.ldif.write(
+            f"dn: {op.dn}\nchangetype: add\nobjectClass: top\nobjectClass: person\n"
+            f"objectClass: organizationalPerson\nobjectClass: user\ncn: {p.display} {p.serial}\nsn: {p.last}\n"
+            f"givenName: {p.first}\ndistinguishedName: {op.dn}\ndisplayName: {p.display}\n"
+            f"whenChanged: 20261120101500.0Z\nobjectGUID:: {guid}\nuserAccountControl: 512\n"
+            f"objectSid:: {_b64(sid_str_to_bytes(op.sid))}\nsAMAccountName: {p.sam}\n"
+            f"userPrincipalName: {upn or mail}\nmail: {mail}\nmailNickname: {local}\n{lines}"
+            + (f"mS-DS-ConsistencyGuid:: {guid}\n" if consistency else "") + "\n")
+        self.ldif_entries += 1
+
     def finish_collections(self) -> None:
         for coll, spool in self.spools.items():
             spool.close()
@@ -202,15 +219,7 @@ class Generator:
         sid = f"{sid_base}-{100000 + p.serial}"
         op = OnPrem(dn, guid, sid, domain, _b64(guid.bytes_le))
         if write:
-            mail = f"{p.local}@{DOMAIN}"
-            self.sink.entry(dn, [
-                ("objectClass", ["top", "person", "organizationalPerson", "user"]), ("cn", f"{p.display} {p.serial}"),
-                ("sn", p.last), ("givenName", p.first), ("distinguishedName", dn), ("displayName", p.display),
-                ("whenChanged", "20261120101500.0Z"), ("objectGUID", guid.bytes_le), ("userAccountControl", 512),
-                ("objectSid", sid_str_to_bytes(sid)), ("sAMAccountName", p.sam),
-                ("userPrincipalName", upn or mail), ("mail", mail), ("mailNickname", p.local),
-                ("proxyAddresses", proxies or [f"SMTP:{mail}"]),
-                ("mS-DS-ConsistencyGuid", guid.bytes_le if consistency else None)])
+            self.sink.user_entry(p, op, upn, proxies, consistency)
         return op
 
     def cloud_user(self, p: Person, op: OnPrem | None, *, upn: str | None = None, mail: str | None = None,

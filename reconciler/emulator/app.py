@@ -134,7 +134,7 @@ class Emulator:
             raise GraphError(int(fault), "serviceNotAvailable" if fault == "503" else "gatewayTimeout",
                              "The service is temporarily unavailable. Please retry."
                              if fault == "503" else "The gateway timed out. Please retry.",
-                             {"Retry-After": "1"} if fault == "503" else None)
+                             {"Retry-After": format_retry_after(self.config.time_scale)} if fault == "503" else None)
         resp = handler(self, req, match)
         if verdict.used_pct > 80:
             resp.headers["x-ms-throttle-limit-percentage"] = f"{verdict.used_pct:.1f}"

@@ -113,7 +113,8 @@ class Lister:
         select = parse_select(p["select"], view.type_name, seen)
         advanced = is_advanced(req, p)
         node = self._filter(p, view, seen, advanced)
-        self._check_search_order(p, advanced, node is not None)
+        self._check_search_order(p, advanced, node is not None,
+                                 req.headers.get("consistencylevel", "").lower() == "eventual")
         if node is None and not p["search"] and not p["orderby"] and view.coll is not None:
             objs, nxt = self._raw_page(view.coll, p["offset"], p["top"])
             total = len(view.coll)
@@ -139,8 +140,8 @@ class Lister:
         return node
 
     @staticmethod
-    def _check_search_order(p: dict[str, Any], advanced: bool, filtered: bool) -> None:
-        if p["search"] and not advanced:
+    def _check_search_order(p: dict[str, Any], advanced: bool, filtered: bool, consistency: bool) -> None:
+        if p["search"] and not consistency:
             raise bad_request("Request with $search query parameter only works through MSGraph with a special "
                               "request header: 'ConsistencyLevel: eventual'", "Request_UnsupportedQuery")
         order = p["orderby"]

@@ -166,3 +166,25 @@ def test_indexed_lookups_do_not_scan(generated_doc):
     with_errors = {x["id"] for x in generated_doc["users"] if x["onPremisesProvisioningErrors"]}
     assert candidates(parse_filter(ERRORS), users) == with_errors  # a superset, then evaluated
     assert candidates(parse_filter("displayName eq 'x'"), users) is None  # not indexed: scanned
+
+
+def test_search_needs_the_consistency_header(graph, sample_doc):
+    client = graph(sample_doc)
+    r = client.get("/users", params={"$search": '"displayName:fischer"'})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "Request_UnsupportedQuery"
+    r = client.get("/users", params={"$search": '"displayName:fischer"', "$select": "displayName"}, headers=ADV)
+    assert r.status_code == 200 and {u["displayName"] for u in r.json()["value"]} == {"Lena Fischer"}
+
+
+def test_orderby_display_name_by_default_other_fields_advanced(graph, sample_doc):
+    client = graph(sample_doc)
+    r = client.get("/users", params={"$orderby": "displayName desc", "$select": "displayName", "$top": "999"})
+    names = [u["displayName"] for u in r.json()["value"]]
+    assert names == sorted((u["displayName"] for u in sample_doc["users"]), key=str.casefold, reverse=True)
+    assert client.get("/users", params={"$orderby": "createdDateTime"}).status_code == 400
+    assert client.get("/users", params={"$orderby": "shoeSize"}).status_code == 400
+    r = client.get("/users", params={"$orderby": "displayName", "$filter": "accountEnabled eq true"})
+    assert r.status_code == 400
+    r = client.get("/users", params={"$orderby": "displayName", "$filter": "accountEnabled eq true",
+                                     "$count": "true"}, headers=ADV)
+    assert r.status_code == 200

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app
+from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
 from reconciler.generate import SCENARIOS, GenerateOptions, generate
 from reconciler.sources.onprem import read_onprem_file
 from reconciler.sources.tenantfile import read_tenant_file
@@ -107,13 +108,33 @@ def _key(obj_id: str, prop: str, value: str) -> tuple[str, str, str]:
     return obj_id, prop, v[5:] if v.startswith("smtp:") else v
 
 
+def _scan(source: list[str], generated: dict[str, Path], tmp_path: Path) -> Path:
+    out = tmp_path / "findings.json"
+    r = runner.invoke(app, ["scan", *source, "--onprem", str(generated["ldif"]), "--db", str(tmp_path / "r.db"),
+                            "--format", "json", "-o", str(out), "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return out
+
+
 def test_scan_agrees_with_the_planted_truth(generated, tmp_path):
     """Runs the real `reconciler scan` on a generated tenant + LDIF; compares per error."""
-    out = tmp_path / "findings.json"
-    r = runner.invoke(app, ["scan", "--tenant", str(generated["tenant"]), "--onprem", str(generated["ldif"]),
-                            "--db", str(tmp_path / "r.db"), "--format", "json", "-o", str(out), "-q"],
-                      catch_exceptions=False)
-    assert r.exit_code == 0, r.output
+    out = _scan(["--tenant", str(generated["tenant"])], generated, tmp_path)
+    _compare(out, generated)
+
+
+@pytest.mark.parametrize("config", [EmulatorConfig(), EmulatorConfig(throttle="storm", seed=2, time_scale=0.01,
+                                                                      fault_rate=0.05)], ids=["calm", "storm"])
+def test_scan_over_the_emulator_agrees_with_the_planted_truth(generated, tmp_path, config):
+    """The same, reading the tenant through the Graph client from the emulator over real HTTP."""
+    emulator = create_app(generated["tenant"], config)
+    with serve_in_thread(emulator) as url:
+        out = _scan(["--graph-url", url, "--auth", "none"], generated, tmp_path)
+    _compare(out, generated)
+    stats = emulator.state.emulator.stats
+    assert stats["by_endpoint"]["users"] > 0 and (config.throttle is None or stats["throttled"] > 0)
+
+
+def _compare(out: Path, generated: dict[str, Path]) -> None:
     got = {_key(f["object"]["id"], f["conflict"]["property"], f["conflict"]["value"]): f
            for f in json.loads(out.read_text())["findings"]}
     exp = orjson.loads(generated["expected"].read_bytes())
