@@ -76,7 +76,12 @@ def worker(path: Path) -> dict[str, Any]:
     return {"core": core, "wall_s": time.perf_counter() - t0, "decode_s": decode, "check_s": check + finish,
             "finish_s": finish, "scanned": result.scanned, "skipped": result.skipped,
             "problems": len(result.problems), "by_rule": result.counts(),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "cpu_s": _cpu(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 # ---------------------------------------------------------------- baseline
@@ -170,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     extrapolated = b["idfix_s"] * (n / b["slice"]) ** 2
     print(f"check-onprem on {n:,} objects ({size / 1e6:.0f} MB LDIF, {r['skipped']} skipped), one core ({r['core']})")
     print(f"  wall {r['wall_s']:.1f} s = decode (foundation LDIF reader) {r['decode_s']:.1f} s + check "
-          f"{r['check_s']:.1f} s (duplicate groups {r['finish_s']:.2f} s); peak RSS {r['peak_rss_mb']:.0f} MB")
+          f"{r['check_s']:.1f} s (duplicate groups {r['finish_s']:.2f} s); CPU {r['cpu_s']:.1f} s; "
+          f"peak RSS {r['peak_rss_mb']:.0f} MB")
+    print(f"  (wall > CPU means the core was shared: load average {os.getloadavg()[0]:.1f} at the end)")
     print(f"  {r['problems']:,} problems: {r['by_rule']}")
     print(f"  planted: {planted}")
     print(f"baseline (IdFix DuplicateStore, linear list scan) on a {b['slice']:,}-object slice: "

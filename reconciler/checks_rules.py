@@ -376,10 +376,15 @@ def _extra_colon(prefix: str, rest: str, smtp: bool) -> str | None:
 
 def check_proxy(v: str, tlds: frozenset[str]) -> list[Hit]:
     """One proxyAddresses value: length, extra colon, then the rules of its type."""
+    if len(v) <= 256:  # fast paths for the common, valid values
+        head = v[:5].lower()
+        if head == "smtp:":
+            if _ADDRESS.fullmatch(v, 5) and v.rpartition(".")[2].lower() in tlds:
+                return []
+        elif head in ("x500:", "x400:") and v[5:6] != ":" and not _X_BAD.search(v, 5):
+            return []
     ptype, colon, rest = v.partition(":")
     low = ptype.casefold()
-    if low == "smtp" and len(v) <= 256 and _ADDRESS.fullmatch(rest) and _tld_ok(rest, tlds):
-        return []
     hits: list[Hit] = []
     if len(v) > 256:
         hits.append(Hit("proxy-length", f"proxy address is {len(v)} characters; Entra accepts at most 256 "
@@ -464,8 +469,12 @@ def check_target_address(v: str, tlds: frozenset[str]) -> list[Hit]:
 
 def check_simple(o: OnPremObject) -> list[tuple[str, str, Hit]]:
     """displayName, givenName, mail, mailNickname, sAMAccountName: (attribute, value, hit)."""
+    dn_, g, n, s = o.display_name, o.given_name, o.mail_nickname, o.sam_account_name
+    if (dn_ and len(dn_) <= 255 and not dn_.isspace() and (not g or len(g) <= 63)
+            and (not o.mail or len(o.mail) <= 256) and (not n or (len(n) <= 64 and n[0] != "." and n[-1] != "."))
+            and (not s or (len(s) <= 20 and not _SAM_BAD.search(s)))):
+        return []  # the common, valid case
     out: list[tuple[str, str, Hit]] = []
-    dn_ = o.display_name
     if dn_ is None or not dn_.strip():
         cn = _leaf_cn(o)
         out.append(("displayName", dn_ or "", Hit(
@@ -474,7 +483,6 @@ def check_simple(o: OnPremObject) -> list[tuple[str, str, Hit]]:
     elif len(dn_) > 255:
         out.append(("displayName", dn_, Hit("displayname-length", f"displayName is {len(dn_)} characters; "
                     "Entra allows 256 and IdFix 255.", dn_[:255], "edit")))
-    g = o.given_name
     if g and len(g) > 63:
         out.append(("givenName", g, Hit("givenname-length", f"givenName is {len(g)} characters; Entra "
                     "allows 64 and IdFix 63.", g[:63], "edit")))
