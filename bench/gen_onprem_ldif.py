@@ -16,8 +16,9 @@ import argparse
 import base64
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 BASE = "DC=corp,DC=contoso,DC=com"
 DOMAIN = "contoso.com"

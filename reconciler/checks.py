@@ -14,18 +14,28 @@ and the duplicate report need), never the decoded objects themselves.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .anchors import guid_to_immutable_id, normalize_dn
 from .checks_rules import (
-    ERROR, INFO, RULES, WARNING, Hit, check_proxy, check_simple, check_target_address, check_upn,
-    primary_smtp, skip_reason,
+    ERROR,
+    INFO,
+    RULES,
+    WARNING,
+    Hit,
+    check_proxy,
+    check_simple,
+    check_target_address,
+    check_upn,
+    primary_smtp,
+    skip_reason,
 )
 from .matcher import decide_keep
 from .model import CloudObject, CloudSnapshot, Keep, ObjectKind, OnPremObject, OnPremSource, fold
 
-__all__ = ["Problem", "CheckResult", "Checker", "CloudView", "check", "SCHEMA", "RELATED_CAP"]
+__all__ = ["RELATED_CAP", "SCHEMA", "CheckResult", "Checker", "CloudView", "Problem", "check"]
 
 SCHEMA = "reconciler.checks/1"
 RELATED_CAP = 50  # a value held by thousands of objects names the first 50 in ``related``
@@ -119,7 +129,7 @@ class _Rec:
     proxies: tuple[str, ...]
 
     @classmethod
-    def load(cls, raw: str | tuple[str, ...], labels: Sequence[str]) -> "_Rec":
+    def load(cls, raw: str | tuple[str, ...], labels: Sequence[str]) -> _Rec:
         p = raw.split(_SEP) if isinstance(raw, str) else list(raw)
         o = OnPremObject(dn=p[0], object_class=p[2], mail_nickname=p[3] or None, sam_account_name=p[4] or None,
                          given_name=p[5] or None, sn=p[6] or None, when_created=p[7] or None,
@@ -536,8 +546,8 @@ def _keep_group(value: str, objs: list[OnPremObject],
             open_.append(objs[i].dn)
     group = "" if len(objs) == 2 else f" (compared pairwise with each of the {len(objs) - 1} others)"
     if open_:
-        res[w] = ("undecided", f"no clear winner{group}: nothing separates {objs[w].dn} from "
-                               f"{', '.join(open_[:3])}; decide by hand.")
+        res[w] = ("undecided", (f"no clear winner{group}: nothing separates {objs[w].dn} from "
+                                f"{', '.join(open_[:3])}; decide by hand."))
     else:
         res[w] = ("yes", f"this object should keep it{group}: " + res[1 if w == 0 else 0][1])
     return res

@@ -20,13 +20,27 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .model import OnPremObject
 
-__all__ = ["Rule", "Hit", "RULES", "parse_tlds", "skip_reason", "check_upn", "check_proxy",
-           "check_target_address", "check_simple", "primary_smtp", "UPN_MAX", "ERROR", "WARNING", "INFO"]
+__all__ = [
+    "ERROR",
+    "INFO",
+    "RULES",
+    "UPN_MAX",
+    "WARNING",
+    "Hit",
+    "Rule",
+    "check_proxy",
+    "check_simple",
+    "check_target_address",
+    "check_upn",
+    "parse_tlds",
+    "primary_smtp",
+    "skip_reason",
+]
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 UPN_MAX, UPN_LOCAL_MAX, UPN_DOMAIN_MAX = 113, 64, 48
@@ -345,7 +359,7 @@ def _check_address(prefix: str, addr: str, tlds: frozenset[str], ids: tuple[str,
         hits.append(Hit(ids[0], f"{what} contains {_shown(bad)}, which are not allowed in an SMTP address; "
                         "Exchange Online rejects the address (the apostrophe is allowed).",
                         prefix + addr, "edit"))
-    local, at, domain = addr.rpartition("@")
+    local, _, domain = addr.rpartition("@")
     ascii_domain = domain.isascii()
     check_me = addr if ascii_domain else f"{local}@{_a_label(domain) or domain}"
     if ids[1] and not _ADDRESS.fullmatch(check_me):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from reconciler.checks import RELATED_CAP, Checker
 from reconciler.model import CloudObject, ObjectKind
-
 from tests.checks.checks_helpers import TLDS, anchor, cloud_user, obj, rules, run, snapshot
 
 

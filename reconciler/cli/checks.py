@@ -4,19 +4,41 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Optional, TextIO
+from typing import Annotated, Any, TextIO
 
 import orjson
 import typer
 
 from . import app
 from .common import (
-    AuthOpt, BaseDnOpt, BindDnOpt, CertOpt, ClientIdOpt, CloudOpt, GraphOpt, GraphUrlOpt, InsecureOpt, LdapCaOpt,
-    LdapFilterOpt, LdapOpt, OnpremOpt, OutOpt, QuietOpt, StderrProgress, TenantIdOpt, TenantOpt, VerboseOpt,
-    check_choice, err, handle_errors, output, source_options,
+    AuthOpt,
+    BaseDnOpt,
+    BindDnOpt,
+    CertOpt,
+    ClientIdOpt,
+    CloudOpt,
+    GraphOpt,
+    GraphUrlOpt,
+    InsecureOpt,
+    LdapCaOpt,
+    LdapFilterOpt,
+    LdapOpt,
+    OnpremOpt,
+    OutOpt,
+    QuietOpt,
+    StderrProgress,
+    TenantIdOpt,
+    TenantOpt,
+    VerboseOpt,
+    check_choice,
+    err,
+    handle_errors,
+    output,
+    source_options,
 )
 
 FORMATS = ("table", "json", "csv", "md", "ldif")
@@ -79,7 +101,7 @@ def run_checks(opts: Any, tlds: frozenset[str], progress: Any) -> Any:
             src = r.read(progress)
             progress.stage(f"checking {r.label}", total=len(src.objects))
             _feed(checker, src.objects, src.label, progress)
-    return checker.finish(datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return checker.finish(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 @app.command("check-onprem")
@@ -95,7 +117,7 @@ def check_onprem(
     out: OutOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a problem of severity error is "
                                         "found.")] = False,
-    tld_file: Annotated[Optional[Path], typer.Option(
+    tld_file: Annotated[Path | None, typer.Option(
         "--tld-file", help="Replace the bundled IANA top-level-domain list (one TLD a line).")] = None,
     quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ) -> None:
@@ -222,7 +244,6 @@ def _table(result: Any, out: TextIO) -> None:
         out.write(f"no problems: {summary(result)}\n")
         return
     out.write(f"{'SEVERITY':8} {'RULE':26} {'ATTRIBUTE':17} {'VALUE':38} {'PROPOSED':30} {'KEEP':9} DN\n")
-    for p in result.problems:
-        out.write(f"{p.severity:8} {p.rule:26} {p.attribute:17} {_cut(p.value, 38):38} {_cut(p.proposed, 30):30} "
-                  f"{p.keep or '-':9} {p.dn}\n")
+    out.writelines(f"{p.severity:8} {p.rule:26} {p.attribute:17} {_cut(p.value, 38):38} {_cut(p.proposed, 30):30} "
+                  f"{p.keep or '-':9} {p.dn}\n" for p in result.problems)
     out.write(f"\n{summary(result)}. Details: --format json|md.\n")

@@ -156,15 +156,15 @@ def _modify_records(text: str) -> list[tuple[str, list[tuple[str, str, list[byte
         for ln in lines + ["-"]:
             if ln == "-":
                 if cur:
-                    parsed = list(ldif.LDIFParser(io.BytesIO(("dn: cn=x\n" + "\n".join(cur)).encode()),
-                                                  encoding=None).parse())[0][1]
+                    parsed = next(ldif.LDIFParser(io.BytesIO(("dn: cn=x\n" + "\n".join(cur)).encode()),
+                                                  encoding=None).parse())[1]
                     op = next(k for k in ("delete", "add", "replace") if k in parsed)
                     attr = parsed[op][0].decode()
                     mods.append((op, attr, parsed.get(attr, [])))
                 cur = []
             elif not ln.startswith(("dn:", "dn::", "changetype:")):
                 cur.append(ln)
-        dn = list(ldif.LDIFParser(io.BytesIO("\n".join(lines[:2]).encode()), encoding=None).parse())[0][0]
+        dn = next(ldif.LDIFParser(io.BytesIO("\n".join(lines[:2]).encode()), encoding=None).parse())[0]
         assert "changetype: modify" in lines
         out.append((dn, mods))
     return out
