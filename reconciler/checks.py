@@ -32,7 +32,7 @@ from .checks_rules import (
     primary_smtp,
     skip_reason,
 )
-from .matcher import decide_keep
+from .matcher import cloud_values, decide_keep
 from .model import CloudObject, CloudSnapshot, Keep, ObjectKind, OnPremObject, OnPremSource, fold
 
 __all__ = ["RELATED_CAP", "SCHEMA", "CheckResult", "Checker", "CloudView", "Problem", "check"]
@@ -42,6 +42,7 @@ RELATED_CAP = 50  # a value held by thousands of objects names the first 50 in `
 
 UPN_F, MAIL_F, SMTP_F = 1, 2, 4
 _ATTR_BY_FLAG = ((UPN_F, "userPrincipalName"), (SMTP_F, "proxyAddresses"), (MAIL_F, "mail"))
+_FLAG_BY_ATTR = {name: bit for bit, name in _ATTR_BY_FLAG}
 _DUP_RULE = {UPN_F: "upn-duplicate", SMTP_F: "smtp-duplicate", MAIL_F: "mail-duplicate"}
 _OTHER_NS = {"x": ("proxyAddresses", "proxy-duplicate"), "nick": ("mailNickname", "mailnickname-duplicate"),
              "target": ("targetAddress", "targetaddress-duplicate"),
@@ -186,15 +187,8 @@ class CloudView:
 
     def _index(self, c: CloudObject) -> None:
         vals: dict[str, int] = {}
-        if c.user_principal_name:
-            vals[fold(c.user_principal_name)] = UPN_F
-        if c.mail:
-            k = fold(c.mail)
-            vals[k] = vals.get(k, 0) | MAIL_F
-        for p in c.proxy_addresses:
-            if p[:5].lower() == "smtp:":
-                k = fold(p)
-                vals[k] = vals.get(k, 0) | SMTP_F
+        for attr, k in cloud_values(c):
+            vals[k] = vals.get(k, 0) | _FLAG_BY_ATTR[attr]
         for k, flags in vals.items():
             self.by_value.setdefault(k, []).append((c, flags))
         if c.immutable_id and (c.immutable_id not in self.by_anchor or not c.deleted):
