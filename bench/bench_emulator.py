@@ -13,7 +13,6 @@ work (paging, projection, serialization) costs over that floor.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import subprocess
 import sys
@@ -27,8 +26,8 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reconciler.generate import GenerateOptions, generate  # noqa: E402
-from reconciler.sources.graphmap import USER_SELECT  # noqa: E402
+from reconciler.generate import GenerateOptions, generate
+from reconciler.sources.graphmap import USER_SELECT
 
 BASELINE_APP = r'''
 import os, sys, socket, uvicorn
@@ -45,14 +44,10 @@ uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(s
 '''
 
 
-def _pin(cpu: int) -> None:
-    os.sched_setaffinity(0, {cpu})
-
-
 def _start(cmd: list[str], cpu: int) -> tuple[subprocess.Popen[str], str, float]:
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            preexec_fn=lambda: _pin(cpu))
+    proc = subprocess.Popen(["taskset", "-c", str(cpu), *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
     url = (proc.stdout.readline() if proc.stdout else "").strip()
     if not url.startswith("http"):
         proc.kill()
@@ -125,7 +120,7 @@ def main() -> None:
         page_file.write_bytes(first_page)
         base, burl, _ = _start([sys.executable, "-c", BASELINE_APP, str(page_file)], args.cpu)
         try:
-            bpages, bobjects, bsecs = page_all_static(burl, pages)
+            bpages, _, bsecs = page_all_static(burl, pages)
         finally:
             base.terminate()
             base.wait()

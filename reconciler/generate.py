@@ -17,16 +17,17 @@ import base64
 import random
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
 import orjson
 
 from .anchors import sid_str_to_bytes
 from .errors import UsageError
 
-__all__ = ["GenerateOptions", "GenerateSummary", "generate", "DEFAULT_MIX", "SCENARIOS", "EXPECTED_SCHEMA"]
+__all__ = ["DEFAULT_MIX", "EXPECTED_SCHEMA", "SCENARIOS", "GenerateOptions", "GenerateSummary", "generate"]
 
 EXPECTED_SCHEMA = "reconciler.expected/1"
 SCENARIOS = ("cloud_only_twin", "cloud_only_other_type", "onprem_duplicate", "orphaned_holder",
@@ -44,13 +45,8 @@ ROLES = (("Global Administrator", "62e90394-69f5-4237-9190-012177145e10"),
          ("Exchange Administrator", "29232cdf-9323-42fd-ade2-1d097af3e4de"),
          ("Helpdesk Administrator", "729827e3-9c14-49f7-bb1b-9608f156bbb8"),
          ("User Administrator", "fe930be7-5e62-47db-91af-98c3a49a38b1"))
-FIRST = ("Alice Ben Chloe Diego Emma Farah Grace Hannah Ivan Julia Karim Lena Marco Nadia Omar Priya Quinn Rosa "
-         "Sven Tomasz Uma Victor Wen Ximena Yusuf Zoe Amir Bea Carl Dana Elif Finn Gita Hugo Ines Jonas Kaito "
-         "Lucia Mateo Nora Oskar Paula Rafael Sofia Theo Ulla Vera Willem Yara Zain").split()
-LAST = ("Moreau Carter Nguyen Alvarez Schmidt Fischer Okafor Haddad Natarajan Kowalski Petrova Rossi Tanaka "
-        "Silva Jensen Novak Ibrahim Kim Larsen Mendes Dubois Weber Costa Ahmed Berg Chen Dahl Evans Fontaine "
-        "Garcia Horvat Ivanova Jovanovic Kaur Lopez Meyer Nilsen Olsen Park Quispe Romero Sato Torres Ueda "
-        "Varga Wagner Xu Yilmaz Zhou").split()
+FIRST = ["Alice", "Ben", "Chloe", "Diego", "Emma", "Farah", "Grace", "Hannah", "Ivan", "Julia", "Karim", "Lena", "Marco", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tomasz", "Uma", "Victor", "Wen", "Ximena", "Yusuf", "Zoe", "Amir", "Bea", "Carl", "Dana", "Elif", "Finn", "Gita", "Hugo", "Ines", "Jonas", "Kaito", "Lucia", "Mateo", "Nora", "Oskar", "Paula", "Rafael", "Sofia", "Theo", "Ulla", "Vera", "Willem", "Yara", "Zain"]
+LAST = ["Moreau", "Carter", "Nguyen", "Alvarez", "Schmidt", "Fischer", "Okafor", "Haddad", "Natarajan", "Kowalski", "Petrova", "Rossi", "Tanaka", "Silva", "Jensen", "Novak", "Ibrahim", "Kim", "Larsen", "Mendes", "Dubois", "Weber", "Costa", "Ahmed", "Berg", "Chen", "Dahl", "Evans", "Fontaine", "Garcia", "Horvat", "Ivanova", "Jovanovic", "Kaur", "Lopez", "Meyer", "Nilsen", "Olsen", "Park", "Quispe", "Romero", "Sato", "Torres", "Ueda", "Varga", "Wagner", "Xu", "Yilmaz", "Zhou"]
 OLD = "2025-03-14T09:12:00Z"
 SYNC_TIME = "2026-11-20T10:17:42Z"
 ERROR_TIME = "2026-11-19T22:03:12Z"

@@ -9,18 +9,30 @@ forest that the LDIF does not hold.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from .generate import (CORP_DOMAIN, CORP_SID, DOMAIN, FAB_DOMAIN, FAB_SID, INITIAL, OnPrem, Person, _b64,
-                       _deleted_user, error)
+from .generate import (
+    CORP_DOMAIN,
+    CORP_SID,
+    DOMAIN,
+    FAB_DOMAIN,
+    FAB_SID,
+    INITIAL,
+    OnPrem,
+    Person,
+    _b64,
+    _deleted_user,
+    error,
+)
 
 if TYPE_CHECKING:
     from .generate import Generator
 
-__all__ = ["plant", "PLANTERS"]
+__all__ = ["PLANTERS", "plant"]
 
 
-def _source(gen: "Generator", *, forest: str = "corp") -> tuple[Person, OnPrem, str, str]:
+def _source(gen: Generator, *, forest: str = "corp") -> tuple[Person, OnPrem, str, str]:
     """A new on-prem user S: primary address v and a secondary alias."""
     p = gen.person()
     v, alias = f"{p.local}@{DOMAIN}", f"{p.first.lower()}{p.serial}@{DOMAIN}"
@@ -28,7 +40,7 @@ def _source(gen: "Generator", *, forest: str = "corp") -> tuple[Person, OnPrem, 
     return p, op, v, alias
 
 
-def _upn_error_user(gen: "Generator", p: Person, op: OnPrem, v: str, alias: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _upn_error_user(gen: Generator, p: Person, op: OnPrem, v: str, alias: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """E after DAR quarantined its UPN: <prefix><4 digits>@initial domain."""
     err = error("UserPrincipalName", v)
     upn = f"{p.local}{gen.rng.randint(1000, 9999)}@{INITIAL}"
@@ -37,18 +49,18 @@ def _upn_error_user(gen: "Generator", p: Person, op: OnPrem, v: str, alias: str)
     return user, err
 
 
-def _proxy_error_user(gen: "Generator", p: Person, op: OnPrem, v: str, alias: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _proxy_error_user(gen: Generator, p: Person, op: OnPrem, v: str, alias: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """E after DAR left out one proxy address (spelled with or without ``smtp:``)."""
     err = error("ProxyAddress", gen.rng.choice((f"smtp:{alias}", alias)))
     return gen.cloud_user(p, op, proxies=[f"SMTP:{v}"], errors=[err]), err
 
 
-def _error_user(gen: "Generator", upn: bool, p: Person, op: OnPrem, v: str, alias: str
+def _error_user(gen: Generator, upn: bool, p: Person, op: OnPrem, v: str, alias: str
                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     return (_upn_error_user if upn else _proxy_error_user)(gen, p, op, v, alias)
 
 
-def _other_person(gen: "Generator", extra_proxies: list[str], forest: str | None = None,
+def _other_person(gen: Generator, extra_proxies: list[str], forest: str | None = None,
                   upn: str | None = None, write: bool = False) -> tuple[dict[str, Any], OnPrem | None]:
     hp = gen.person()
     mail = f"{hp.local}@{DOMAIN}"
@@ -57,13 +69,13 @@ def _other_person(gen: "Generator", extra_proxies: list[str], forest: str | None
     return gen.cloud_user(hp, op, upn=upn, mail=mail, proxies=proxies), op
 
 
-def _orphan_anchor(gen: "Generator", dn: str, serial: int, domain: str = CORP_DOMAIN) -> OnPrem:
+def _orphan_anchor(gen: Generator, dn: str, serial: int, domain: str = CORP_DOMAIN) -> OnPrem:
     """An anchor no LDIF object carries (the AD object was deleted or re-created)."""
     g = gen.guid()
     return OnPrem(dn, g, f"{CORP_SID}-{900000 + serial}", domain, _b64(g.bytes_le))
 
 
-def twin(gen: "Generator") -> None:
+def twin(gen: Generator) -> None:
     p, op, v, alias = _source(gen)
     upn = gen.variant("cloud_only_twin", 2) == 0
     if upn:  # the cloud mailbox created before sync holds the UPN
@@ -83,7 +95,7 @@ def twin(gen: "Generator") -> None:
     gen.expect(e, "user", err, "cloud_only_twin", h, op, note)
 
 
-def other_type(gen: "Generator") -> None:
+def other_type(gen: Generator) -> None:
     variant = gen.variant("cloud_only_other_type", 3)
     if variant == 2:
         return _group_error_user_holder(gen)
@@ -102,7 +114,7 @@ def other_type(gen: "Generator") -> None:
     gen.expect(e, "user", err, "cloud_only_other_type", h, op, note)
 
 
-def _group_error_user_holder(gen: "Generator") -> None:
+def _group_error_user_holder(gen: Generator) -> None:
     gen.serial += 1
     n = gen.serial
     name, mail, alias = f"Project {n}", f"project{n}@{DOMAIN}", f"proj{n}@{DOMAIN}"
@@ -115,7 +127,7 @@ def _group_error_user_holder(gen: "Generator") -> None:
     gen.expect(e, "group", err, "cloud_only_other_type", h, gop, "synced group's alias is held by a cloud-only user")
 
 
-def onprem_duplicate(gen: "Generator") -> None:
+def onprem_duplicate(gen: Generator) -> None:
     variant = gen.variant("onprem_duplicate", 4)
     p, op, v, alias = _source(gen)
     if variant == 0:  # two AD users with the same UPN
@@ -144,7 +156,7 @@ def onprem_duplicate(gen: "Generator") -> None:
     gen.expect(e, "user", err, "onprem_duplicate", h, op, note)
 
 
-def orphaned(gen: "Generator") -> None:
+def orphaned(gen: Generator) -> None:
     variant = gen.variant("orphaned_holder", 3)
     p, op, v, alias = _source(gen)
     if variant == 0:  # AD object re-created at the same DN with a new objectGUID: the old cloud object stays
@@ -169,7 +181,7 @@ def orphaned(gen: "Generator") -> None:
     gen.expect(e, "user", err, "orphaned_holder", h, op, note)
 
 
-def unverified(gen: "Generator") -> None:
+def unverified(gen: Generator) -> None:
     variant = gen.variant("unverified_holder", 3)
     p, op, v, alias = _source(gen)
     if variant == 0:  # a user synced from the forest the LDIF does not hold
@@ -194,7 +206,7 @@ def unverified(gen: "Generator") -> None:
     gen.expect(e, "user", err, "unverified_holder", h, op, note)
 
 
-def deleted(gen: "Generator") -> None:
+def deleted(gen: Generator) -> None:
     variant = gen.variant("deleted_holder", 2)
     p, op, v, alias = _source(gen)
     if variant == 0:  # deleted user: Graph mangles its UPN, but mail and proxy still hold the value
@@ -212,7 +224,7 @@ def deleted(gen: "Generator") -> None:
     gen.expect(e, "user", err, "deleted_holder", h, op, note)
 
 
-def no_holder(gen: "Generator") -> None:
+def no_holder(gen: Generator) -> None:
     variant = gen.variant("no_holder", 2)
     if variant == 0:
         p, op, v, alias = _source(gen)
@@ -228,7 +240,7 @@ def no_holder(gen: "Generator") -> None:
     gen.expect(e, "user", err, "no_holder", None, src, note)
 
 
-def unsupported(gen: "Generator") -> None:
+def unsupported(gen: Generator) -> None:
     p, op, v, alias = _source(gen)
     err = error("UserPrincipalName", v, gen.rng.choice(("InvalidSoftMatch", "DataValidationFailed")))
     e = gen.cloud_user(p, op, proxies=[f"SMTP:{v}", f"smtp:{alias}"], errors=[err])
@@ -236,12 +248,12 @@ def unsupported(gen: "Generator") -> None:
     gen.expect(e, "user", err, "unsupported", None, op, f"category {err['category']} is reported as is")
 
 
-PLANTERS: dict[str, Callable[["Generator"], None]] = {
+PLANTERS: dict[str, Callable[[Generator], None]] = {
     "cloud_only_twin": twin, "cloud_only_other_type": other_type, "onprem_duplicate": onprem_duplicate,
     "orphaned_holder": orphaned, "unverified_holder": unverified, "deleted_holder": deleted,
     "no_holder": no_holder, "unsupported": unsupported,
 }
 
 
-def plant(gen: "Generator", scenario: str) -> None:
+def plant(gen: Generator, scenario: str) -> None:
     PLANTERS[scenario](gen)

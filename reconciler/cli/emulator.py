@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ app.add_typer(emulator_app, name="emulator")
 app.add_typer(tenant_app, name="tenant")
 
 
-def _permissions(path: Optional[Path]) -> Optional[dict[str, set[str]]]:
+def _permissions(path: Path | None) -> dict[str, set[str]] | None:
     if path is None:
         return None
     import orjson
@@ -66,11 +66,11 @@ def serve(
     seed: Annotated[int, typer.Option("--seed", help="Seed for faults and storm throttling.")] = 0,
     time_scale: Annotated[float, typer.Option(
         "--time-scale", help="Multiply throttle windows and Retry-After (0.01 = 100x faster).")] = 1.0,
-    permissions: Annotated[Optional[Path], typer.Option(
+    permissions: Annotated[Path | None, typer.Option(
         "--permissions", help='JSON {"token": ["User.Read.All", ...]}; default: no auth checks.')] = None,
-    request_log: Annotated[Optional[Path], typer.Option(
+    request_log: Annotated[Path | None, typer.Option(
         "--request-log", help="Append one JSON line per request to FILE.")] = None,
-    save: Annotated[Optional[Path], typer.Option(
+    save: Annotated[Path | None, typer.Option(
         "--save", help="On shutdown, write the state (with writes applied) as a tenant file.")] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -104,7 +104,7 @@ def serve(
             + (f"; state saved to {save}" if save else ""))
 
 
-def _parse_mix(raw: Optional[str]) -> Optional[dict[str, float]]:
+def _parse_mix(raw: str | None) -> dict[str, float] | None:
     if not raw:
         return None
     mix: dict[str, float] = {}
@@ -123,12 +123,12 @@ def generate(
     users: Annotated[int, typer.Option("--users", help="Number of users.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Tenant file to write (reconciler.tenant/1).")],
     ldif: Annotated[Path, typer.Option("--ldif", help="On-prem LDIF to write (forest corp.contoso.com).")],
-    expected: Annotated[Optional[Path], typer.Option(
+    expected: Annotated[Path | None, typer.Option(
         "--expected", help="Also write the planted conflicts (reconciler.expected/1).")] = None,
     errors_per_1000: Annotated[float, typer.Option(
         "--errors-per-1000", help="Planted provisioning errors per 1,000 users.")] = 10.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same files.")] = 0,
-    mix: Annotated[Optional[str], typer.Option(
+    mix: Annotated[str | None, typer.Option(
         "--mix", help="Scenario weights, e.g. cloud_only_twin=3,no_holder=1 (default: every scenario).")] = None,
     quiet: QuietOpt = False,
 ) -> None:

@@ -15,4 +15,4 @@ from .app import EmulatedReset, Emulator, create_app
 from .config import THROTTLE_PROFILES, EmulatorConfig
 from .server import serve_in_thread
 
-__all__ = ["create_app", "EmulatorConfig", "serve_in_thread", "Emulator", "EmulatedReset", "THROTTLE_PROFILES"]
+__all__ = ["THROTTLE_PROFILES", "EmulatedReset", "Emulator", "EmulatorConfig", "create_app", "serve_in_thread"]

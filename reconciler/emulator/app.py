@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import httpx
@@ -32,7 +33,7 @@ from .shapes import PERMS, GraphError, bad_request, denied
 from .state import TenantState
 from .throttle import FaultPicker, Throttle, format_retry_after, request_cost
 
-__all__ = ["Emulator", "create_app", "EmulatedReset"]
+__all__ = ["EmulatedReset", "Emulator", "create_app"]
 
 CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 MAX_BATCH = 20
@@ -47,7 +48,7 @@ class EmulatedReset(httpx.ReadError):
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def parse_query(raw: str) -> dict[str, str]:
@@ -254,8 +255,7 @@ class Emulator:
             sub_entry = {"status": 400, "url": url}
         else:
             path, _, query = url.lstrip("/").partition("?")
-            if path.startswith("v1.0/"):
-                path = path[5:]
+            path = path.removeprefix("v1.0/")
             sreq = Req(method, unquote(path), parse_query(query), headers, body, req.base)
             sub, fault, sub_entry = self.process(sreq)
             if fault in ("reset", "slow"):  # a sub-request cannot reset the envelope's connection

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["EmulatorConfig", "THROTTLE_PROFILES"]
+__all__ = ["THROTTLE_PROFILES", "EmulatorConfig"]
 
 #: ``none``: never throttle. ``graph``: Graph identity limits (resource units per
 #: 10 s by tenant size, 3,000 writes per 150 s). ``storm``: a seeded 30% of

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from .listing import Req, Resp, View
 from .shapes import GraphError, bad_request, denied, not_found, project
@@ -20,7 +21,7 @@ _ID = r"(?P<id>[^/]+)"
 
 
 def _list(coll_name: str, type_name: str, perm: str) -> Handler:
-    def handler(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+    def handler(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
         em.require(req, perm)
         coll = em.state.collections[coll_name]
         return em.lister.list(req, View(coll_name, type_name, coll=coll, key=coll_name))
@@ -28,7 +29,7 @@ def _list(coll_name: str, type_name: str, perm: str) -> Handler:
 
 
 def _deleted_list(coll_name: str, type_name: str, perm: str) -> Handler:
-    def handler(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+    def handler(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
         em.require(req, perm)
         coll = em.state.collections[coll_name]
         view = View(f"directoryObjects/microsoft.graph.{type_name}", type_name, coll=coll, key=coll_name)
@@ -36,7 +37,7 @@ def _deleted_list(coll_name: str, type_name: str, perm: str) -> Handler:
     return handler
 
 
-def _entity(req: Req, em: "Emulator", obj: dict[str, Any], ctx: str, type_name: str, seen: set[str],
+def _entity(req: Req, em: Emulator, obj: dict[str, Any], ctx: str, type_name: str, seen: set[str],
             cast: bool = False) -> Resp:
     from .listing import parse_select
 
@@ -47,7 +48,7 @@ def _entity(req: Req, em: "Emulator", obj: dict[str, Any], ctx: str, type_name: 
 
 
 def _get(coll_name: str, type_name: str, perm: str) -> Handler:
-    def handler(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+    def handler(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
         em.require(req, perm)
         coll = em.state.collections[coll_name]
         oid = m["id"]
@@ -61,7 +62,7 @@ def _get(coll_name: str, type_name: str, perm: str) -> Handler:
     return handler
 
 
-def _deleted_item(em: "Emulator", oid: str) -> tuple[Collection, dict[str, Any], str]:
+def _deleted_item(em: Emulator, oid: str) -> tuple[Collection, dict[str, Any], str]:
     found = em.state.find(oid, ("deletedUsers", "deletedGroups"))
     if found is None:
         raise not_found(oid)
@@ -69,13 +70,13 @@ def _deleted_item(em: "Emulator", oid: str) -> tuple[Collection, dict[str, Any],
     return coll, obj, coll.kind
 
 
-def get_deleted(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+def get_deleted(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     coll, obj, kind = _deleted_item(em, m["id"])
     em.require(req, f"{kind}.read")
     return _entity(req, em, obj, "directoryObjects", kind, coll.keys, cast=True)
 
 
-def _member_objects(em: "Emulator", ids: list[str]) -> list[dict[str, Any]]:
+def _member_objects(em: Emulator, ids: list[str]) -> list[dict[str, Any]]:
     out = []
     for mid in ids:
         found = em.state.find(str(mid), ("users", "groups"))
@@ -85,11 +86,11 @@ def _member_objects(em: "Emulator", ids: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _members_view(em: "Emulator", key: str, ids: list[str]) -> View:
+def _members_view(em: Emulator, key: str, ids: list[str]) -> View:
     return View("directoryObjects", "directoryObject", items=lambda: _member_objects(em, ids), key=key)
 
 
-def role_members(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+def role_members(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     em.require(req, "role.read")
     role = next((r for r in em.state.roles if r.get("id") == m["id"] or r.get("roleTemplateId") == m["id"]), None)
     if role is None:
@@ -97,7 +98,7 @@ def role_members(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
     return _list_members(em, req, f"roles/{role['id']}", list(role.get("members") or []))
 
 
-def group_members(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+def group_members(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     em.require(req, "member.read")
     group = em.state.collections["groups"].get(m["id"])
     if group is None:
@@ -105,14 +106,14 @@ def group_members(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
     return _list_members(em, req, f"groups/{group['id']}", list(group.get("members") or []))
 
 
-def _list_members(em: "Emulator", req: Req, key: str, ids: list[str]) -> Resp:
+def _list_members(em: Emulator, req: Req, key: str, ids: list[str]) -> Resp:
     resp = em.lister.list(req, _members_view(em, key, ids))
     if resp.body:  # members are typed directoryObjects shaped as their own type
         resp.body["value"] = [_member_shape(em, v, req) for v in resp.body["value"]]
     return resp
 
 
-def _member_shape(em: "Emulator", item: dict[str, Any], req: Req) -> dict[str, Any]:
+def _member_shape(em: Emulator, item: dict[str, Any], req: Req) -> dict[str, Any]:
     found = em.state.find(str(item.get("id")), ("users", "groups"))
     if found is None:
         return item
@@ -121,14 +122,14 @@ def _member_shape(em: "Emulator", item: dict[str, Any], req: Req) -> dict[str, A
     return project(obj, coll.kind, select, cast=True)
 
 
-def directory_roles(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+def directory_roles(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     em.require(req, "role.read")
     return em.lister.list(req, View("directoryRoles", "directoryRole", items=lambda: em.state.roles,
                                     key="directoryRoles"))
 
 
 def _optional_list(attr: str, ctx: str, type_name: str, perm: str) -> Handler:
-    def handler(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+    def handler(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
         em.require(req, perm)
         items = getattr(em.state, attr)
         if items is None:  # absent from the tenant file: "not readable with the permissions used"
@@ -137,13 +138,13 @@ def _optional_list(attr: str, ctx: str, type_name: str, perm: str) -> Handler:
     return handler
 
 
-def organization(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+def organization(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     em.require(req, "org.read")
     org = em.state.organization
     return Resp(200, {"@odata.context": f"{req.base}/$metadata#organization", "value": [org]}, objects=1)
 
 
-def on_prem_sync(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+def on_prem_sync(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     em.require(req, "sync.read")
     sync = em.state.sync
     if sync is None:
@@ -166,10 +167,10 @@ _IMMUTABLE_BAD = re.compile(r"[$_\s]")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def patch_user(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+def patch_user(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     em.require(req, "user.update")
     users = em.state.collections["users"]
     obj = users.get(m["id"])
@@ -192,7 +193,7 @@ def patch_user(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
     return Resp(204)
 
 
-def _check_upn(em: "Emulator", obj: dict[str, Any], body: dict[str, Any]) -> None:
+def _check_upn(em: Emulator, obj: dict[str, Any], body: dict[str, Any]) -> None:
     if "userPrincipalName" not in body:
         return
     upn = body["userPrincipalName"]
@@ -210,7 +211,7 @@ def _check_upn(em: "Emulator", obj: dict[str, Any], body: dict[str, Any]) -> Non
         raise bad_request("Another object with the same value for property userPrincipalName already exists.")
 
 
-def _check_immutable(em: "Emulator", obj: dict[str, Any], body: dict[str, Any]) -> None:
+def _check_immutable(em: Emulator, obj: dict[str, Any], body: dict[str, Any]) -> None:
     if "onPremisesImmutableId" not in body or body["onPremisesImmutableId"] is None:
         return
     value = body["onPremisesImmutableId"]
@@ -224,7 +225,7 @@ def _check_immutable(em: "Emulator", obj: dict[str, Any], body: dict[str, Any]) 
 
 
 def _delete(coll_name: str, deleted_name: str | None, perm: str) -> Handler:
-    def handler(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+    def handler(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
         if deleted_name is None:
             raise bad_request("Data contract version does not allow 'Delete' operations against instances of "
                               "resource 'OrgContact'.")
@@ -244,15 +245,15 @@ def _delete(coll_name: str, deleted_name: str | None, perm: str) -> Handler:
     return handler
 
 
-def purge_deleted(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
-    coll, obj, kind = _deleted_item(em, m["id"])
+def purge_deleted(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
+    coll, _, kind = _deleted_item(em, m["id"])
     em.require(req, f"{kind}.purge")
     coll.remove(m["id"])
     em.state.version += 1
     return Resp(204)
 
 
-def restore_deleted(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+def restore_deleted(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     coll, obj, kind = _deleted_item(em, m["id"])
     em.require(req, f"{kind}.restore")
     body = req.body if isinstance(req.body, dict) else {}
@@ -268,7 +269,7 @@ def restore_deleted(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
     return Resp(200, out, objects=1)
 
 
-def _restore_user_values(em: "Emulator", user: dict[str, Any], body: dict[str, Any]) -> None:
+def _restore_user_values(em: Emulator, user: dict[str, Any], body: dict[str, Any]) -> None:
     prefix = str(user["id"]).replace("-", "")
     if str(user.get("userPrincipalName") or "").startswith(prefix):  # Graph's deleted-user UPN mangling
         user["userPrincipalName"] = str(user["userPrincipalName"])[len(prefix):]
@@ -289,12 +290,12 @@ def _restore_user_values(em: "Emulator", user: dict[str, Any], body: dict[str, A
     user["proxyAddresses"] = [p for p in user.get("proxyAddresses") or () if p not in clashing]
 
 
-def _not_allowed(em: "Emulator", req: Req, m: "re.Match[str]") -> Resp:
+def _not_allowed(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     raise GraphError(405, "Request_BadRequest", f"The requested operation '{req.method}' is not allowed on "
                      f"this resource.")
 
 
-ROUTES: list[tuple[str, "re.Pattern[str]", str, Handler]] = [
+ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
     ("GET", re.compile(r"users"), "users", _list("users", "user", "user.read")),
     ("GET", re.compile(rf"users/{_ID}"), "users/{id}", _get("users", "user", "user.read")),
     ("PATCH", re.compile(rf"users/{_ID}"), "users/{id}", patch_user),
@@ -328,7 +329,7 @@ ROUTES: list[tuple[str, "re.Pattern[str]", str, Handler]] = [
 ]
 
 
-def route(method: str, path: str) -> tuple[str, Handler, "re.Match[str]"]:
+def route(method: str, path: str) -> tuple[str, Handler, re.Match[str]]:
     """The endpoint template, handler and match for a request; GraphError 404/405 when none."""
     path = path.strip("/")
     matched_path = False

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .odata import FilterError, candidates, check_filter, evaluate, parse_filter
 from .shapes import GraphError, bad_request, decode_token, encode_token, known_properties, project
 from .state import Collection
 
-__all__ = ["Req", "Resp", "View", "list_view", "parse_select", "Lister"]
+__all__ = ["Lister", "Req", "Resp", "View", "list_view", "parse_select"]
 
 MAX_TOP = 999
 

@@ -20,10 +20,11 @@ AST nodes::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
-__all__ = ["FilterError", "parse_filter", "check_filter", "evaluate", "candidates", "MAX_CLAUSES"]
+__all__ = ["MAX_CLAUSES", "FilterError", "candidates", "check_filter", "evaluate", "parse_filter"]
 
 MAX_CLAUSES = 15
 

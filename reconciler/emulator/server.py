@@ -6,12 +6,13 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import uvicorn
 
-__all__ = ["serve_in_thread", "make_server", "bind_loopback"]
+__all__ = ["bind_loopback", "make_server", "serve_in_thread"]
 
 HOST = "127.0.0.1"
 

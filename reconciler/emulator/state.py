@@ -9,15 +9,16 @@ of objects carrying provisioning errors, so ``$filter`` lookups never scan.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
 from ..errors import BadInput
 from ..sources.tenantfile import TENANT_SCHEMA, load_json_document
 
-__all__ = ["Collection", "TenantState", "ACTIVE", "DELETED", "KIND_OF"]
+__all__ = ["ACTIVE", "DELETED", "KIND_OF", "Collection", "TenantState"]
 
 ACTIVE = ("users", "groups", "contacts")
 DELETED = ("deletedUsers", "deletedGroups")
@@ -141,7 +142,7 @@ class TenantState:
         self.version = 0
 
     @classmethod
-    def load(cls, tenant: Path | str | dict[str, Any]) -> "TenantState":
+    def load(cls, tenant: Path | str | dict[str, Any]) -> TenantState:
         if isinstance(tenant, dict):
             if tenant.get("schema") != TENANT_SCHEMA:
                 raise BadInput("<tenant>", f"expected schema {TENANT_SCHEMA!r}", place="schema")

@@ -13,10 +13,10 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-__all__ = ["request_cost", "Throttle", "Verdict", "ru_limit", "format_retry_after", "FaultPicker"]
+__all__ = ["FaultPicker", "Throttle", "Verdict", "format_retry_after", "request_cost", "ru_limit"]
 
 RU_WINDOW_S = 10.0
 WRITE_WINDOW_S = 150.0

@@ -105,7 +105,7 @@ def test_roles_reference_existing_principals(generated_doc):
 
 def _key(obj_id: str, prop: str, value: str) -> tuple[str, str, str]:
     v = value.casefold()
-    return obj_id, prop, v[5:] if v.startswith("smtp:") else v
+    return obj_id, prop, v.removeprefix("smtp:")
 
 
 def _scan(source: list[str], generated: dict[str, Path], tmp_path: Path) -> Path:

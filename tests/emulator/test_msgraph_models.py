@@ -9,18 +9,18 @@ import pytest
 
 pytest.importorskip("msgraph")
 
-from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory  # noqa: E402
-from msgraph.generated.models.assigned_license import AssignedLicense  # noqa: E402
-from msgraph.generated.models.directory_object_collection_response import (  # noqa: E402
+from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
+from msgraph.generated.models.assigned_license import AssignedLicense
+from msgraph.generated.models.directory_object_collection_response import (
     DirectoryObjectCollectionResponse,
 )
-from msgraph.generated.models.group import Group  # noqa: E402
-from msgraph.generated.models.group_collection_response import GroupCollectionResponse  # noqa: E402
-from msgraph.generated.models.on_premises_provisioning_error import OnPremisesProvisioningError  # noqa: E402
-from msgraph.generated.models.org_contact import OrgContact  # noqa: E402
-from msgraph.generated.models.org_contact_collection_response import OrgContactCollectionResponse  # noqa: E402
-from msgraph.generated.models.user import User  # noqa: E402
-from msgraph.generated.models.user_collection_response import UserCollectionResponse  # noqa: E402
+from msgraph.generated.models.group import Group
+from msgraph.generated.models.group_collection_response import GroupCollectionResponse
+from msgraph.generated.models.on_premises_provisioning_error import OnPremisesProvisioningError
+from msgraph.generated.models.org_contact import OrgContact
+from msgraph.generated.models.org_contact_collection_response import OrgContactCollectionResponse
+from msgraph.generated.models.user import User
+from msgraph.generated.models.user_collection_response import UserCollectionResponse
 
 USER_FIELDS = ("id,userPrincipalName,mail,proxyAddresses,userType,assignedLicenses,onPremisesImmutableId,"
                "onPremisesSyncEnabled,onPremisesDistinguishedName,onPremisesSecurityIdentifier,"
