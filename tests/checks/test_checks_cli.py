@@ -205,3 +205,19 @@ def test_sample_with_tenant_predicts_cloud_conflicts():
     assert ("CN=Grace Okafor", "cloud_conflict", "warning") in kinds  # recycle-bin holder
     deleted = [p for p in doc["problems"] if p["dn"].startswith("CN=Grace")]
     assert all(p["related"][0]["state"] == "deleted" for p in deleted)
+
+
+def test_graph_url_gives_the_same_predictions_as_the_tenant_file():
+    from reconciler.emulator import EmulatorConfig, create_app
+    from reconciler.emulator.server import serve_in_thread
+
+    def problems(*src: str | Path) -> list[tuple[str, str, str, str]]:
+        r = invoke("--onprem", SAMPLE_LDIF, *src, "--format", "json", "-q")
+        assert r.exit_code == 0, r.output
+        return sorted((p["dn"], p["rule"], p["value"], p["severity"]) for p in json.loads(r.stdout)["problems"])
+
+    offline = problems("--tenant", SAMPLE_TENANT)
+    with serve_in_thread(create_app(SAMPLE_TENANT, EmulatorConfig())) as url:
+        live = problems("--graph-url", url, "--auth", "none")
+    assert any(rule == "cloud-conflict" for _, rule, _, _ in live)
+    assert live == offline
