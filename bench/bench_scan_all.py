@@ -24,9 +24,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -88,7 +88,8 @@ def emulators(args: argparse.Namespace, tenants: list[Path], workdir: Path) -> I
 
 
 def generate(args: argparse.Namespace, workdir: Path) -> list[Path]:
-    from reconciler.generate import GenerateOptions, generate as gen
+    from reconciler.generate import GenerateOptions
+    from reconciler.generate import generate as gen
 
     paths = []
     for i in range(args.tenants):

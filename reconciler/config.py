@@ -43,8 +43,16 @@ from typing import Any
 from .errors import BadInput, UsageError
 from .wiring import SourceOptions
 
-__all__ = ["SecretRef", "LdapConfig", "TenantConfig", "NotifyConfig", "Config", "find_config", "load_config",
-           "parse_config"]
+__all__ = [
+    "Config",
+    "LdapConfig",
+    "NotifyConfig",
+    "SecretRef",
+    "TenantConfig",
+    "find_config",
+    "load_config",
+    "parse_config",
+]
 
 AUTH_CHOICES = ("environment", "secret", "certificate", "device-code", "azure-cli", "managed-identity",
                 "workload-identity", "token", "none")

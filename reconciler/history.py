@@ -20,13 +20,21 @@ window; ``resolved`` = not in ``L`` but seen at ``B`` or later;
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["RunPoint", "Sighting", "FindingHistory", "TenantHistory", "tenant_history", "parse_time",
-           "parse_duration", "resolve_since",
-           "TREND_RUNS"]
+__all__ = [
+    "TREND_RUNS",
+    "FindingHistory",
+    "RunPoint",
+    "Sighting",
+    "TenantHistory",
+    "parse_duration",
+    "parse_time",
+    "resolve_since",
+    "tenant_history",
+]
 
 TREND_RUNS = 30  # trend points shown when no window is given
 
@@ -101,8 +109,8 @@ class TenantHistory:
 
 def parse_time(text: str) -> datetime:
     """ISO 8601 date or date-time; naive values are UTC."""
-    t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    t = datetime.fromisoformat(text.strip())
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _window(complete: Sequence[RunPoint], since: str | None,
@@ -139,7 +147,7 @@ def tenant_history(runs: Sequence[RunPoint], seen: Mapping[str, Sequence[Sightin
     start, base = _window(complete, since, last)
     hist = TenantHistory(tid, name, last_run, complete[-1], complete[base] if base is not None else None,
                          since if since is not None else (complete[base].at if base is not None else None))
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     presence = _presence(complete, seen)
     for fid, (marks, latest, last_run_id) in presence.items():
         f = _classify(fid, marks, complete, start, latest, last_run_id, stuck_after, now)
@@ -230,4 +238,4 @@ def resolve_since(text: str, now: datetime) -> str:
         except ValueError:
             raise ValueError(f"not a date, date-time or duration: {text!r} "
                              "(e.g. 2026-11-30, 2026-11-30T06:00:00Z, 24h, 7d)") from None
-    return t.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")

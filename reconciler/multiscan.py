@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .config import Config, LdapConfig, TenantConfig
 from .errors import ReconcilerError, UsageError
@@ -22,7 +23,7 @@ from .history import RunPoint, Sighting, tenant_history
 from .sources.base import CloudSource, NullProgress, OnPremReader
 from .store import Store
 
-__all__ = ["TenantOutcome", "scan_all", "scan_tenant", "new_finding_ids", "exit_code"]
+__all__ = ["TenantOutcome", "exit_code", "new_finding_ids", "scan_all", "scan_tenant"]
 
 
 @dataclass(slots=True)

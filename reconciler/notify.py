@@ -10,14 +10,15 @@ The webhook URL is itself a credential: it never appears in messages or errors
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 
 from .errors import NetworkError, UsageError
 
-__all__ = ["NOTIFY_FORMATS", "guess_format", "build_payload", "send", "redact_url"]
+__all__ = ["NOTIFY_FORMATS", "build_payload", "guess_format", "redact_url", "send"]
 
 NOTIFY_FORMATS = ("auto", "teams", "slack", "generic")
 MAX_VALUES = 25

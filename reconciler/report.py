@@ -8,16 +8,26 @@ write table / json / csv / md / html to a text stream and nothing else.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Mapping, Protocol, Sequence, TextIO
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, TextIO
 
 import orjson
 
 from .history import RunPoint, Sighting, TenantHistory, tenant_history
 
-__all__ = ["REPORT_SCHEMA", "REPORT_FORMATS", "Report", "HistoryReader", "build_report", "render_report",
-           "check_exit", "CSV_COLUMNS", "render_outcomes"]
+__all__ = [
+    "CSV_COLUMNS",
+    "REPORT_FORMATS",
+    "REPORT_SCHEMA",
+    "HistoryReader",
+    "Report",
+    "build_report",
+    "check_exit",
+    "render_outcomes",
+    "render_report",
+]
 
 REPORT_SCHEMA = "reconciler.report/1"
 REPORT_FORMATS = ("table", "json", "csv", "md", "html")
@@ -52,7 +62,7 @@ class Report:
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _group_runs(runs: Sequence[Any]) -> dict[str, list[RunPoint]]:
@@ -67,7 +77,7 @@ def build_report(store: HistoryReader, *, tenants: Sequence[str] = (), since: st
                  last: int | None = None, stuck_after: timedelta = timedelta(hours=24),
                  now: datetime | None = None) -> Report:
     """History of every tenant in the database (or those named by id or name)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     grouped = _group_runs(store.history_runs(tenants))
     complete_ids = [p.id for runs in grouped.values() for p in runs if p.complete]
     raw = store.history_sightings(complete_ids)

@@ -10,9 +10,10 @@ every finding links to an explanation section built from the stored finding.
 from __future__ import annotations
 
 import html
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-__all__ = ["render_html", "CHART_COLOR", "HEADER_COLOR", "chart_svg"]
+__all__ = ["CHART_COLOR", "HEADER_COLOR", "chart_svg", "render_html"]
 
 CHART_COLOR = "#2f6db5"  # bars of the trend chart (the browser test looks for this colour)
 HEADER_COLOR = "#1f3d66"  # table header background (white text on it: 11:1)
@@ -67,8 +68,8 @@ def render_html(report: Any) -> str:
              "<meta name=\"referrer\" content=\"no-referrer\">",
              "<title>Sync conflict report</title><style>", _CSS, "</style></head><body><main>",
              "<header><h1>Sync conflict report</h1>",
-             f"<p class=\"meta\">Generated {_esc(doc['generated'])}{since}. "
-             f"Stuck means open for more than {float(doc.get('stuck_after_hours', 24)):g} h.</p></header>",
+             (f"<p class=\"meta\">Generated {_esc(doc['generated'])}{since}. "
+              f"Stuck means open for more than {float(doc.get('stuck_after_hours', 24)):g} h.</p></header>"),
              _summary_table(report.tenants)]
     for i, t in enumerate(report.tenants):
         parts.append(_tenant_section(t, i))
@@ -111,9 +112,9 @@ def _tenant_section(t: Mapping[str, Any], i: int) -> str:
     cards = "".join(f"<li><b>{c[k]}</b>{k}</li>" for k in ("open", "new", "reopened", "resolved", "stuck"))
     by = "; ".join(f"{_esc(k)}: {v}" for k, v in {**c["by_scenario"], **c["by_property"]}.items())
     parts = [f"<section aria-labelledby=\"t-{i}\"><h2 id=\"t-{i}\">{name}</h2>",
-             f"<p class=\"meta\">Tenant id {_esc(t['tenant'])}; last run {_esc(t['last_run'])} at "
-             f"{_esc(t.get('last_run_at'))}"
-             f"{'' if t['last_run_complete'] else ' (incomplete: not counted)'}.</p>",
+             (f"<p class=\"meta\">Tenant id {_esc(t['tenant'])}; last run {_esc(t['last_run'])} at "
+              f"{_esc(t.get('last_run_at'))}"
+              f"{'' if t['last_run_complete'] else ' (incomplete: not counted)'}.</p>"),
              f"<ul class=\"cards\" aria-label=\"Counts\">{cards}</ul>",
              f"<p class=\"meta\">Open by scenario and attribute: {by or 'none'}.</p>" if c["open"] else "",
              chart_svg(t["trend"], f"c-{i}", name),
@@ -131,8 +132,8 @@ def chart_svg(trend: Sequence[Mapping[str, Any]], ident: str, name: str) -> str:
     slot = (w - left - 8) / n
     bar = min(56.0, max(2.0, slot * 0.7))
     desc = ", ".join(f"{p['at']}: {p['open']}" for p in trend)
-    out = [f"<figure><svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" "
-           f"aria-labelledby=\"{ident}-t {ident}-d\" xmlns=\"http://www.w3.org/2000/svg\">",
+    out = [(f"<figure><svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" "
+            f"aria-labelledby=\"{ident}-t {ident}-d\" xmlns=\"http://www.w3.org/2000/svg\">"),
            f"<title id=\"{ident}-t\">Open findings per run, {name}</title>",
            f"<desc id=\"{ident}-d\">{_esc(desc)}</desc>",
            f"<line x1=\"{left}\" y1=\"{h - bottom}\" x2=\"{w - 4}\" y2=\"{h - bottom}\" stroke=\"#1a1a1a\"/>",
@@ -196,8 +197,8 @@ def _explanation(f: Mapping[str, Any], d: Mapping[str, Any], i: int) -> str:
     src = d.get("source") or {}
     rows = [("State", f["state"] + (", stuck" if f["stuck"] else "")), ("Scenario", f["scenario"]),
             ("Attribute", f["property"]), ("Value", f["value"]),
-            ("Object", f"{obj.get('type', '')} {obj.get('user_principal_name') or f['object']['display_name'] or ''}"
-                       f" ({f['object']['id']})"),
+            ("Object", (f"{obj.get('type', '')} {obj.get('user_principal_name') or f['object']['display_name'] or ''}"
+                        f" ({f['object']['id']})")),
             ("On-prem source", src.get("dn") or "none found in the supplied data"),
             ("Keep", d.get("keep") or "-"), ("First seen", f["first_seen"]), ("Last seen", f["last_seen"])]
     if f["resolved_at"]:

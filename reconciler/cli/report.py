@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,7 +16,7 @@ NOTIFY_HELP = ("Post a summary to this incoming webhook (Teams, Slack or generic
                "token: prefer RECONCILER_NOTIFY_URL or notify.url_env in the config.")
 
 
-def _window(since: Optional[str], last: Optional[int], now: datetime) -> Optional[str]:
+def _window(since: str | None, last: int | None, now: datetime) -> str | None:
     from ..errors import UsageError
     from ..history import resolve_since
 
@@ -42,7 +42,7 @@ def _stuck(text: str):  # type: ignore[no-untyped-def]
         raise UsageError(f"--stuck-after: {e}") from None
 
 
-def _db(db: Optional[Path], cfg) -> Optional[Path]:  # type: ignore[no-untyped-def]
+def _db(db: Path | None, cfg) -> Path | None:  # type: ignore[no-untyped-def]
     """--db, else $RECONCILER_DB, else the config's db, else the user state dir."""
     import os
 
@@ -51,7 +51,7 @@ def _db(db: Optional[Path], cfg) -> Optional[Path]:  # type: ignore[no-untyped-d
     return cfg.db
 
 
-def _notify_url(notify: Optional[str], cfg) -> Optional[str]:  # type: ignore[no-untyped-def]
+def _notify_url(notify: str | None, cfg) -> str | None:  # type: ignore[no-untyped-def]
     if notify:
         return notify
     if cfg is not None and cfg.notify.url is not None:
@@ -63,28 +63,28 @@ def _notify_url(notify: Optional[str], cfg) -> Optional[str]:  # type: ignore[no
 @handle_errors
 def report(
     db: DbOpt = None,
-    since: Annotated[Optional[str], typer.Option(
+    since: Annotated[str | None, typer.Option(
         "--since", help="Changes since DATE (2026-11-30, 2026-11-30T06:00Z) or a duration ago (24h, 7d).")] = None,
-    last: Annotated[Optional[int], typer.Option("--last", help="Changes over the last N complete runs "
+    last: Annotated[int | None, typer.Option("--last", help="Changes over the last N complete runs "
                                                                "(default 1: since the previous run).")] = None,
-    tenant_name: Annotated[Optional[list[str]], typer.Option(
+    tenant_name: Annotated[list[str] | None, typer.Option(
         "--tenant-name", help="Only this tenant (name or id); repeat for several.")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table|json|csv|md|html.")] = "table",
     out: OutOpt = None,
-    stuck_after: Annotated[Optional[str], typer.Option(
+    stuck_after: Annotated[str | None, typer.Option(
         "--stuck-after", help="Open longer than this is stuck (default 24h: beyond the hourly quarantine job).")
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when findings are open (for schedulers).")] = False,
     new_only: Annotated[bool, typer.Option(
         "--new-only", help="With --check: exit 1 only for new or reopened findings.")] = False,
-    keep_days: Annotated[Optional[float], typer.Option(
+    keep_days: Annotated[float | None, typer.Option(
         "--keep-days", help="Retention: first delete runs older than N days (each tenant's latest complete "
                             "run is kept).")] = None,
-    notify: Annotated[Optional[str], typer.Option("--notify", envvar="RECONCILER_NOTIFY_URL", show_envvar=False,
+    notify: Annotated[str | None, typer.Option("--notify", envvar="RECONCILER_NOTIFY_URL", show_envvar=False,
                                                   help=NOTIFY_HELP)] = None,
-    notify_detail: Annotated[Optional[str], typer.Option(
+    notify_detail: Annotated[str | None, typer.Option(
         "--notify-detail", help="counts (default): numbers only; values: also new findings' values.")] = None,
-    notify_format: Annotated[Optional[str], typer.Option(
+    notify_format: Annotated[str | None, typer.Option(
         "--notify-format", help="auto (from the URL's host)|teams|slack|generic.")] = None,
     config: ConfigOpt = None,
     quiet: QuietOpt = False,
@@ -105,7 +105,7 @@ def report(
         raise UsageError("--keep-days must be more than 0")
     cfg_path = find_config(config)
     cfg = load_config(cfg_path) if cfg_path is not None else None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window = _window(since, last, now)
     stuck = _stuck(stuck_after or (cfg.stuck_after if cfg and cfg.stuck_after else "24h"))
     with Store(_db(db, cfg)) as store:
@@ -128,7 +128,7 @@ def report(
         raise typer.Exit(code)
 
 
-def _send(rep, url: Optional[str], detail: str, fmt: str, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+def _send(rep, url: str | None, detail: str, fmt: str, quiet: bool) -> None:  # type: ignore[no-untyped-def]
     if not url:
         return
     from ..notify import NOTIFY_FORMATS, build_payload, guess_format, redact_url, send
@@ -144,7 +144,7 @@ def _send(rep, url: Optional[str], detail: str, fmt: str, quiet: bool) -> None: 
 # ---------------------------------------------------------------- used by `scan --all` / `scan --new-only`
 
 
-def new_only_exit(db: Optional[Path], tenant_id: str, complete: bool) -> int:
+def new_only_exit(db: Path | None, tenant_id: str, complete: bool) -> int:
     """``scan --check --new-only``: 1 when the run just stored has new or reopened findings."""
     from ..multiscan import new_finding_ids
     from ..store import Store
@@ -155,8 +155,8 @@ def new_only_exit(db: Optional[Path], tenant_id: str, complete: bool) -> int:
         return 1 if new_finding_ids(store, tenant_id) else 0
 
 
-def scan_all_command(config: Optional[Path], db: Optional[Path], *, parallel: Optional[int], fmt: str,
-                     out: Optional[Path], check: bool, new_only: bool, quiet: bool, sources_given: bool) -> None:
+def scan_all_command(config: Path | None, db: Path | None, *, parallel: int | None, fmt: str,
+                     out: Path | None, check: bool, new_only: bool, quiet: bool, sources_given: bool) -> None:
     """``scan --all``: every tenant of the config, concurrently; prints one line per tenant; exits."""
     from ..config import find_config, load_config
     from ..errors import UsageError

@@ -53,10 +53,10 @@ def scan(
     all_tenants: Annotated[bool, typer.Option(
         "--all", help="Scan every tenant of the config file concurrently (one failing does not stop the others).",
         rich_help_panel="Many tenants")] = False,
-    config: Annotated[Optional[Path], typer.Option(
+    config: Annotated[Path | None, typer.Option(
         "--config", help="reconciler.toml (default: $RECONCILER_CONFIG, else the user config dir).",
         rich_help_panel="Many tenants")] = None,
-    parallel: Annotated[Optional[int], typer.Option(
+    parallel: Annotated[int | None, typer.Option(
         "--parallel", help="With --all: tenants scanned at once (default: the config's parallel, else 8).",
         rich_help_panel="Many tenants")] = None,
     quiet: QuietOpt = False, verbose: VerboseOpt = False,

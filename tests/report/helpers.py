@@ -5,9 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable
 
 from tests.conftest import SAMPLE_TENANT
 
@@ -46,12 +46,12 @@ def write_tenant(path: Path, keep: Iterable[str], *, org_id: str | None = None, 
 
 
 def iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return t.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def backdate(db: Path, run_id: str, days_ago: float, now: datetime | None = None) -> str:
     """Move a run back in time (stands in for a nightly schedule)."""
-    at = iso((now or datetime.now(timezone.utc)) - timedelta(days=days_ago))
+    at = iso((now or datetime.now(UTC)) - timedelta(days=days_ago))
     with sqlite3.connect(db) as c:
         c.execute("UPDATE runs SET started = ?, finished = ? WHERE id = ?", (at, at, run_id))
     return at

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from reconciler.history import RunPoint, Sighting, parse_duration, resolve_since, tenant_history
 
-NOW = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)  # six hours after the last nightly run
+NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)  # six hours after the last nightly run
 
 
 def s(fid: str) -> Sighting:

@@ -6,6 +6,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -87,9 +88,9 @@ def test_client_errors_are_not_retried():
 
 
 class Hook(BaseHTTPRequestHandler):
-    bodies: list[dict] = []
+    bodies: ClassVar[list[dict]] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         n = int(self.headers["Content-Length"])
         Hook.bodies.append(json.loads(self.rfile.read(n)))
         self.send_response(410 if "/gone/" in self.path else 200)

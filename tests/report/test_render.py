@@ -153,7 +153,7 @@ def test_csv_formula_prefix(tmp_path: Path):
         "object": {"id": "o", "display_name": "+1"}, "first_seen": "a", "last_seen": "b", "resolved_at": None}]}]})
     buf = io.StringIO()
     render_report(rep, "csv", buf)
-    row = list(csv.DictReader(io.StringIO(buf.getvalue())))[0]
+    row = next(iter(csv.DictReader(io.StringIO(buf.getvalue()))))
     assert row["value"] == "'=HYPERLINK(1)" and row["object_name"] == "'+1"
 
 

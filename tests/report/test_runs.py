@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app
-from reconciler.sources.files import TenantFileSource
 from reconciler.sources.base import Progress
+from reconciler.sources.files import TenantFileSource
 from reconciler.store import Store
 from reconciler.workflow import scan
 from tests.report.helpers import VALUES, backdate, write_tenant
