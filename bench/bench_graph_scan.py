@@ -50,6 +50,17 @@ def digest(findings: list[Any]) -> str:
     return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM; ru_maxrss would include the forking parent's peak)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def reference(tenant: Path) -> tuple[str, int]:
     from reconciler.matcher import match
     from reconciler.sources.tenantfile import read_tenant_file
@@ -128,7 +139,7 @@ def run_worker(kind: str, url: str, strategy: str) -> None:
         snap = asyncio.run(baseline_msgraph_typed.read(url))
     findings = match(snap)
     wall = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss = peak_rss_mb()
     print(json.dumps({"wall": wall, "rss_mb": rss, "digest": digest(findings), "findings": len(findings),
                       "objects": len(snap.objects), **extra}))
 

@@ -315,3 +315,13 @@ def test_generated_tenant_partitioned_full_read_over_http(tmp_path: Path) -> Non
         code, by_graph, err = _scan_json(["--graph-url", url, "--auth", "none", "--strategy", "full"], tmp_path)
     assert code == 0, err
     assert by_graph["findings"] == by_file["findings"]
+
+
+def test_auto_goes_full_when_lookups_exceed_budget_and_pages(tmp_path: Path) -> None:
+    tenant = _generated(tmp_path, 1500, 4, per_1000=20)
+    p = Notes()
+    src, _ = source(tenant, "auto", EmulatorConfig(page_size=999), targeted_max_lookups=1)
+    got = findings(asyncio.run(src.read(p)))
+    assert src.chosen == "full" and got == findings(read_tenant_file(tenant))
+    assert any(n.startswith("strategy auto -> full") and "a full read pages" in n for n in p.notes)
+    assert src.seen["users"] == 1500
