@@ -369,8 +369,12 @@ async def apply_plan(loaded: LoadedPlan, journal: Journal | None, writers: Mappi
 def inverse(entry: JournalEntry) -> Step | None:
     """The step that puts the target back to its recorded before-values, or None (irreversible/external)."""
     s, before = entry.step, entry.before or {}
-    if s.external or s.kind in (StepKind.PURGE_DELETED, StepKind.REMOVE_SYNCED_OBJECT, StepKind.DELETE_OBJECT):
+    if s.external or s.kind in (StepKind.PURGE_DELETED, StepKind.REMOVE_SYNCED_OBJECT):
         return None
+    if s.kind is StepKind.DELETE_OBJECT:  # a Graph delete is a soft delete: restore it from the recycle bin
+        target = {"type": "deleted", "id": s.object_id, "object": (s.target or {}).get("type", "user")}
+        return Step(id=s.id, kind=StepKind.RESTORE_DELETED, executor=s.executor, target=target,
+                    expect={"deleted": True}, why=f"undo of {s.id}: restore the deleted object")
     if s.kind is StepKind.RESTORE_DELETED:
         target = {"type": str(before.get("type") or "user"), "id": s.object_id}
         return Step(id=s.id, kind=StepKind.DELETE_OBJECT, executor=s.executor, target=target,

@@ -188,3 +188,16 @@ def test_ldap_steps_without_a_writer_are_emitted_and_confirmable(tmp_path, journ
     assert [o.status for o in r1.outcomes] == ["waiting", "waiting"] and [s.id for s in r1.external] == ["s1"]
     r2 = run(_apply(emu, path, journal, doit=True, confirm=("s1",)))
     assert [o.status for o in r2.outcomes] == ["confirmed", "done"]
+
+
+def test_a_graph_delete_is_undone_by_restoring_it(tmp_path, journal):
+    emu = Emu(tenant_doc(1))
+    before = emu.get("/users/c-0")
+    step = Step(id="s1", kind=StepKind.DELETE_OBJECT, executor=Executor.GRAPH, target={"type": "user", "id": "c-0"},
+                expect={"userPrincipalName": "lena0@contoso.com"})
+    path = save_plan(tmp_path, [step], journal)
+    report = run(_apply(emu, path, journal, doit=True))
+    assert report.count("done") == 1 and emu.get("/directory/deletedItems/c-0")["id"] == "c-0"
+    undo = run(undo_run(journal, {Executor.GRAPH: emu.writer()}, report.run_id, doit=True))
+    assert [o.status for o in undo.outcomes] == ["done"]
+    assert emu.get("/users/c-0") == before

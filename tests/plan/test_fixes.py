@@ -65,6 +65,10 @@ def test_inverse_uses_recorded_before_values():
     assert inv is not None and inv.change == {"userPrincipalName": "old@x"} and inv.expect == {"userPrincipalName": "new@x"}
     purge = Step(id="p", kind=StepKind.PURGE_DELETED, executor=Executor.GRAPH, target={})
     assert inverse(JournalEntry(2, "r", "fp", purge, {"deleted": True}, None)) is None
+    delete = Step(id="d", kind=StepKind.DELETE_OBJECT, executor=Executor.GRAPH, target={"type": "group", "id": "g"})
+    back = inverse(JournalEntry(3, "r", "fp", delete, {"deleted": False}, None))
+    assert back is not None and back.kind is StepKind.RESTORE_DELETED
+    assert back.target == {"type": "deleted", "id": "g", "object": "group"}
 
 
 def _doc(**kw):
