@@ -73,12 +73,6 @@ class Problem:
                 "action": self.action, "source": self.source}
 
 
-def _problem(dn: str, attribute: str, value: str, hit: Hit, source: str, **kw: Any) -> Problem:
-    rule = RULES[hit.rule]
-    return Problem(dn, attribute, value, kw.pop("kind", rule.kind), hit.rule, kw.pop("severity", rule.severity),
-                   hit.message, hit.proposed, action=hit.action, source=source, **kw)
-
-
 @dataclass(slots=True)
 class CheckResult:
     generated: str
@@ -345,10 +339,18 @@ class Checker:
         self._index: dict[str, dict[str, Any]] = {ns: {} for ns in ("addr", "x", "nick", "target", "sam")}
         self._collided: list[tuple[str, str]] = []
         self._own: dict[int, CloudObject] = {}
+        self._messages: dict[str, str] = {}
 
     def add_source(self, src: OnPremSource) -> None:
         for o in src.objects:
             self.add(o, src.label)
+
+    def _report(self, dn: str, attribute: str, value: str, hit: Hit, label: str) -> None:
+        """Append a rule problem; equal messages share one string (millions of '.local' UPNs)."""
+        msg = self._messages.setdefault(hit.message, hit.message)
+        rule = RULES[hit.rule]
+        self.problems.append(Problem(dn, attribute, value, rule.kind, hit.rule, rule.severity, msg, hit.proposed,
+                                     action=hit.action, source=label))
 
     def _source_no(self, label: str) -> int:
         n = self._label_index.get(label)
@@ -385,7 +387,7 @@ class Checker:
         values = self._address_values(o, ordinal, label)
         self._other_values(o, ordinal, label)
         for attr, value, hit in check_simple(o):
-            self.problems.append(_problem(o.dn, attr, value, hit, label))
+            self._report(o.dn, attr, value, hit, label)
         if self.view is not None:
             probs, own = cloud_problems(self.view, o, values, label)
             self.problems += probs
@@ -399,23 +401,23 @@ class Checker:
         upn = o.user_principal_name
         if upn:
             for hit in check_upn(upn, self.tlds):
-                self.problems.append(_problem(o.dn, "userPrincipalName", upn, hit, label))
+                self._report(o.dn, "userPrincipalName", upn, hit, label)
             values.append((UPN_F, fold(upn), upn))
         if o.mail:
             values.append((MAIL_F, fold(o.mail), o.mail))
         primaries = 0
         for p in o.proxy_addresses:
             for hit in check_proxy(p, self.tlds):
-                self.problems.append(_problem(o.dn, "proxyAddresses", p, hit, label))
+                self._report(o.dn, "proxyAddresses", p, hit, label)
             if p[:5].lower() == "smtp:":
                 primaries += p.startswith("SMTP:")
                 values.append((SMTP_F, p[5:].strip().casefold(), p))
             else:
                 self._put("x", p.strip().casefold(), base, ordinal)
         if primaries > 1:
-            self.problems.append(_problem(o.dn, "proxyAddresses", ", ".join(primary_smtp(o.proxy_addresses)), Hit(
+            self._report(o.dn, "proxyAddresses", ", ".join(primary_smtp(o.proxy_addresses)), Hit(
                 "smtp-primary-count", f"{primaries} values are marked primary (SMTP:); an object has exactly "
-                "one primary address and soft match uses it, so Exchange Online rejects the set."), label))
+                "one primary address and soft match uses it, so Exchange Online rejects the set."), label)
         for flag, key, _ in values:
             if key:
                 self._put("addr", key, base | flag, ordinal)
@@ -428,7 +430,7 @@ class Checker:
         t = o.target_address
         if t:
             for hit in check_target_address(t, self.tlds):
-                self.problems.append(_problem(o.dn, "targetAddress", t, hit, label))
+                self._report(o.dn, "targetAddress", t, hit, label)
             self._put("target", fold(t), base, ordinal)
         if o.sam_account_name and not o.user_principal_name:
             self._put("sam", o.sam_account_name.casefold(), base, ordinal)
