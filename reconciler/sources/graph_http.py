@@ -160,6 +160,18 @@ class BatchResponse:
     body: Any = None
 
 
+@dataclass(slots=True)
+class _Try:
+    """One logical request across its attempts (same client-request-id on every retry)."""
+
+    method: str
+    url: str
+    request_id: str
+    idempotent: bool
+    throttle_waited: float = 0.0
+    last: str = ""
+
+
 class _AdaptiveLimiter:
     """Bounded concurrency that halves on throttling and grows back by one per ``grow_after`` successes."""
 
@@ -415,20 +427,17 @@ class GraphHttp:
     async def _request(self, method: str, url: str, *, json: Any = None,
                        headers: Mapping[str, str] | None = None, idempotent: bool | None = None,
                        request_id: str | None = None) -> tuple[httpx.Response, Any]:
-        request_id = request_id or str(uuid.uuid4())
-        if idempotent is None:
-            idempotent = method != "POST"
+        t = _Try(method, url, request_id or str(uuid.uuid4()),
+                 method != "POST" if idempotent is None else idempotent)
         content = orjson.dumps(json) if json is not None else None
-        throttle_waited = 0.0
-        last: str = ""
         for attempt in range(self.max_attempts):
             await self._wait_for_gate()
             try:
-                resp = await self._send_once(method, url, content, headers, request_id, attempt)
+                resp = await self._send_once(method, url, content, headers, t.request_id, attempt)
             except _NETWORK_ERRORS as e:
                 self.counters.faults += 1
-                last = f"{type(e).__name__}"
-                if not idempotent or attempt + 1 >= self.max_attempts:
+                t.last = type(e).__name__
+                if not t.idempotent or attempt + 1 >= self.max_attempts:
                     break
                 self.counters.retries += 1
                 await self._sleep(self._backoff(attempt))
@@ -437,28 +446,33 @@ class GraphHttp:
             if resp.status_code not in _RETRY_STATUS:
                 self.limiter.succeeded()
                 if resp.status_code >= 400:
-                    raise self._error_for(resp.status_code, body, method, url, request_id)
+                    raise self._error_for(resp.status_code, body, method, url, t.request_id)
                 return resp, body
-            wait = self._wait_for_status(resp, attempt)
-            last = f"HTTP {resp.status_code}"
-            if not idempotent and resp.status_code not in (429, 503):
-                raise self._error_for(resp.status_code, body, method, url, request_id)
-            if resp.status_code == 429:
-                throttle_waited += wait
-                if throttle_waited > self.max_throttle_wait:
-                    raise ThrottledError(f"Graph kept throttling {method} {_version_relative(url)} "
-                                         f"for {throttle_waited:.0f}s; try again later "
-                                         f"(client-request-id: {request_id})")
-            if attempt + 1 >= self.max_attempts:
-                if resp.status_code == 429:
-                    raise ThrottledError(f"Graph kept throttling {method} {_version_relative(url)} "
-                                         f"after {self.max_attempts} attempts "
-                                         f"(client-request-id: {request_id})")
-                raise self._error_for(resp.status_code, body, method, url, request_id)
+            wait = self._retry_wait(t, resp, body, attempt)
             self.counters.retries += 1
             await self._pause(wait)
-        raise NetworkError(f"Graph {method} {_version_relative(url)} failed: {last or 'no answer'} "
-                           f"after {attempt + 1} attempt(s) (client-request-id: {request_id})")
+        raise NetworkError(f"Graph {method} {_version_relative(url)} failed: {t.last or 'no answer'} "
+                           f"after {attempt + 1} attempt(s) (client-request-id: {t.request_id})")
+
+    def _retry_wait(self, t: "_Try", resp: httpx.Response, body: Any, attempt: int) -> float:
+        """Seconds to wait before retrying a 429/5xx answer; raises when it must not be retried."""
+        status = resp.status_code
+        wait = self._wait_for_status(resp, attempt)
+        t.last = f"HTTP {status}"
+        where = f"{t.method} {_version_relative(t.url)}"
+        rid = f"(client-request-id: {t.request_id})"
+        if not t.idempotent and status not in (429, 503):
+            raise self._error_for(status, body, t.method, t.url, t.request_id)
+        if status == 429:
+            t.throttle_waited += wait
+            if t.throttle_waited > self.max_throttle_wait:
+                raise ThrottledError(f"Graph kept throttling {where} for {t.throttle_waited:.0f}s; "
+                                     f"try again later {rid}")
+        if attempt + 1 >= self.max_attempts:
+            if status == 429:
+                raise ThrottledError(f"Graph kept throttling {where} after {self.max_attempts} attempts {rid}")
+            raise self._error_for(status, body, t.method, t.url, t.request_id)
+        return wait
 
     async def _send_once(self, method: str, url: str, content: bytes | None,
                          headers: Mapping[str, str] | None, request_id: str, attempt: int) -> httpx.Response:
