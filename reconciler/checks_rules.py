@@ -297,53 +297,69 @@ def _dotfix(local: str) -> str:
 
 
 def check_upn(v: str, tlds: frozenset[str]) -> list[Hit]:
-    """userPrincipalName chain: length, characters, format, IDN, TLD."""
-    local, at, domain = v.rpartition("@")
+    """userPrincipalName chain: length, characters, format, IDN, TLD (each sees the previous proposal)."""
+    local, _, domain = v.rpartition("@")
     if (_UPN_OK.fullmatch(v) and len(v) <= UPN_MAX and len(local) <= UPN_LOCAL_MAX
             and len(domain) <= UPN_DOMAIN_MAX and _tld_ok(domain, tlds)):
         return []
     hits: list[Hit] = []
-    if len(v) > UPN_MAX or len(local) > UPN_LOCAL_MAX or len(domain) > UPN_DOMAIN_MAX:
-        hits.append(Hit("upn-length", f"UPN is {len(v)} characters ({len(local)} before @, {len(domain)} "
-                        f"after); Entra allows {UPN_MAX} in total, {UPN_LOCAL_MAX} before the @ and "
-                        f"{UPN_DOMAIN_MAX} after, and rejects the object (IdentityDataValidationFailed). "
-                        "Choose a shorter UPN."))
     cur = v
-    local, at, domain = cur.rpartition("@")
-    bad_local = _UPN_BAD.findall(local)
-    bad_domain = [c for c in domain if c.isspace() or (ord(c) < 128 and not (c.isalnum() or c in ".-"))]
-    if bad_local or bad_domain:
-        new_local = _UPN_BAD.sub("", _strip_accents(local))
-        new_domain = "".join(c for c in domain if c not in bad_domain)
-        cur = f"{new_local}{at}{new_domain}"
-        hits.append(Hit("upn-chars", f"UPN contains characters Entra rejects ({_shown(bad_local + bad_domain)}); "
-                        "allowed before the @: A-Z a-z 0-9 ' . - _ ! # ^ ~. Sync fails with "
-                        "IdentityDataValidationFailed.", cur, "edit"))
-    local, at, domain = cur.rpartition("@")
-    ascii_domain = domain.isascii()
-    if not at or "@" in local or not local or local[0] == "." or local[-1] == "." or ".." in local \
-            or (ascii_domain and not _DOMAIN_RE.fullmatch(domain)):
-        fixed = f"{_dotfix(local.replace('@', ''))}@{domain}" if at and domain else None
-        if fixed and not (_UPN_OK.fullmatch(fixed) or not ascii_domain):
-            fixed = None
-        hits.append(Hit("upn-format", "UPN is not of the form user@domain.tld (one @, no period at the "
-                        "start or end of the name or twice in a row, a dotted domain); Entra rejects it.",
-                        fixed, "edit" if fixed else None))
-        cur = fixed or cur
-    local, at, domain = cur.rpartition("@")
-    if at and not ascii_domain:
-        al = _a_label(domain)
-        cur = f"{local}@{al}" if al else cur
-        hits.append(Hit("upn-idn", f"UPN suffix {domain!r} is written in Unicode; Entra holds "
-                        "internationalised domains in their xn-- (A-label) form, so the suffix cannot match a "
-                        "verified domain as written.", cur if al else None, "edit" if al else None))
-        domain = al or domain
-    if at and domain.isascii() and "." in domain and not _tld_ok(domain, tlds):
+    for step in (_upn_length, _upn_chars, _upn_format, _upn_idn):
+        hit = step(cur)
+        if hit is not None:
+            hits.append(hit)
+            cur = hit.proposed or cur
+    domain = cur.rpartition("@")[2]
+    if "@" in cur and domain.isascii() and "." in domain and not _tld_ok(domain, tlds):
         hits.append(Hit("upn-tld", f"UPN suffix ends in .{domain.rpartition('.')[2]}, which is not a "
                         "top-level domain: Entra cannot verify it, so sync replaces the UPN with "
                         "<mailNickname>@<tenant>.onmicrosoft.com and sign-in names change. Use a routable "
                         "suffix (add a UPN suffix in AD Domains and Trusts)."))
     return hits
+
+
+def _upn_length(v: str) -> Hit | None:
+    local, _, domain = v.rpartition("@")
+    if len(v) <= UPN_MAX and len(local) <= UPN_LOCAL_MAX and len(domain) <= UPN_DOMAIN_MAX:
+        return None
+    return Hit("upn-length", f"UPN is {len(v)} characters ({len(local)} before @, {len(domain)} after); Entra "
+               f"allows {UPN_MAX} in total, {UPN_LOCAL_MAX} before the @ and {UPN_DOMAIN_MAX} after, and "
+               "rejects the object (IdentityDataValidationFailed). Choose a shorter UPN.")
+
+
+def _upn_chars(v: str) -> Hit | None:
+    local, at, domain = v.rpartition("@")
+    bad_local = _UPN_BAD.findall(local)
+    bad_domain = [c for c in domain if c.isspace() or (ord(c) < 128 and not (c.isalnum() or c in ".-"))]
+    if not bad_local and not bad_domain:
+        return None
+    fixed = _UPN_BAD.sub("", _strip_accents(local)) + at + "".join(c for c in domain if c not in bad_domain)
+    return Hit("upn-chars", f"UPN contains characters Entra rejects ({_shown(bad_local + bad_domain)}); allowed "
+               "before the @: A-Z a-z 0-9 ' . - _ ! # ^ ~. Sync fails with IdentityDataValidationFailed.",
+               fixed, "edit")
+
+
+def _upn_format(v: str) -> Hit | None:
+    local, at, domain = v.rpartition("@")
+    ascii_domain = domain.isascii()
+    if at and local and local[0] != "." and local[-1] != "." and ".." not in local and "@" not in local \
+            and (not ascii_domain or _DOMAIN_RE.fullmatch(domain)):
+        return None
+    fixed: str | None = f"{_dotfix(local.replace('@', ''))}@{domain}" if at and domain else None
+    if fixed and ascii_domain and not _UPN_OK.fullmatch(fixed):
+        fixed = None
+    return Hit("upn-format", "UPN is not of the form user@domain.tld (one @, no period at the start or end of "
+               "the name or twice in a row, a dotted domain); Entra rejects it.", fixed, "edit" if fixed else None)
+
+
+def _upn_idn(v: str) -> Hit | None:
+    local, at, domain = v.rpartition("@")
+    if not at or domain.isascii():
+        return None
+    al = _a_label(domain)
+    return Hit("upn-idn", f"UPN suffix {domain!r} is written in Unicode; Entra holds internationalised domains "
+               "in their xn-- (A-label) form, so the suffix cannot match a verified domain as written.",
+               f"{local}@{al}" if al else None, "edit" if al else None)
 
 
 # ------------------------------------------------------------------ proxyAddresses

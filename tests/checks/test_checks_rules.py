@@ -6,11 +6,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from reconciler.checks_rules import RULES
+from reconciler.checks_rules import RULES, check_proxy, check_upn
 from reconciler.model import OnPremObject
 
-from .checks_helpers import anchor, cloud_user, obj, rules, run, snapshot
+from .checks_helpers import TLDS, anchor, cloud_user, obj, rules, run, snapshot
 
 L = "a" * 65
 
@@ -243,3 +245,26 @@ def test_every_rule_is_documented_with_its_source():
         row = next((ln for ln in doc.splitlines() if ln.startswith(f"| `{rule.id}` |")), None)
         assert row is not None, f"{rule.id} missing from docs/check-onprem.md"
         assert rule.source in row and rule.severity in row
+
+
+_ADDRISH = st.text(alphabet=st.sampled_from("ab.@ -'(é)[]:;\"xn-ü,<>\t"), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(local=_ADDRISH, domain=st.sampled_from(["contoso.com", "bücher.de", "corp.local", "x", ""]))
+def test_upn_proposals_pass_the_rules_they_fix(local: str, domain: str):
+    hits = check_upn(f"{local}@{domain}", TLDS)
+    final = next((h.proposed for h in reversed(hits) if h.proposed), None)
+    if final is not None:
+        again = {h.rule for h in check_upn(final, TLDS)}
+        assert not again & {"upn-chars", "upn-idn"}, (local, domain, final, again)
+
+
+@settings(max_examples=300, deadline=None)
+@given(prefix=st.sampled_from(["smtp:", "SMTP:", "X500:", "x400:", "SIP:", "NOTES:", ""]), rest=_ADDRISH)
+def test_proxy_proposals_pass_the_rules_they_fix(prefix: str, rest: str):
+    hits = check_proxy(prefix + rest + "@contoso.com", TLDS)
+    final = next((h.proposed for h in reversed(hits) if h.proposed), None)
+    if final is not None:
+        fixed_rules = {h.rule for h in hits if h.proposed}
+        assert not fixed_rules & {h.rule for h in check_proxy(final, TLDS)}, (prefix + rest, final)
