@@ -265,3 +265,44 @@ def test_concurrency_is_bounded() -> None:
 
     run(go())
     assert state["peak"] == 3
+
+
+def test_throttled_concurrency_shrinks_then_grows_back() -> None:
+    n = {"i": 0}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        n["i"] += 1
+        return _json(429, {}, {"Retry-After": "0"}) if n["i"] == 1 else _json(200, {"id": "x"})
+
+    async def go() -> GraphHttp:
+        g, _ = _client(handler, max_concurrency=16)
+        await g.get_json("/users/a")
+        assert g.limiter.limit == 8
+        for i in range(40):
+            await g.get_json(f"/users/{i}")
+        return g
+
+    assert run(go()).limiter.limit == 10
+
+
+def test_a_429_pauses_the_other_requests_too() -> None:
+    sent: dict[str, list[float]] = {}
+
+    async def handler(req: httpx.Request) -> httpx.Response:
+        now = asyncio.get_running_loop().time()
+        sent.setdefault(req.url.path, []).append(now)
+        if req.url.path.endswith("/a") and len(sent[req.url.path]) == 1:
+            return _json(429, {}, {"Retry-After": "0.3"})
+        return _json(200, {})
+
+    async def later(g: GraphHttp) -> None:
+        await asyncio.sleep(0.05)  # starts after /a was throttled
+        await g.get_json("/users/b")
+
+    async def go() -> None:
+        g = GraphHttp(BASE, None, transport=httpx.MockTransport(handler))
+        await asyncio.gather(g.get_json("/users/a"), later(g))
+
+    run(go())
+    throttled_at = sent["/v1.0/users/a"][0]
+    assert sent["/v1.0/users/b"][0] - throttled_at >= 0.25  # waited out /a's Retry-After
