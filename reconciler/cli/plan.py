@@ -97,6 +97,17 @@ def _graph_opts(tenant: Path | None, graph: bool, graph_url: str | None, auth: s
                           client_id=client_id, certificate=certificate, cloud=cloud)
 
 
+def _ldap_opts(ldap: str | None, bind_dn: str | None, ldap_ca: Path | None, insecure: bool) -> Any:
+    return source_options(ldap=[ldap] if ldap else [], bind_dn=bind_dn, ldap_ca=ldap_ca, insecure=insecure)
+
+
+def _finish(report: Any, fmt: str, quiet: bool) -> None:
+    """Print the outcomes, then exit with the report's code (4 drift, 1 failed steps)."""
+    _print_report(report, fmt, quiet)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
 def _print_report(report: Any, fmt: str, quiet: bool) -> None:
     if fmt == "json":
         import orjson
@@ -152,11 +163,9 @@ def apply(
     opts = ApplyOptions(doit=doit, checksum=checksum, max_deletes=max_deletes, max_changes=max_changes,
                         force=force, skip_drift=skip_drift, confirm=tuple(steps or ()))
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
-    ldap_opts = source_options(ldap=[ldap] if ldap else [], bind_dn=bind_dn, ldap_ca=ldap_ca, insecure=insecure)
-    report = asyncio.run(run_apply(plan_file, db, src, ldap_opts, opts, ps1=ps1, ldif=ldif, notify=err))
-    _print_report(report, fmt, quiet)
-    if report.exit_code:
-        raise typer.Exit(report.exit_code)
+    report = asyncio.run(run_apply(plan_file, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), opts,
+                                   ps1=ps1, ldif=ldif, notify=err))
+    _finish(report, fmt, quiet)
 
 
 @app.command()
@@ -180,9 +189,7 @@ def undo(
 
     check_choice("--format", fmt, ("table", "json"))
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
-    ldap_opts = source_options(ldap=[ldap] if ldap else [], bind_dn=bind_dn, ldap_ca=ldap_ca, insecure=insecure)
-    report = asyncio.run(run_undo(run, db, src, ldap_opts, doit=doit, ps1=ps1, notify=err))
-    _print_report(report, fmt, quiet)
-    if report.exit_code:
-        raise typer.Exit(report.exit_code)
+    report = asyncio.run(run_undo(run, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), doit=doit, ps1=ps1,
+                                  notify=err))
+    _finish(report, fmt, quiet)
 
