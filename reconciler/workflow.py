@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 from .errors import UsageError
 from .explain import finding_detail, parse_error_text, resolve_key
 from .matcher import match, upn_origin
+from .planner import context_from_snapshot
 from .model import CloudSnapshot, OnPremObject, OnPremSource, ScanResult, fold
 from .sources.base import CloudSource, NullProgress, OnPremReader, Progress
 from .store import Store, utcnow
@@ -58,6 +59,8 @@ async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store 
     if store is not None:
         run_id = store.start_run(snapshot.tenant_id, snapshot.tenant_name, "scan",
                                  [cloud.label, *(r.label for r in onprem)])
+        # the planner's guards (roles, flags, domains) work from the database, not a re-read
+        store.save_run_context(run_id, context_from_snapshot(snapshot).data())
         store.save_findings(run_id, [(f.data(), details[f.id]) for f in result.findings],
                             complete=result.complete, stats=result.stats, warnings=result.warnings)
     return ScanOutcome(result, run_id, snapshot, list(sources), details)
