@@ -466,6 +466,8 @@ class Checker:
             else:
                 (attr, rule), value = _OTHER_NS[ns], values[i]
             out.append(self._dup_problem(i, attr, rule, value, members, recs, keeps[i]))
+        if ns == "addr" and _galsync(recs):
+            out = [_as_galsync(p) for p in out]
         return out
 
     def _dup_problem(self, i: int, attr: str, rule: str, value: str, members: list[tuple[int, int]],
@@ -487,6 +489,20 @@ class Checker:
         msg += " Keep: " + keep[1]
         return Problem(me.obj.dn, attr, value, what.kind, rule, what.severity, msg, proposal, related,
                        keep[0], action, me.obj.source)
+
+
+def _galsync(recs: list[_Rec]) -> bool:
+    """One user or group plus contacts of it in other forests: the GALSync pattern."""
+    owners = [r.obj for r in recs if r.obj.object_class != "contact"]
+    return len(owners) == 1 and all(r.obj.source != owners[0].source for r in recs if r.obj is not owners[0])
+
+
+def _as_galsync(p: Problem) -> Problem:
+    note = ("Looks like a GALSync contact of the same recipient in another forest: if Entra Connect matches "
+            "identities across forests (mail attribute), it joins them into one object and nothing is "
+            "quarantined; otherwise the contact's value is quarantined. ")
+    return Problem(p.dn, p.attribute, p.value, p.kind, p.rule, WARNING, note + p.message, p.proposed, p.related,
+                   p.keep, None, p.source)
 
 
 _ADDR_RULES = frozenset({"upn-duplicate", "smtp-duplicate", "mail-duplicate", "cross-duplicate"})

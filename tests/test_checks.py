@@ -253,3 +253,16 @@ def test_checker_streams_objects_one_at_a_time():
         c.add(obj(f"U{i}", user_principal_name="same@contoso.com"), "stream")
     res = c.finish("now")
     assert res.scanned == 3 and len(res.problems) == 3 and res.data()["schema"] == "reconciler.checks/1"
+
+
+def test_galsync_contact_of_a_user_in_another_forest_is_a_warning_not_a_removal():
+    user = obj("Alice", user_principal_name="alice@contoso.com", proxy_addresses=("SMTP:alice@contoso.com",))
+    contact = obj("Alice (Contoso)", "contact", mail="alice@contoso.com", proxy_addresses=("SMTP:alice@contoso.com",),
+                  dn="CN=Alice (Contoso),OU=GAL,DC=fabrikam,DC=com")
+    res = run(user, forests=([contact],))
+    assert {p.dn for p in res.problems} == {user.dn, contact.dn}
+    assert {p.severity for p in res.problems} == {"warning"}
+    assert all("GALSync" in p.message and p.action is None for p in res.problems)
+    # the same pair inside one forest is a real duplicate
+    same = run(user, obj("Alice (copy)", "contact", proxy_addresses=("smtp:alice@contoso.com",)))
+    assert {p.severity for p in same.problems} == {"error"}
