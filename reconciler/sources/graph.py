@@ -237,7 +237,7 @@ class _Reader:
         body = resp.body if isinstance(resp.body, dict) else {}
         yield body.get("value") or []
         if body.get("@odata.nextLink"):
-            async for page in self.http.paginate(body["@odata.nextLink"]):
+            async for page in self.http.paginate(body["@odata.nextLink"], headers=req.headers):
                 yield page
 
     async def organization(self, req: BatchRequest, resp: BatchResponse) -> dict[str, Any]:

@@ -325,3 +325,10 @@ def test_auto_goes_full_when_lookups_exceed_budget_and_pages(tmp_path: Path) -> 
     assert src.chosen == "full" and got == findings(read_tenant_file(tenant))
     assert any(n.startswith("strategy auto -> full") and "a full read pages" in n for n in p.notes)
     assert src.seen["users"] == 1500
+
+
+def test_more_error_objects_than_one_page(tmp_path: Path) -> None:
+    tenant = _generated(tmp_path, 2500, 6, per_1000=500)  # > 999 error objects: the advanced query pages
+    src, _ = source(tenant, "auto", EmulatorConfig(page_size=999))
+    got = findings(asyncio.run(src.read(NullProgress())))
+    assert len(got) > 999 and got == findings(read_tenant_file(tenant))
