@@ -21,7 +21,6 @@ from typing import Any
 from .anchors import guid_to_immutable_id, normalize_dn
 from .checks_rules import (
     ERROR,
-    INFO,
     RULES,
     WARNING,
     Hit,
@@ -48,7 +47,6 @@ _OTHER_NS = {"x": ("proxyAddresses", "proxy-duplicate"), "nick": ("mailNickname"
              "target": ("targetAddress", "targetaddress-duplicate"),
              "sam": ("sAMAccountName", "samaccountname-duplicate")}
 _SEP = "\x00"
-_SEVERITY_RANK = {ERROR: 0, WARNING: 1, INFO: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +99,9 @@ class CheckResult:
 
 # ---------------------------------------------------------------------------- compact records
 
-_REC_FIELDS = ("dn", "source", "cls", "nick", "sam", "given", "sn", "created", "uac", "mailbox", "upn",
-               "mail", "target")
-
-
 def _record(o: OnPremObject, source: int) -> str | tuple[str, ...]:
+    """dn, source no., class, nick, sam, given, sn, created, uac, mailbox, upn, mail, target, *proxies:
+    one NUL-joined string (a tuple in the odd case a value holds a NUL)."""
     parts = (o.dn, str(source), o.object_class, o.mail_nickname or "", o.sam_account_name or "",
              o.given_name or "", o.sn or "", o.when_created or "",
              "" if o.user_account_control is None else str(o.user_account_control),
@@ -236,9 +232,14 @@ def _soft_blocker(view: CloudView, c: CloudObject, route: str) -> str | None:
 def cloud_problems(view: CloudView, o: OnPremObject, values: Sequence[tuple[int, str, str]],
                    source: str) -> tuple[list[Problem], CloudObject | None]:
     """Problems for ``o``'s address values held in Entra, and ``o``'s own cloud object."""
-    hits = [(f, k, v, view.by_value[k]) for f, k, v in values if k in view.by_value]
-    if not hits:
+    held: dict[str, tuple[int, str]] = {}  # one entry per value: all the attributes it is in here
+    for f, k, v in values:
+        if k in view.by_value:
+            prev = held.get(k)
+            held[k] = (f, v) if prev is None else (prev[0] | f, _preferred(prev, (f, v)))
+    if not held:
         return [], None
+    hits = [(f, k, v, view.by_value[k]) for k, (f, v) in held.items()]
     own = view.own(o) if o.object_class != "contact" else _own_contact(o, hits)
     prim = primary_smtp(o.proxy_addresses)
     o_primary = fold(prim[0]) if prim else (fold(o.mail) if o.mail and not o.proxy_addresses else None)
@@ -258,6 +259,15 @@ def cloud_problems(view: CloudView, o: OnPremObject, values: Sequence[tuple[int,
                 continue
             out.append(_cloud_problem(view, o, f, v, c, own, target, route, source))
     return out, own
+
+
+def _preferred(a: tuple[int, str], b: tuple[int, str]) -> str:
+    """The value to show for a value held in several attributes: UPN, else the SMTP proxy, else mail."""
+    for bit in (UPN_F, SMTP_F, MAIL_F):
+        for flag, value in (a, b):
+            if flag & bit:
+                return value
+    return a[1]
 
 
 def _own_contact(o: OnPremObject, hits: Sequence[tuple[int, str, str, list[tuple[CloudObject, int]]]]
@@ -286,8 +296,9 @@ def _cloud_problem(view: CloudView, o: OnPremObject, flag: int, value: str, c: C
     attr = _attr_of(flag)
     if c.deleted:
         when = c.deleted_at or "at an unknown time"
-        msg = (f"{value} is held by {_who(c)} in the Entra recycle bin (deleted {when}). A recycle-bin holder can block the value (Connect Health's fix fails until it is "
-               "hard-deleted): purge it, or restore it if it is the real one.")
+        msg = (f"{value} is held by {_who(c)} in the Entra recycle bin (deleted {when}). A recycle-bin holder "
+               "can block the value (Connect Health's fix fails until it is hard-deleted): purge it, or restore "
+               "it if it is the real one.")
         return Problem(o.dn, attr, value, "cloud_conflict", "cloud-conflict", WARNING, msg, related=rel, source=source)
     if c.synced:
         where = c.dn or c.domain_name or "a source not supplied"

@@ -266,3 +266,13 @@ def test_galsync_contact_of_a_user_in_another_forest_is_a_warning_not_a_removal(
     # the same pair inside one forest is a real duplicate
     same = run(user, obj("Alice (copy)", "contact", proxy_addresses=("smtp:alice@contoso.com",)))
     assert {p.severity for p in same.problems} == {"error"}
+
+
+def test_one_cloud_problem_per_value_even_when_held_in_three_attributes():
+    a = obj("A", mail="x@contoso.com", proxy_addresses=("SMTP:X@contoso.com",))
+    held = cloud_user("c1", "x@contoso.com", sync_enabled=True, immutable_id="b3RoZXI=")
+    (p,) = run(a, cloud=snapshot(held)).problems
+    assert (p.attribute, p.value) == ("proxyAddresses", "SMTP:X@contoso.com")
+    b = obj("B", user_principal_name="y@contoso.com", mail="y@contoso.com", proxy_addresses=("SMTP:y@contoso.com",))
+    (q,) = run(b, cloud=snapshot(cloud_user("c2", "y@contoso.com", sync_enabled=True, immutable_id="eA=="))).problems
+    assert (q.attribute, q.value) == ("userPrincipalName", "y@contoso.com")
