@@ -550,7 +550,9 @@ def _keep_group(value: str, objs: list[OnPremObject],
 
     def cmp(a: int, b: int) -> tuple[Keep, str]:
         d = decide_keep(value, objs[a], objs[b], a_cloud=clouds[a], b_cloud=clouds[b])
-        return d.keep, " ".join(d.reasons)
+        # decide_keep speaks of "the source" (a) and "the holder" (b): name the objects instead
+        why = " ".join(d.reasons).replace("the source", objs[a].dn).replace("the holder", objs[b].dn)
+        return d.keep, why
 
     w = 0
     for i in range(1, len(objs)):
