@@ -146,3 +146,23 @@ def test_unreachable_server_is_exit_5_one_line(samba, tenant_file, tmp_path):
                        "--ldap-ca", str(forest.ca_file()))
     assert r.exit_code == 5
     assert "cannot connect" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_duplicate_across_ous_links_the_holder_to_its_object_in_the_other_ou(rewritten_tenant, tmp_path):
+    staff, branch = f"OU=Staff,{forest.BASE_DN}", f"OU=Branch Office,{forest.BASE_DN}"
+    with forest.admin_connection() as conn:
+        forest.ensure_ou(conn, branch)
+        conn.modify_dn(f"CN=Priya Raman,{staff}", "CN=Priya Raman", new_superior=branch)
+        try:
+            out = tmp_path / "f.json"
+            r = scan("--tenant", str(rewritten_tenant), "--ldap", URL, "--bind-dn", forest.ADMIN_DN,
+                     "--ldap-ca", str(forest.ca_file()), db=tmp_path / "d.db", out=out,
+                     env={"RECONCILER_LDAP_PASSWORD": forest.ADMIN_PASSWORD})
+            assert r.exit_code == 0, r.output
+        finally:
+            conn.modify_dn(f"CN=Priya Raman,{branch}", "CN=Priya Raman", new_superior=staff)
+            forest.delete_tree(conn, branch)
+    [f] = [f for f in json.loads(out.read_text())["findings"] if f["conflict"]["value"] == "priya@contoso.com"]
+    assert f["scenario"] == "onprem_duplicate"
+    assert f["source"]["dn"] == f"CN=Priya Natarajan,{staff}"
+    assert f["holders"][0]["source"]["dn"] == f"CN=Priya Raman,{branch}"
