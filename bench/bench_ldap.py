@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import ldap3  # noqa: E402
+import ldap3
 
-from reconciler.sources.base import NullProgress  # noqa: E402
-from reconciler.sources.ldap import DEFAULT_FILTER, LdapReader, LdapSettings, iter_paged  # noqa: E402
-from reconciler.sources.onprem import ONPREM_ATTRIBUTES  # noqa: E402
+from reconciler.sources.base import NullProgress
+from reconciler.sources.ldap import DEFAULT_FILTER, LdapReader, LdapSettings, iter_paged
+from reconciler.sources.onprem import ONPREM_ATTRIBUTES
 
 BASE = "DC=corp,DC=contoso,DC=com"
 OU = f"OU=Bench,{BASE}"

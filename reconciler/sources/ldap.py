@@ -20,11 +20,12 @@
 from __future__ import annotations
 
 import base64
-import socket
+import contextlib
 import ssl
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, Mapping, Protocol, Sequence
+from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from ..errors import AuthError, DirectoryError, NetworkError, PermissionDenied, UsageError
@@ -33,9 +34,20 @@ from .base import Progress
 from .onprem import ONPREM_ATTRIBUTES, EntryError, decode_entry
 
 __all__ = [
-    "DEFAULT_FILTER", "PAGE_SIZE", "LdapSettings", "LdapConnection", "LdapReader", "RootDse",
-    "open_connection", "read_root_dse", "iter_paged", "escape_filter_value", "escape_filter_bytes",
-    "write_ldif", "raise_for_result", "normalize_raw",
+    "DEFAULT_FILTER",
+    "PAGE_SIZE",
+    "LdapConnection",
+    "LdapReader",
+    "LdapSettings",
+    "RootDse",
+    "escape_filter_bytes",
+    "escape_filter_value",
+    "iter_paged",
+    "normalize_raw",
+    "open_connection",
+    "raise_for_result",
+    "read_root_dse",
+    "write_ldif",
 ]
 
 PAGE_SIZE = 1000
@@ -100,7 +112,7 @@ class LdapSettings:
     receive_timeout: float = 120.0
 
     @classmethod
-    def from_url(cls, url: str, *, insecure: bool = False, **kw: Any) -> "LdapSettings":
+    def from_url(cls, url: str, *, insecure: bool = False, **kw: Any) -> LdapSettings:
         """``ldaps://dc:636`` / ``ldap://dc`` (StartTLS) / ``ldap://dc`` + insecure (plain)."""
         u = urlparse(url.strip())
         scheme = u.scheme.lower()
@@ -129,7 +141,7 @@ class LdapSettings:
     def global_catalog(self) -> bool:
         return self.port in GC_PORTS
 
-    def with_password(self, password: str | None) -> "LdapSettings":
+    def with_password(self, password: str | None) -> LdapSettings:
         return replace(self, password=password)
 
 
@@ -202,7 +214,7 @@ def open_connection(s: LdapSettings, *, read_only: bool = True) -> Any:
     except DirectoryError:
         conn.unbind()
         raise
-    except (lx.LDAPException, OSError, socket.timeout) as e:
+    except (TimeoutError, lx.LDAPException, OSError) as e:
         conn.unbind()
         raise _open_error(s, e) from None
     return conn
@@ -281,7 +293,7 @@ def _search(conn: LdapConnection, url: str, base: str, flt: str, scope: str,
         conn.search(base, flt, scope, attributes=list(attrs), **paging)
     except lx.LDAPInvalidFilterError:
         raise UsageError(f"--ldap-filter {flt!r}: not a valid LDAP filter (RFC 4515)") from None
-    except (lx.LDAPSocketReceiveError, lx.LDAPSessionTerminatedByServerError, socket.timeout):
+    except (TimeoutError, lx.LDAPSocketReceiveError, lx.LDAPSessionTerminatedByServerError):
         raise NetworkError(f"{url}: the server stopped answering (timeout or connection reset)") from None
     except lx.LDAPCommunicationError:
         raise NetworkError(f"{url}: connection lost during the search") from None
@@ -401,7 +413,7 @@ class LdapReader:
         except EntryError as e:
             raise DirectoryError(f"{self.label}: {dn}: {e}") from None
 
-    def _session(self) -> "_Session":
+    def _session(self) -> _Session:
         return _Session(self)
 
 
@@ -434,10 +446,8 @@ class _Session:
 
     def __exit__(self, *exc: object) -> None:
         if self.conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead socket must not hide the real error
                 self.conn.unbind()
-            except Exception:  # noqa: BLE001 - closing a dead socket must not hide the real error
-                pass
 
 
 # ------------------------------------------------------------------ LDIF export

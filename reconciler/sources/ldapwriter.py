@@ -31,15 +31,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
 
 from ..errors import DirectoryError, DriftDetected, PermissionDenied, UsageError
 from .ldap import (
-    CONSTRAINT_VIOLATION, INSUFFICIENT_ACCESS, NO_SUCH_ATTRIBUTE, NO_SUCH_OBJECT, SUCCESS, VALUE_EXISTS,
-    LdapConnection, LdapSettings, normalize_raw, open_connection, raise_for_result,
+    CONSTRAINT_VIOLATION,
+    INSUFFICIENT_ACCESS,
+    NO_SUCH_ATTRIBUTE,
+    NO_SUCH_OBJECT,
+    SUCCESS,
+    VALUE_EXISTS,
+    LdapConnection,
+    LdapSettings,
+    normalize_raw,
+    open_connection,
+    raise_for_result,
 )
 
-__all__ = ["LdapWriter", "ConstraintViolation"]
+__all__ = ["ConstraintViolation", "LdapWriter"]
 
 UPN = "userPrincipalName"
 PROXY = "proxyAddresses"
@@ -73,11 +83,11 @@ class LdapWriter:
         self.label = label
 
     @classmethod
-    def connect(cls, settings: LdapSettings) -> "LdapWriter":
+    def connect(cls, settings: LdapSettings) -> LdapWriter:
         """Open a writable, bound connection (StartTLS/LDAPS as for reading)."""
         return cls(open_connection(settings, read_only=False), settings.url)
 
-    def __enter__(self) -> "LdapWriter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

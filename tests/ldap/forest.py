@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import ldap3
 

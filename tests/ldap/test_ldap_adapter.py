@@ -17,7 +17,11 @@ from reconciler.cli import app
 from reconciler.errors import DirectoryError, DriftDetected, PermissionDenied, UsageError
 from reconciler.sources.base import NullProgress
 from reconciler.sources.ldap import (
-    DEFAULT_FILTER, LdapReader, LdapSettings, escape_filter_bytes, escape_filter_value,
+    DEFAULT_FILTER,
+    LdapReader,
+    LdapSettings,
+    escape_filter_bytes,
+    escape_filter_value,
 )
 from reconciler.sources.ldapwriter import ConstraintViolation, LdapWriter
 from reconciler.wiring import SourceOptions, build_ldap_readers
