@@ -32,7 +32,8 @@ def guid_bytes_to_str(raw: bytes) -> str:
     """objectGUID as LDAP sends it (16 bytes, little-endian fields) -> canonical string."""
     if len(raw) != 16:
         raise ValueError(f"a GUID has 16 bytes, got {len(raw)}")
-    return str(uuid.UUID(bytes_le=raw))
+    h = (raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def guid_str_to_bytes(guid: str) -> bytes:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..model import CloudSnapshot, OnPremSource
+from typing import Iterator
+
+from ..model import CloudSnapshot, OnPremObject, OnPremSource
 from .base import Progress
-from .onprem import read_onprem_file
+from .onprem import iter_onprem_file, read_onprem_file
 from .tenantfile import read_tenant_file
 
 __all__ = ["TenantFileSource", "OnPremFileReader"]
@@ -34,3 +36,7 @@ class OnPremFileReader:
         src = read_onprem_file(self.path)
         progress.advance(len(src.objects), objects=len(src.objects))
         return src
+
+    def iter_objects(self, progress: Progress) -> Iterator[OnPremObject]:
+        """Stream the objects (flat memory for single-pass consumers such as check-onprem)."""
+        return iter_onprem_file(self.path)

@@ -36,22 +36,24 @@ def _open(path: Path) -> IO[bytes]:
         raise BadInput(path, f"cannot read: {e.strerror}") from None
     head = f.read(2)
     if head == b"\xff\xfe":  # ldifde -u writes UTF-16LE with a BOM
-        text = f.read().decode("utf-16-le", errors="strict")
-        f.close()
+        try:
+            text = f.read().decode("utf-16-le", errors="strict")
+        except UnicodeDecodeError as e:
+            raise BadInput(path, f"not valid UTF-16 (ldifde -u) at byte {e.start + 2}") from None
+        finally:
+            f.close()
         return io.BytesIO(text.encode("utf-8"))
     f.seek(0)
     return f
 
 
-def _logical_lines(f: IO[bytes], path: Path) -> Iterator[tuple[int, bytes | None]]:
+def _logical_lines(f: IO[bytes], path: Path, offset: int = 0) -> Iterator[tuple[int, bytes | None]]:
     """Yield (line number, logical line) with folding undone; ``None`` marks a record break."""
     cur: bytes | None = None
     start = 0
     comment = False
-    for no, raw in enumerate(f, 1):
+    for no, raw in enumerate(f, 1 + offset):
         line = raw.rstrip(b"\r\n")
-        if no == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]
         if line[:1] == b" ":
             if cur is None and not comment:
                 raise BadInput(path, "continuation line with nothing to continue", line=no)
@@ -104,20 +106,110 @@ def _split(line: bytes, no: int, path: Path) -> tuple[str, bytes]:
     return attr, value
 
 
-def iter_ldif_records(f: IO[bytes], path: Path) -> Iterator[tuple[int, str, dict[str, list[bytes]]]]:
-    """Yield (first line, dn, attributes) for every content/add record."""
+class _Slow(Exception):
+    """The fast path met something unusual: re-read the block line by line for exact errors."""
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _blocks(f: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """Yield (first line number, record block) split on empty lines, CRLF normalised."""
+    line, rest, first = 1, b"", True
+    while True:
+        chunk = f.read(1 << 20)
+        if first:
+            chunk, first = (chunk[3:] if chunk.startswith(_BOM) else chunk), False
+        if not chunk:
+            break
+        data = rest + chunk
+        hold = b""
+        if data.endswith(b"\r"):
+            data, hold = data[:-1], b"\r"
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            rest = data + hold
+            continue
+        body, rest = data[:end], data[end + 2:] + hold
+        for rec in body.split(b"\n\n"):
+            lead = len(rec) - len(rec.lstrip(b"\n"))
+            if rec[lead:]:
+                yield line + lead, rec[lead:]
+            line += rec.count(b"\n") + 2
+    rest = rest.replace(b"\r\n", b"\n")
+    lead = len(rest) - len(rest.lstrip(b"\n"))
+    if rest[lead:].strip(b"\n"):
+        yield line + lead, rest[lead:]
+
+
+_LINE = re.compile(rb"^([^:\n]*):([:<]?) *(.*)$", re.M)
+_JUNK = re.compile(rb"^[^:\n#][^:\n]*$", re.M)  # a non-comment line without a colon
+
+
+def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]]]:
+    """Parse one ordinary record; raise _Slow for anything the line-by-line path must judge."""
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Slow from None
+    if block[:1] == b" ":
+        raise _Slow
+    text = block.replace(b"\n ", b"") if b"\n " in block else block
+    if _JUNK.search(text):
+        raise _Slow
+    dn: str | None = None
+    attrs: dict[str, list[bytes]] = {}
+    seen = False
+    names = _NAMES
+    for name, marker, value in _LINE.findall(text):
+        if name[:1] == b"#":
+            continue
+        attr = names.get(name)
+        if attr is None:
+            raise _Slow
+        if marker:
+            if marker == b"<":
+                raise _Slow
+            try:
+                value = base64.b64decode(value.rstrip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise _Slow from None
+        seen = True
+        if dn is None:
+            if attr == "version":
+                continue
+            if attr != "dn":
+                raise _Slow
+            try:
+                dn = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _Slow from None
+        elif attr == "changetype":
+            if value.strip().lower() != b"add":
+                raise _Slow
+        elif attr in attrs:
+            attrs[attr].append(value)
+        else:
+            attrs[attr] = [value]
+    return seen, dn, attrs
+
+
+def _slow_records(f: IO[bytes], path: Path, offset: int,
+                  state: list[bool]) -> Iterator[tuple[int, str, dict[str, list[bytes]]]]:
+    """Line-by-line parse of one block (exact line numbers in every error)."""
     dn: str | None = None
     attrs: dict[str, list[bytes]] = {}
     start = 0
-    seen_any = False
-    for no, line in _logical_lines(f, path):
+    for no, line in _logical_lines(f, path, offset):
         if line is None:
             if dn is not None:
                 yield start, dn, attrs
             dn, attrs = None, {}
             continue
         attr, value = _split(line, no, path)
-        seen_any = True
+        state[0] = True
         if dn is None:
             if attr == "version":
                 continue
@@ -136,7 +228,26 @@ def iter_ldif_records(f: IO[bytes], path: Path) -> Iterator[tuple[int, str, dict
                                      "(content or 'changetype: add' records)", line=no)
             continue
         attrs.setdefault(attr, []).append(value)
-    if not seen_any:
+
+
+def iter_ldif_records(f: IO[bytes], path: Path) -> Iterator[tuple[int, str, dict[str, list[bytes]]]]:
+    """Yield (first line, dn, attributes) for every content/add record.
+
+    Ordinary records take a fast block path; anything unusual (folded first line,
+    junk, bad base64, change records, unknown attribute names) is re-read line by
+    line so the error names the exact line.
+    """
+    state = [False]
+    for start, block in _blocks(f):
+        try:
+            seen, dn, attrs = _fast_record(block)
+        except _Slow:
+            yield from _slow_records(io.BytesIO(block), path, start - 1, state)
+            continue
+        state[0] = state[0] or seen
+        if dn is not None:
+            yield start, dn, attrs
+    if not state[0]:
         raise BadInput(path, "empty file, expected LDIF records")
 
 

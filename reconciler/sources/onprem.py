@@ -45,15 +45,6 @@ def _text(values: Sequence[bytes] | None, attr: str) -> str | None:
         raise EntryError(f"{attr} is not UTF-8 text") from None
 
 
-def _texts(values: Sequence[bytes] | None, attr: str) -> tuple[str, ...]:
-    if not values:
-        return ()
-    try:
-        return tuple(v.decode("utf-8") for v in values)
-    except UnicodeDecodeError:
-        raise EntryError(f"{attr} is not UTF-8 text") from None
-
-
 def _int(values: Sequence[bytes] | None, attr: str) -> int | None:
     s = _text(values, attr)
     if s is None or not s.strip():
@@ -82,47 +73,72 @@ def _object_class(classes: tuple[str, ...]) -> str:
     return "other"
 
 
-def decode_entry(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str = "") -> OnPremObject:
-    """Raw entry -> model. ``attrs`` keys are lower-case attribute names, values raw bytes."""
+# (model field, lower-case LDAP name, display name) of single-valued text attributes
+_TEXT_FIELDS = (
+    ("user_principal_name", "userprincipalname", "userPrincipalName"), ("mail", "mail", "mail"),
+    ("mail_nickname", "mailnickname", "mailNickname"), ("sam_account_name", "samaccountname", "sAMAccountName"),
+    ("display_name", "displayname", "displayName"), ("given_name", "givenname", "givenName"), ("sn", "sn", "sn"),
+    ("cn", "cn", "cn"), ("target_address", "targetaddress", "targetAddress"), ("home_mdb", "homemdb", "homeMDB"),
+    ("recipient_type_details", "msexchrecipienttypedetails", "msExchRecipientTypeDetails"),
+)
+_BINARY = {"objectguid", "objectsid", "ms-ds-consistencyguid"}
+
+
+def _flag(values: Sequence[bytes] | None) -> bool:
+    return bool(values) and values[0].strip().upper() == b"TRUE"  # type: ignore[index]
+
+
+def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPremObject:
     g = attrs.get
-    guid = g("objectguid")
-    sid = g("objectsid")
-    cg = g("ms-ds-consistencyguid")
+    guid, sid, cg = g("objectguid"), g("objectsid"), g("ms-ds-consistencyguid")
     try:
         guid_s = guid_bytes_to_str(guid[0]) if guid else None
         sid_s = sid_bytes_to_str(sid[0]) if sid else None
     except ValueError as e:
         raise EntryError(str(e)) from None
-    classes = _texts(g("objectclass"), "objectClass")
+    kw: dict[str, object] = {}
+    for field, name, _ in _TEXT_FIELDS:
+        v = g(name)
+        if v:
+            kw[field] = v[0].decode("utf-8")
+    oc = g("objectclass")
+    classes = tuple(c.decode("utf-8") for c in oc) if oc else ()
+    proxies = g("proxyaddresses")
+    wc, wch = g("whencreated"), g("whenchanged")
     return OnPremObject(
-        dn=dn,
-        object_class=_object_class(classes),
-        object_classes=classes,
-        object_guid=guid_s,
-        object_sid=sid_s,
+        dn=dn, object_class=_object_class(classes), object_classes=classes, object_guid=guid_s, object_sid=sid_s,
         consistency_guid=base64.b64encode(cg[0]).decode("ascii") if cg and cg[0] else None,
-        user_principal_name=_text(g("userprincipalname"), "userPrincipalName"),
-        mail=_text(g("mail"), "mail"),
-        proxy_addresses=_texts(g("proxyaddresses"), "proxyAddresses"),
-        mail_nickname=_text(g("mailnickname"), "mailNickname"),
-        sam_account_name=_text(g("samaccountname"), "sAMAccountName"),
-        display_name=_text(g("displayname"), "displayName"),
-        given_name=_text(g("givenname"), "givenName"),
-        sn=_text(g("sn"), "sn"),
-        cn=_text(g("cn"), "cn"),
-        target_address=_text(g("targetaddress"), "targetAddress"),
-        home_mdb=_text(g("homemdb"), "homeMDB"),
-        recipient_type_details=_text(g("msexchrecipienttypedetails"), "msExchRecipientTypeDetails"),
+        proxy_addresses=tuple(p.decode("utf-8") for p in proxies) if proxies else (),
         user_account_control=_int(g("useraccountcontrol"), "userAccountControl"),
-        when_created=generalized_time_to_iso(_text(g("whencreated"), "whenCreated")),
-        when_changed=generalized_time_to_iso(_text(g("whenchanged"), "whenChanged")),
-        is_critical_system_object=(_text(g("iscriticalsystemobject"), "isCriticalSystemObject")
-                                   or "").upper() == "TRUE",
+        when_created=generalized_time_to_iso(wc[0].decode("utf-8")) if wc else None,
+        when_changed=generalized_time_to_iso(wch[0].decode("utf-8")) if wch else None,
+        is_critical_system_object=_flag(g("iscriticalsystemobject")),
         group_type=_int(g("grouptype"), "groupType"),
-        hidden_from_address_lists=(_text(g("msexchhidefromaddresslists"), "msExchHideFromAddressLists")
-                                   or "").upper() == "TRUE",
-        source=source,
+        hidden_from_address_lists=_flag(g("msexchhidefromaddresslists")),
+        source=source, **kw,  # type: ignore[arg-type]
     )
+
+
+def decode_entry(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str = "") -> OnPremObject:
+    """Raw entry -> model. ``attrs`` keys are lower-case attribute names, values raw bytes."""
+    try:
+        return _decode(dn, attrs, source)
+    except UnicodeDecodeError:
+        names = {name: shown for _, name, shown in _TEXT_FIELDS}
+        names.update(objectclass="objectClass", proxyaddresses="proxyAddresses", whencreated="whenCreated",
+                     whenchanged="whenChanged")
+        for name, values in attrs.items():
+            if name in names and not all(_is_utf8(v) for v in values):
+                raise EntryError(f"{names[name]} is not UTF-8 text") from None
+        raise EntryError("a value is not UTF-8 text") from None
+
+
+def _is_utf8(v: bytes) -> bool:
+    try:
+        v.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def source_from_objects(label: str, objects: Iterable[OnPremObject], *,
