@@ -15,6 +15,7 @@ Every error the library raises on purpose is a ``ReconcilerError``; the CLI maps
         ├── NetworkError             unreachable server, timeouts, resets
         ├── AuthError                401, bad credentials, failed bind
         ├── PermissionDenied         403 / insufficientAccessRights; names what is missing
+        ├── ConstraintViolation      the directory refused the value (e.g. a UPN already used)
         └── ThrottledError           gave up after repeated throttling
 
 Messages never contain secrets: constructors take what to say, never a credential.
@@ -23,17 +24,18 @@ Messages never contain secrets: constructors take what to say, never a credentia
 from __future__ import annotations
 
 __all__ = [
-    "ReconcilerError",
-    "UsageError",
-    "BadInput",
-    "UnsafePlan",
-    "PlanMismatch",
-    "DriftDetected",
-    "DirectoryError",
-    "NetworkError",
     "AuthError",
+    "BadInput",
+    "ConstraintViolation",
+    "DirectoryError",
+    "DriftDetected",
+    "NetworkError",
     "PermissionDenied",
+    "PlanMismatch",
+    "ReconcilerError",
     "ThrottledError",
+    "UnsafePlan",
+    "UsageError",
 ]
 
 
@@ -115,3 +117,7 @@ class PermissionDenied(DirectoryError):
 
 class ThrottledError(DirectoryError):
     """The server kept throttling past the retry budget."""
+
+
+class ConstraintViolation(DirectoryError):
+    """The directory refused the value (LDAP constraintViolation), e.g. a UPN already used in the forest."""

@@ -34,7 +34,7 @@ import binascii
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
-from ..errors import DirectoryError, DriftDetected, PermissionDenied, UsageError
+from ..errors import ConstraintViolation, DriftDetected, PermissionDenied, UsageError
 from .ldap import (
     CONSTRAINT_VIOLATION,
     INSUFFICIENT_ACCESS,
@@ -54,10 +54,6 @@ __all__ = ["ConstraintViolation", "LdapWriter"]
 UPN = "userPrincipalName"
 PROXY = "proxyAddresses"
 CGUID = "mS-DS-ConsistencyGuid"
-
-
-class ConstraintViolation(DirectoryError):
-    """The directory refused the value (constraintViolation), e.g. a UPN already used in the forest."""
 
 
 def _b64(value: str, what: str) -> bytes:
