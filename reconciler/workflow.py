@@ -55,6 +55,7 @@ async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store 
     snapshot = await cloud.read(progress)
     progress.stage("matching")
     result, details = scan_snapshot(snapshot, sources)
+    result.warnings += [f"{src.label}: {note}" for src in sources for note in src.notes]
     run_id = None
     if store is not None:
         run_id = store.start_run(snapshot.tenant_id, snapshot.tenant_name, "scan",
