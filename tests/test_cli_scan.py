@@ -229,12 +229,29 @@ def test_explain_unknown_key_and_empty_db(db):
 # ----------------------------------------------------------------------------- demo and entry points
 
 
-def test_demo_runs_on_bundled_sample(tmp_path):
-    r = run("demo", "--db", str(tmp_path / "demo.db"))
+def test_demo_runs_every_stage_on_the_bundled_sample(tmp_path):
+    work = tmp_path / "work"
+    r = run("demo", "--db", str(tmp_path / "demo.db"), "--workdir", str(work))
     assert r.exit_code == 0, r.output
     assert "7 findings" in r.stdout
-    assert "== 2. explain" in r.stdout
-    assert sqlite3.connect(tmp_path / "demo.db").execute("SELECT COUNT(*) FROM findings").fetchone()[0] == 7
+    for stage in ("== 2. explain", "== 3. plan", "== 4. apply", "== 5. report", "== 6. check-onprem"):
+        assert stage in r.stdout
+    assert "dry run (nothing written" in r.stderr
+    assert "7 open, 7 new" in r.stdout
+    assert "smtp-duplicate" in r.stdout
+    con = sqlite3.connect(tmp_path / "demo.db")
+    assert con.execute("SELECT COUNT(*) FROM findings").fetchone()[0] == 7
+    plan = json.loads((work / "plan.json").read_text())
+    assert plan["schema"] == "reconciler.plan/1" and plan["steps"]
+    assert (work / "plan.md").exists() and (work / "plan.ps1").exists()
+    assert con.execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 1
+
+
+def test_demo_needs_no_arguments_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run("demo", "-q")
+    assert r.exit_code == 0, r.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_python_dash_m_and_help(tmp_path):

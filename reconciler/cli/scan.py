@@ -151,9 +151,16 @@ def explain(
 @handle_errors
 def demo(
     db: DbOpt = None,
+    workdir: Annotated[Optional[Path], typer.Option(
+        "--workdir", help="Keep the demo's plan, review, PowerShell and LDIF files here (default: a temporary "
+        "folder, removed afterwards).")] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run the whole flow on the bundled sample tenant and on-prem LDIF: no network, no credentials."""
+    """Run the whole flow on the bundled sample tenant and on-prem LDIF: no network, no credentials.
+
+    Stages: scan, explain the first finding, plan (with a review file), dry-run apply (nothing is written),
+    history report, and check-onprem (the IdFix successor) against the same data.
+    """
     from ..render import render_explanation, render_findings
     from ..store import Store
     from ..wiring import SourceOptions, build_cloud_source, build_onprem_readers
@@ -165,10 +172,12 @@ def demo(
     with ExitStack() as stack:
         tenant_path = stack.enter_context(resources.as_file(data / "sample-tenant.json"))
         ldif_path = stack.enter_context(resources.as_file(data / "sample-onprem.ldif"))
-        if db is None:
-            db = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reconciler-demo-"))) / "demo.db"
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reconciler-demo-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        db = db or workdir / "demo.db"
         opts = SourceOptions(tenant=tenant_path, onprem=[ldif_path])
-        typer.echo("== 1. scan: bundled sample tenant (Contoso) + on-prem LDIF (DC=corp,DC=contoso,DC=com)\n")
+        _heading("1. scan: bundled sample tenant (Contoso) + on-prem LDIF (DC=corp,DC=contoso,DC=com)")
         with Store(db) as store, StderrProgress(quiet) as progress:
             outcome = asyncio.run(scan_uc(build_cloud_source(opts), build_onprem_readers(opts), store, progress))
         doc = outcome.result.data()
@@ -176,8 +185,34 @@ def demo(
         if not doc["findings"]:
             return
         first = doc["findings"][0]
-        typer.echo(f"\n== 2. explain {first['id']}\n")
+        _heading(f"2. explain {first['id']}   (reconciler explain KEY)")
         exp = explain_uc(first["id"], doc["findings"], outcome.details, outcome.snapshot)
         render_explanation(exp, "table", sys.stdout, color=color)
-        typer.echo("\nNext: `reconciler scan --tenant FILE --onprem FILE` on your own data, or "
-                   "`reconciler explain KEY` for any finding above.")
+        _later_stages(db, workdir, tenant_path, ldif_path)
+        typer.echo("\nNext: `reconciler scan --tenant FILE --onprem FILE` (or --graph / --ldap) on your own data.")
+
+
+def _heading(text: str) -> None:
+    typer.echo(f"\n== {text}\n")
+
+
+def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path) -> None:
+    """plan -> dry-run apply -> report -> check-onprem, each through its own command."""
+    from .checks import check_onprem
+    from .plan import apply, plan
+    from .report import report
+
+    plan_path = workdir / "plan.json"
+    _heading(f"3. plan -o {plan_path.name} --review plan.md   (inert JSON for review; nothing is changed)")
+    plan(db=db, out=plan_path, review=workdir / "plan.md", quiet=False)
+    typer.echo(f"plan written to {plan_path} and its review to {workdir / 'plan.md'}")
+    _heading(f"4. apply {plan_path.name}   (dry run: re-reads every target, writes nothing)")
+    try:
+        apply(plan_file=plan_path, tenant=tenant_path, db=db, quiet=False)
+    except typer.Exit as e:  # a dry run reports waiting steps; the demo goes on
+        if e.exit_code not in (0, 1, 4):
+            raise
+    _heading("5. report   (history: open / new / resolved since the last run)")
+    report(db=db)
+    _heading("6. check-onprem   (IdFix successor: on-prem rules, duplicates, values the cloud already holds)")
+    check_onprem(onprem=[ldif_path], tenant=tenant_path)
