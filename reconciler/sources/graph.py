@@ -386,17 +386,18 @@ class _Reader:
         if coll.key == "users" and self.src.partitions > 1:
             n = await self.partitioned(coll, wanted)
         if n is None:
-            n = await self.chain(coll, {"$select": coll.select, "$top": 999}, wanted)
+            n = await self.chain(coll, {"$select": coll.select, "$top": 999}, wanted, self.writer)
         self.src.seen[coll.key] = n
 
     async def chain(self, coll: Collection, params: dict[str, Any], wanted: set[str],
-                    headers: dict[str, str] | None = None) -> int:
+                    writer: "TenantWriter | None" = None) -> int:
+        """One nextLink chain: keeps holders of ``wanted`` values, spools every object to ``writer``."""
         n = 0
-        async for page in self.pages(coll.path, params, headers):
+        async for page in self.pages(coll.path, params):
             n += len(page)
             for d in page:
-                if self.writer is not None:
-                    self.writer.write(coll.key, self.with_members(coll, d))
+                if writer is not None:
+                    writer.write(coll.key, self.with_members(coll, d))
                 if not wanted.isdisjoint(raw_values(d)):
                     self.state.add(coll, d)
         return n
@@ -409,17 +410,20 @@ class _Reader:
         groups = [_UPN_FIRST[i::self.src.partitions] for i in range(self.src.partitions)]
         filters = [" or ".join(f"startswith(userPrincipalName,{odata_quote(ch)})" for ch in g) for g in groups]
         spool = self.writer.fork(coll.key) if self.writer is not None else None
-        saved, self.writer = self.writer, spool
         try:
             got = await gather_all(*(self.chain(coll, {"$filter": f, "$select": coll.select, "$top": 999},
-                                                    wanted) for f in filters))
-        finally:
-            self.writer = saved
+                                                wanted, spool) for f in filters))
+        except GraphStatusError as e:
+            if e.status != 400:
+                raise
+            got = [-1]
+            self.note(f"{coll.key}: the server refused startswith partitions; reading it as one chain")
         if sum(got) == total:
-            if spool is not None and saved is not None:
-                saved.adopt(spool)
+            if spool is not None and self.writer is not None:
+                self.writer.adopt(spool)
             return total
-        self.note(f"{coll.key}: partitions returned {sum(got)} of {total}; reading it as one chain")
+        if got != [-1]:
+            self.note(f"{coll.key}: partitions returned {sum(got)} of {total}; reading it as one chain")
         if spool is not None:
             spool.discard()
         return None

@@ -332,3 +332,32 @@ def test_more_error_objects_than_one_page(tmp_path: Path) -> None:
     src, _ = source(tenant, "auto", EmulatorConfig(page_size=999))
     got = findings(asyncio.run(src.read(NullProgress())))
     assert len(got) > 999 and got == findings(read_tenant_file(tenant))
+
+
+class _RefuseStartswith(httpx.AsyncBaseTransport):
+    """The emulator, except that (like a stricter Graph) it refuses startswith() filters."""
+
+    def __init__(self, app: Any) -> None:
+        self.inner = httpx.ASGITransport(app)
+        self.refused = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "startswith" in str(request.url):
+            self.refused += 1
+            return httpx.Response(400, json={"error": {"code": "Request_UnsupportedQuery", "message": "no"}})
+        return await self.inner.handle_async_request(request)
+
+
+def test_refused_partitions_fall_back_to_one_chain_and_save_everything_once(tmp_path: Path) -> None:
+    doc = synthetic(4200)
+    transport = _RefuseStartswith(create_app(copy.deepcopy(doc), EmulatorConfig(page_size=999)))
+    out = tmp_path / "saved.json"
+    src = GraphSource(lambda: GraphHttp("http://emulator/v1.0", None, transport=transport),
+                      strategy="full", save_tenant=out)
+    p = Notes()
+    snap = asyncio.run(src.read(p))
+    assert transport.refused >= 1 and any("refused startswith" in n for n in p.notes)
+    assert src.seen["users"] == len(doc["users"]) and findings(snap) == doc_findings(doc)
+    saved = orjson.loads(out.read_bytes())
+    for key in ("users", "groups", "contacts", "deletedUsers"):
+        assert sorted(o["id"] for o in saved[key]) == sorted(o["id"] for o in doc[key]), key
