@@ -164,7 +164,12 @@ class _Reader:
             if self.src.save_tenant is not None:
                 self.state.keep_raw, self.state.raw = False, {}
                 self.writer = TenantWriter(self.src.save_tenant)
-            await self.full(values)
+            try:
+                await self.full(values)
+            except BaseException:
+                if self.writer is not None:
+                    self.writer.discard()  # no half-written spools left behind
+                raise
         self.tick(0)
         snap = self.snapshot(boot)
         if self.src.save_tenant is not None:
@@ -413,8 +418,10 @@ class _Reader:
         try:
             got = await gather_all(*(self.chain(coll, {"$filter": f, "$select": coll.select, "$top": 999},
                                                 wanted, spool) for f in filters))
-        except GraphStatusError as e:
-            if e.status != 400:
+        except BaseException as e:
+            if not (isinstance(e, GraphStatusError) and e.status == 400):
+                if spool is not None:
+                    spool.discard()
                 raise
             got = [-1]
             self.note(f"{coll.key}: the server refused startswith partitions; reading it as one chain")

@@ -361,3 +361,20 @@ def test_refused_partitions_fall_back_to_one_chain_and_save_everything_once(tmp_
     saved = orjson.loads(out.read_bytes())
     for key in ("users", "groups", "contacts", "deletedUsers"):
         assert sorted(o["id"] for o in saved[key]) == sorted(o["id"] for o in doc[key]), key
+
+
+class _ForbidContactDump(_RefuseStartswith):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/contacts") and "filter" not in str(request.url):
+            return httpx.Response(403, json={"error": {"code": "Authorization_RequestDenied", "message": "no"}})
+        return await self.inner.handle_async_request(request)
+
+
+def test_failed_full_read_leaves_no_partial_tenant_file(tmp_path: Path) -> None:
+    transport = _ForbidContactDump(create_app(synthetic(4200), EmulatorConfig(page_size=999)))
+    out = tmp_path / "saved.json"
+    src = GraphSource(lambda: GraphHttp("http://emulator/v1.0", None, transport=transport),
+                      strategy="full", save_tenant=out)
+    with pytest.raises(PermissionDenied, match="OrgContact.Read.All"):
+        asyncio.run(src.read(NullProgress()))
+    assert list(tmp_path.iterdir()) == []
