@@ -253,7 +253,7 @@ def cloud_problems(view: CloudView, o: OnPremObject, values: Sequence[tuple[int,
                     routes.add(r)
     route = " and ".join(sorted(routes, reverse=True)) or None
     out = []
-    for f, k, v, holders in hits:
+    for f, _k, v, holders in hits:
         for c, _cf in holders:
             if own is not None and c.id == own.id:
                 continue

@@ -14,7 +14,6 @@ from typing import Iterable, Sequence
 
 from .anchors import dn_domain, dn_is_under, normalize_dn
 from .model import (
-
     UPN,
     CloudObject,
     CloudSnapshot,

@@ -12,8 +12,8 @@ from typing import Any, Mapping, Sequence
 from .errors import UsageError
 from .explain import finding_detail, parse_error_text, resolve_key
 from .matcher import match, upn_origin
-from .planner import context_from_snapshot
 from .model import CloudSnapshot, OnPremObject, OnPremSource, ScanResult, fold
+from .planner import context_from_snapshot
 from .sources.base import CloudSource, NullProgress, OnPremReader, Progress
 from .store import Store, utcnow
 

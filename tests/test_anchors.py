@@ -3,8 +3,17 @@ import uuid
 import pytest
 
 from reconciler.anchors import (
-    common_dn_suffix, dn_domain, dn_is_under, guid_bytes_to_str, guid_str_to_bytes, guid_to_immutable_id,
-    immutable_id_to_guid, normalize_dn, sid_bytes_to_str, sid_str_to_bytes, split_dn,
+    common_dn_suffix,
+    dn_domain,
+    dn_is_under,
+    guid_bytes_to_str,
+    guid_str_to_bytes,
+    guid_to_immutable_id,
+    immutable_id_to_guid,
+    normalize_dn,
+    sid_bytes_to_str,
+    sid_str_to_bytes,
+    split_dn,
 )
 
 

@@ -10,7 +10,15 @@ import pytest
 from reconciler.anchors import guid_to_immutable_id
 from reconciler.matcher import decide_keep, finding_id, match, upn_origin
 from reconciler.model import (
-    CloudObject, CloudSnapshot, Domain, Keep, ObjectKind, OnPremObject, OnPremSource, ProvisioningError, Scenario,
+    CloudObject,
+    CloudSnapshot,
+    Domain,
+    Keep,
+    ObjectKind,
+    OnPremObject,
+    OnPremSource,
+    ProvisioningError,
+    Scenario,
 )
 from reconciler.sources.onprem import read_onprem_file
 from reconciler.sources.tenantfile import read_tenant_file

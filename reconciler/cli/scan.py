@@ -14,9 +14,31 @@ import typer
 
 from . import app
 from .common import (
-    AuthOpt, BaseDnOpt, BindDnOpt, CertOpt, ClientIdOpt, CloudOpt, DbOpt, GraphOpt, GraphUrlOpt, InsecureOpt,
-    LdapCaOpt, LdapFilterOpt, LdapOpt, OnpremOpt, OutOpt, QuietOpt, StderrProgress, TenantIdOpt, TenantOpt,
-    VerboseOpt, check_choice, err, handle_errors, output, source_options,
+    AuthOpt,
+    BaseDnOpt,
+    BindDnOpt,
+    CertOpt,
+    ClientIdOpt,
+    CloudOpt,
+    DbOpt,
+    GraphOpt,
+    GraphUrlOpt,
+    InsecureOpt,
+    LdapCaOpt,
+    LdapFilterOpt,
+    LdapOpt,
+    OnpremOpt,
+    OutOpt,
+    QuietOpt,
+    StderrProgress,
+    TenantIdOpt,
+    TenantOpt,
+    VerboseOpt,
+    check_choice,
+    err,
+    handle_errors,
+    output,
+    source_options,
 )
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table|json|csv|md|html.")]

@@ -127,7 +127,9 @@ class FakeAD:
     def _apply(e: dict[str, list[bytes]], attr: str, ops: list[tuple[str, list[Any]]]) -> int:
         key = next((k for k in e if k.lower() == attr.lower()), attr)
         vals = list(e.get(key, []))
-        fold = lambda v: (v if isinstance(v, bytes) else str(v).encode()).lower()
+        def fold(v: object) -> bytes:
+            return (v if isinstance(v, bytes) else str(v).encode()).lower()
+
         for op, new in ops:
             for v in new:
                 hit = [x for x in vals if fold(x) == fold(v)]

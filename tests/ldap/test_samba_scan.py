@@ -72,7 +72,9 @@ def test_scan_ldap_matches_scan_of_our_ldif_export_and_sample_expected(rewritten
 def test_ldap_read_and_its_ldif_export_decode_to_equal_objects(sample_forest, tmp_path):
     src = LdapReader(admin_settings()).read(NullProgress())
     exported = read_onprem_file(export_ldif(tmp_path / "export.ldif"))
-    strip = lambda objs: sorted((dataclasses.replace(o, source="") for o in objs), key=lambda o: o.dn)
+    def strip(objs):
+        return sorted((dataclasses.replace(o, source="") for o in objs), key=lambda o: o.dn)
+
     assert strip(src.objects) == strip(exported.objects)
     assert src.base_dn == "DC=corp,DC=contoso,DC=com"
     by_dn = {o.dn: o for o in src.objects}

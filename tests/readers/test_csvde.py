@@ -6,8 +6,8 @@ import pytest
 from reconciler.anchors import guid_to_immutable_id, sid_str_to_bytes
 from reconciler.errors import BadInput
 from reconciler.sources.csvde import parse_csvde_text
-from reconciler.sources.onprem import read_onprem_file
 from reconciler.sources.ldif import parse_ldif_bytes
+from reconciler.sources.onprem import read_onprem_file
 
 G = "f7cc07d7-7c15-447d-876d-c01b0e5a9e38"
 
