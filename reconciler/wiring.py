@@ -9,13 +9,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 from .errors import UsageError
 from .sources.base import CloudSource, OnPremReader
 
-__all__ = ["SourceOptions", "build_cloud_source", "build_onprem_readers", "is_loopback_url"]
+__all__ = ["SourceOptions", "build_cloud_source", "build_graph_source", "build_onprem_readers", "graph_http_factory",
+           "is_loopback_url"]
 
 
 @dataclass(slots=True)
@@ -38,6 +39,9 @@ class SourceOptions:
     ldap_ca: Path | None = None
     insecure: bool = False
     verbose: bool = False
+    env: dict[str, str] | None = None  # per-tenant environment for credentials (scan --all); None = os.environ
+    max_concurrency: int | None = None  # Graph requests in flight for this tenant (default 16)
+    password_prompt: Callable[[str], str] | None = None  # asks for the LDAP bind password when interactive
 
 
 def is_loopback_url(url: str) -> bool:
@@ -64,35 +68,45 @@ def build_cloud_source(o: SourceOptions) -> CloudSource:
         from .sources.files import TenantFileSource
 
         return TenantFileSource(o.tenant)
-    if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
-        raise UsageError("--auth none is accepted only with a loopback --graph-url "
-                         "(http://127.0.0.1:PORT/v1.0)")
     return build_graph_source(o)
 
 
-def build_graph_source(o: SourceOptions) -> CloudSource:
-    """Live Graph or a Graph-compatible URL (the emulator); credentials are built here, lazily."""
+def graph_http_factory(o: SourceOptions) -> tuple[str, Callable[[], Any]]:
+    """(base URL, factory of GraphHttp clients) for ``--graph``/``--graph-url``; readers and writers share it.
+
+    URL and ``--auth`` checks happen here, once; credentials are built lazily by ``provider_for``.
+    """
     from . import __version__
     from .sources.auth import cloud, provider_for
-    from .sources.graph import GraphSource
     from .sources.graph_http import GraphHttp
 
+    if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
+        raise UsageError("--auth none is accepted only with a loopback --graph-url "
+                         "(http://127.0.0.1:PORT/v1.0)")
     base = (o.graph_url or cloud(o.cloud).base_url).rstrip("/")
     if urlparse(base).scheme not in ("http", "https"):
         raise UsageError(f"--graph-url must be an http(s) URL such as http://127.0.0.1:PORT/v1.0; got {base!r}")
-    if base.startswith("http://") and not is_loopback_url(base) and o.auth != "none":
-        raise UsageError("refusing to send a Graph token over plain http to a non-loopback host; use https")
+    if base.startswith("http://") and not is_loopback_url(base):
+        raise UsageError("refusing to talk to Graph over plain http on a non-loopback host; use https")
     tokens = provider_for(o.auth, tenant_id=o.tenant_id, client_id=o.client_id, certificate=o.certificate,
-                          cloud_name=o.cloud)
-    return GraphSource(lambda: GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}"),
-                       strategy=o.strategy, save_tenant=o.save_tenant, label=base)
+                          cloud_name=o.cloud, env=o.env)
+    limit = o.max_concurrency or 16
+    return base, lambda: GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}", max_concurrency=limit)
+
+
+def build_graph_source(o: SourceOptions) -> CloudSource:
+    """Live Graph or a Graph-compatible URL (the emulator)."""
+    from .sources.graph import GraphSource
+
+    base, make_http = graph_http_factory(o)
+    return GraphSource(make_http, strategy=o.strategy, save_tenant=o.save_tenant, label=base)
 
 
 def build_onprem_readers(o: SourceOptions) -> list[OnPremReader]:
     from .sources.files import OnPremFileReader
 
     readers: list[OnPremReader] = [OnPremFileReader(p) for p in o.onprem]
-    readers += build_ldap_readers(o)
+    readers += build_ldap_readers(o, o.password_prompt)
     return readers
 
 

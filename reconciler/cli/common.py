@@ -72,10 +72,16 @@ def source_options(*, tenant: Path | None = None, graph: bool = False, graph_url
     o = SourceOptions(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
                       client_id=client_id, certificate=certificate, cloud=cloud, onprem=list(onprem or []),
                       ldap=list(ldap or []), bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter,
-                      ldap_ca=ldap_ca, insecure=insecure, verbose=verbose)
+                      ldap_ca=ldap_ca, insecure=insecure, verbose=verbose,
+                      password_prompt=_password_prompt if sys.stdin.isatty() else None)
     for k, v in extra.items():
         setattr(o, k, v)
     return o
+
+
+def _password_prompt(text: str) -> str:
+    """Hidden-input prompt for the LDAP bind password (only offered on an interactive terminal)."""
+    return str(typer.prompt(text, hide_input=True))
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:

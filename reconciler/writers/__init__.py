@@ -77,20 +77,11 @@ async def open_writers(src: Any, ldap_opts: Any, *, doit: bool) -> AsyncIterator
 
 
 def _graph_http(o: Any) -> Any:
-    """Same construction as ``wiring.build_graph_source`` (URL checks, --auth token provider)."""
-    from .. import __version__
-    from ..sources.auth import cloud, provider_for
-    from ..sources.graph_http import GraphHttp
-    from ..wiring import is_loopback_url
+    """One GraphHttp client, built exactly as the scan's Graph source builds its clients."""
+    from ..wiring import graph_http_factory
 
-    base = (o.graph_url or cloud(o.cloud).base_url).rstrip("/")
-    if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
-        raise UsageError("--auth none is accepted only with a loopback --graph-url (http://127.0.0.1:PORT/v1.0)")
-    if base.startswith("http://") and not is_loopback_url(base):
-        raise UsageError("refusing to talk to Graph over plain http on a non-loopback host; use https")
-    tokens = provider_for(o.auth, tenant_id=o.tenant_id, client_id=o.client_id, certificate=o.certificate,
-                          cloud_name=o.cloud)
-    return GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}")
+    _base, make_http = graph_http_factory(o)
+    return make_http()
 
 
 def _ldap_writer(o: Any) -> Any:
