@@ -56,7 +56,19 @@ def _guarded_connect(self: socket.socket, address: object) -> object:
     return _real_connect(self, address)  # type: ignore[arg-type]
 
 
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+    if isinstance(host, bytes):
+        host = host.decode()
+    if isinstance(host, str) and not (host.startswith("127.") or host in ("::1", "localhost", "")):
+        raise socket.gaierror(socket.EAI_NONAME, f"test tried to resolve non-loopback host {host}")
+    return _real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+
 @pytest.fixture(autouse=True)
 def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never leave the machine."""
+    """Tests never leave the machine: no connection to, and no DNS lookup of, a non-loopback host."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)

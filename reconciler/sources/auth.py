@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
 
-from ..errors import AuthError, UsageError
+from ..errors import AuthError, BadInput, UsageError
 
 __all__ = ["CLOUDS", "Cloud", "AUTH_MODES", "cloud", "build_credential", "token_provider",
            "static_token_provider", "TOKEN_ENV"]
@@ -125,10 +125,15 @@ def _certificate(ai: Any, tenant: str | None, client: str | None, certificate: P
                          "AZURE_CLIENT_CERTIFICATE_PATH")
     if not Path(path).is_file():
         raise UsageError(f"{path}: certificate file not found")
-    return ai.CertificateCredential(_need(tenant, "tenant id", "AZURE_TENANT_ID", "--tenant-id"),
-                                    _need(client, "client id", "AZURE_CLIENT_ID", "--client-id"),
-                                    certificate_path=str(path),
-                                    password=env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None, **common)
+    tenant = _need(tenant, "tenant id", "AZURE_TENANT_ID", "--tenant-id")
+    client = _need(client, "client id", "AZURE_CLIENT_ID", "--client-id")
+    try:  # azure-identity loads the key here: a bad file or password fails now, not at the first request
+        return ai.CertificateCredential(tenant, client, certificate_path=str(path),
+                                        password=env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None, **common)
+    except (ValueError, TypeError) as e:
+        kind = "wrong AZURE_CLIENT_CERTIFICATE_PASSWORD?" if "password" in str(e).lower() else \
+            "not a PEM or PFX certificate with its private key"
+        raise BadInput(path, f"cannot load the client certificate ({kind})") from None
 
 
 def _workload(ai: Any, tenant: str | None, client: str | None, env: Mapping[str, str],
