@@ -1,8 +1,11 @@
-"""reconciler: find and fix Microsoft Entra ID directory-sync duplicate-attribute conflicts."""
+"""reconciler: find and fix Microsoft Entra ID directory-sync duplicate-attribute conflicts.
 
-from .errors import BadInput, DirectoryError, ReconcilerError, UsageError
-from .matcher import match
-from .model import CloudObject, CloudSnapshot, Finding, OnPremObject, OnPremSource, Scenario
+The public names are imported on first use (PEP 562), so `reconciler --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -20,3 +23,29 @@ __all__ = [
     "UsageError",
     "match",
 ]
+
+_HOMES = {
+    "BadInput": "errors", "DirectoryError": "errors", "ReconcilerError": "errors", "UsageError": "errors",
+    "CloudObject": "model", "CloudSnapshot": "model", "Finding": "model", "OnPremObject": "model",
+    "OnPremSource": "model", "Scenario": "model", "match": "matcher",
+}
+
+if TYPE_CHECKING:
+    from .errors import BadInput, DirectoryError, ReconcilerError, UsageError
+    from .matcher import match
+    from .model import CloudObject, CloudSnapshot, Finding, OnPremObject, OnPremSource, Scenario
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'reconciler' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

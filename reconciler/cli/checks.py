@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import csv
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
-import orjson
 import typer
 
 from . import app
@@ -53,6 +48,8 @@ def load_tlds(path: Path | None) -> frozenset[str]:
     from ..errors import BadInput
 
     if path is None:
+        from importlib import resources
+
         return parse_tlds((resources.files("reconciler") / "data" / "tlds.txt").read_text("utf-8"))
     try:
         text = path.read_text("utf-8")
@@ -90,6 +87,8 @@ def run_checks(opts: Any, tlds: frozenset[str], progress: Any) -> Any:
     from ..wiring import build_cloud_source, build_onprem_readers, has_cloud_source
 
     readers = build_onprem_readers(opts)
+    import asyncio
+
     snapshot = asyncio.run(build_cloud_source(opts).read(progress)) if has_cloud_source(opts) else None
     checker = Checker(tlds, snapshot)
     for r in readers:
@@ -101,6 +100,8 @@ def run_checks(opts: Any, tlds: frozenset[str], progress: Any) -> Any:
             src = r.read(progress)
             progress.stage(f"checking {r.label}", total=len(src.objects))
             _feed(checker, src.objects, src.label, progress)
+    from datetime import UTC, datetime
+
     return checker.finish(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
@@ -205,6 +206,10 @@ def ldif_changes(result: Any) -> str:
 
 
 def render(result: Any, fmt: str, out: TextIO) -> None:
+    import csv
+
+    import orjson
+
     if fmt == "json":
         out.write(orjson.dumps(result.data(), option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":

@@ -7,12 +7,14 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional, TextIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional, TextIO, TypeVar
 
 import typer
 
 from ..errors import ReconcilerError, UsageError
-from ..wiring import SourceOptions
+
+if TYPE_CHECKING:
+    from ..wiring import SourceOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,6 +71,8 @@ def source_options(*, tenant: Path | None = None, graph: bool = False, graph_url
                    bind_dn: str | None = None, base_dn: str | None = None, ldap_filter: str | None = None,
                    ldap_ca: Path | None = None, insecure: bool = False, verbose: bool = False,
                    **extra: Any) -> SourceOptions:
+    from ..wiring import SourceOptions
+
     o = SourceOptions(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
                       client_id=client_id, certificate=certificate, cloud=cloud, onprem=list(onprem or []),
                       ldap=list(ldap or []), bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter,

@@ -15,9 +15,9 @@ from . import app
 from .common import QuietOpt, err, handle_errors
 
 emulator_app = typer.Typer(name="emulator", help="A local Microsoft Graph v1.0 serving a tenant file.",
-                           no_args_is_help=True)
+                           no_args_is_help=True, rich_markup_mode=None)
 tenant_app = typer.Typer(name="tenant", help="Synthetic tenants with matching on-prem data and known conflicts.",
-                         no_args_is_help=True)
+                         no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(tenant_app, name="tenant")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -163,6 +162,8 @@ def apply(
     opts = ApplyOptions(doit=doit, checksum=checksum, max_deletes=max_deletes, max_changes=max_changes,
                         force=force, skip_drift=skip_drift, confirm=tuple(steps or ()))
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
+    import asyncio
+
     report = asyncio.run(run_apply(plan_file, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), opts,
                                    ps1=ps1, ldif=ldif, notify=err))
     _finish(report, fmt, quiet)
@@ -189,6 +190,8 @@ def undo(
 
     check_choice("--format", fmt, ("table", "json"))
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
+    import asyncio
+
     report = asyncio.run(run_undo(run, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), doit=doit, ps1=ps1,
                                   notify=err))
     _finish(report, fmt, quiet)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import tempfile
-from contextlib import ExitStack
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -45,6 +41,8 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table|json|csv|m
 
 
 def _run_scan(opts, db: Optional[Path], quiet: bool, verbose: bool):  # type: ignore[no-untyped-def]
+    import asyncio
+
     from ..store import Store
     from ..wiring import build_cloud_source, build_onprem_readers
     from ..workflow import scan as scan_uc
@@ -183,6 +181,11 @@ def demo(
     Stages: scan, explain the first finding, plan (with a review file), dry-run apply (nothing is written),
     history report, and check-onprem (the IdFix successor) against the same data.
     """
+    import asyncio
+    import tempfile
+    from contextlib import ExitStack
+    from importlib import resources
+
     from ..render import render_explanation, render_findings
     from ..store import Store
     from ..wiring import SourceOptions, build_cloud_source, build_onprem_readers

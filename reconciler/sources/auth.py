@@ -68,6 +68,18 @@ def _need(value: str | None, what: str, env: str, flag: str | None = None) -> st
     raise UsageError(f"--auth needs the {what}: set {how}")
 
 
+def _quiet_library_loggers() -> None:
+    """azure-identity and MSAL log failures as warnings; with no handler Python prints them raw on stderr.
+    Our error is one line, raised with what failed, so their loggers stay quiet."""
+    import logging
+
+    for name in ("azure", "msal"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+        logger.propagate = False
+
+
 def build_credential(mode: str, *, tenant_id: str | None = None, client_id: str | None = None,
                      certificate: Path | None = None, cloud_name: str = "global",
                      env: Mapping[str, str] | None = None,
@@ -78,6 +90,8 @@ def build_credential(mode: str, *, tenant_id: str | None = None, client_id: str 
     tenant = tenant_id or env.get("AZURE_TENANT_ID")
     client = client_id or env.get("AZURE_CLIENT_ID")
     import azure.identity as ai  # lazy: ~0.3 s of imports
+
+    _quiet_library_loggers()
 
     common = {"authority": c.authority}
     builders: dict[str, Callable[[], Any]] = {
