@@ -1,0 +1,158 @@
+"""Least privilege for the read commands, over real loopback HTTP with per-token permission sets.
+
+scan --graph-url, scan --save-tenant, explain with a source and check-onprem --graph-url succeed with
+EXACTLY the documented set (docs/permissions.md); without any one required permission they stop with
+exit 5 and one stderr line naming it; without an optional one they succeed and say what is unknown.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from reconciler.cli import app
+from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
+from tests.conftest import SAMPLE_LDIF, SAMPLE_TENANT
+
+from .sets import PIM, PIM_UNKNOWN, READ_OPTIONAL, READ_REQUIRED, SYNC_FLAGS
+
+TWIN_UPN = "lena.fischer@contoso.com"
+FULL = READ_REQUIRED | set(READ_OPTIONAL)
+NO_ROLES = READ_REQUIRED - {"RoleManagement.Read.Directory"}
+TOKENS: dict[str, set[str]] = {"documented": set(READ_REQUIRED), "everything": set(FULL),
+                               **{f"without {p}": set(FULL - {p}) for p in FULL},
+                               "narrow PIM only": NO_ROLES | {PIM, SYNC_FLAGS}}
+# Reading roles without permission is silently treated as "nobody holds a role" today (see the report):
+ROLE_GAP = pytest.mark.xfail(strict=True, reason="GraphSource notes a 403 on roleAssignments/directoryRoles "
+                             "but carries on, and the planner then sees no role holders; should be exit 5")
+
+
+def tenant_doc() -> dict[str, Any]:
+    """The sample tenant with role assignments and PIM eligibility present (so they are readable)."""
+    doc = json.loads(SAMPLE_TENANT.read_text())
+    doc = copy.deepcopy(doc)
+    doc.setdefault("roleAssignments", [])
+    doc.setdefault("roleEligibilitySchedules", [])
+    return doc
+
+
+@pytest.fixture(scope="module")
+def graph_url() -> Iterator[str]:
+    with serve_in_thread(create_app(tenant_doc(), EmulatorConfig(permissions=TOKENS))) as url:
+        yield url
+
+
+def run(monkeypatch: pytest.MonkeyPatch, token: str, *args: Any) -> tuple[int, str, str]:
+    monkeypatch.setenv("RECONCILER_GRAPH_TOKEN", token)
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def graph(url: str) -> list[str]:
+    return ["--graph-url", url, "--auth", "token"]
+
+
+def commands(url: str, tmp: Path) -> dict[str, list[Any]]:
+    db = tmp / "r.db"
+    return {
+        "scan": ["scan", *graph(url), "--onprem", SAMPLE_LDIF, "--db", db, "--format", "json", "-o",
+                 tmp / "f.json"],
+        "scan --save-tenant": ["scan", *graph(url), "--db", db, "--save-tenant", tmp / "saved.json", "-q"],
+        "explain": ["explain", TWIN_UPN, *graph(url), "--onprem", SAMPLE_LDIF, "--db", db],
+        "check-onprem": ["check-onprem", "--onprem", SAMPLE_LDIF, *graph(url), "--format", "json", "-o",
+                         tmp / "c.json"],
+    }
+
+
+COMMANDS = ["scan", "scan --save-tenant", "explain", "check-onprem"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_exactly_the_documented_set_is_enough(command, graph_url, tmp_path, monkeypatch):
+    code, out, err = run(monkeypatch, "documented", *commands(graph_url, tmp_path)[command])
+    assert code == 0, err
+    assert "Traceback" not in out + err
+
+
+def _required_cases() -> list[Any]:
+    return [pytest.param(c, p, marks=[ROLE_GAP] if p == "RoleManagement.Read.Directory" else [],
+                         id=f"{c}-{p}") for c in COMMANDS for p in sorted(READ_REQUIRED)]
+
+
+@pytest.mark.parametrize(("command", "perm"), _required_cases())
+def test_each_required_permission_missing_is_exit_5_naming_it(command, perm, graph_url, tmp_path, monkeypatch):
+    token = f"without {perm}"
+    code, out, err = run(monkeypatch, token, *commands(graph_url, tmp_path)[command])
+    assert code == 5, (code, err)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert perm in lines[0] and "403" in lines[0], lines[0]
+    assert "Traceback" not in out + err
+
+
+def test_a_scan_without_permission_stores_nothing_as_complete(graph_url, tmp_path, monkeypatch):
+    db = tmp_path / "r.db"
+    assert run(monkeypatch, "without User.Read.All", "scan", *graph(graph_url), "--db", db)[0] == 5
+    code, out, _ = run(monkeypatch, "", "report", "--db", db, "--format", "json")
+    tenants = json.loads(out)["tenants"] if code == 0 else []
+    assert all(t["counts"]["open"] == 0 for t in tenants)
+
+
+def _scan_and_plan(monkeypatch, token: str, url: str, tmp: Path) -> tuple[str, str]:
+    db = tmp / "r.db"
+    code, _, scan_err = run(monkeypatch, token, "scan", *graph(url), "--onprem", SAMPLE_LDIF, "--db", db)
+    assert code == 0, scan_err
+    code, _, plan_err = run(monkeypatch, token, "plan", "--db", db, "-o", tmp / "plan.json")
+    assert code == 0, plan_err
+    return scan_err, plan_err
+
+
+def test_without_the_sync_flags_permission_it_succeeds_and_says_unknown(graph_url, tmp_path, monkeypatch):
+    scan_err, plan_err = _scan_and_plan(monkeypatch, f"without {SYNC_FLAGS}", graph_url, tmp_path)
+    assert READ_OPTIONAL[SYNC_FLAGS] in scan_err
+    assert "flags_unknown" in (tmp_path / "plan.json").read_text()  # the twin merge is refused, not guessed
+    assert PIM_UNKNOWN not in plan_err  # only what is really unknown is reported
+
+
+def test_with_the_documented_set_and_the_flags_nothing_is_unknown(graph_url, tmp_path, monkeypatch):
+    scan_err, plan_err = _scan_and_plan(monkeypatch, "everything", graph_url, tmp_path)
+    for warning in (*READ_OPTIONAL.values(), PIM_UNKNOWN):
+        assert warning not in scan_err + plan_err
+
+
+def test_pim_eligibility_unreadable_is_unknown_and_the_plan_warns(tmp_path, monkeypatch):
+    doc = tenant_doc()
+    del doc["roleEligibilitySchedules"]  # a tenant without Entra ID P2: Graph refuses the read
+    with serve_in_thread(create_app(doc, EmulatorConfig(permissions=TOKENS))) as url:
+        _, plan_err = _scan_and_plan(monkeypatch, "everything", url, tmp_path)
+    assert PIM_UNKNOWN in plan_err
+
+
+@ROLE_GAP
+def test_the_narrow_pim_permission_alone_does_not_replace_role_reads(graph_url, tmp_path, monkeypatch):
+    code, _, err = run(monkeypatch, "narrow PIM only", "scan", *graph(graph_url), "--db", tmp_path / "r.db")
+    assert code == 5 and "RoleManagement.Read.Directory" in err
+
+
+def test_save_tenant_records_unknown_as_absent_never_as_empty(graph_url, tmp_path, monkeypatch):
+    out = tmp_path / "saved.json"
+    code, _, err = run(monkeypatch, "documented", "scan", *graph(graph_url), "--db", tmp_path / "r.db",
+                       "--save-tenant", out, "-q")
+    assert code == 0, err
+    saved = json.loads(out.read_text())
+    assert "onPremisesSynchronization" not in saved  # not readable without the delegated permission
+    assert saved["roleAssignments"] == [] and saved["roleEligibilitySchedules"] == []  # read: really none
+
+
+def test_report_needs_no_graph_permission(graph_url, tmp_path, monkeypatch):
+    db = tmp_path / "r.db"
+    assert run(monkeypatch, "documented", "scan", *graph(graph_url), "--db", db, "-q")[0] == 0
+    code, out, err = run(monkeypatch, "", "report", "--db", db, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["tenants"][0]["counts"]["open"] > 0
