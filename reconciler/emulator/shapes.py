@@ -134,7 +134,8 @@ def decode_token(token: str, secret: bytes) -> dict[str, Any]:
 _DIR_R = {"Directory.Read.All", "Directory.ReadWrite.All"}
 PERMS: dict[str, set[str]] = {
     "user.read": {"User.Read.All", "User.ReadWrite.All"} | _DIR_R,
-    "group.read": {"Group.Read.All", "Group.ReadWrite.All"} | _DIR_R,
+    # a delegated Group.ReadWrite.All session (the only way to purge a deleted group) reads groups too
+    "group.read": {"Group.Read.All", "Group.ReadWrite.All", "delegated:Group.ReadWrite.All"} | _DIR_R,
     "member.read": {"GroupMember.Read.All", "GroupMember.ReadWrite.All", "Group.Read.All",
                     "Group.ReadWrite.All"} | _DIR_R,
     "contact.read": {"OrgContact.Read.All"} | _DIR_R,

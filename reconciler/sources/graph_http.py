@@ -60,15 +60,17 @@ PERMISSIONS: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
         ("GET", r"^/users(/|$|\?)", "User.Read.All"),
         ("PATCH", r"^/users/[^/]+$", "User.ReadUpdate.All (plus Privileged Authentication "
                                      "Administrator to change UPN/immutable id of an admin)"),
-        ("DELETE", r"^/users/[^/]+$", "User.ReadWrite.All"),
+        ("DELETE", r"^/users/[^/]+$", "User.DeleteRestore.All"),
         ("GET", r"^/groups(/|$|\?)", "Group.Read.All"),
         ("PATCH DELETE", r"^/groups/[^/]+$", "Group.ReadWrite.All"),
         ("GET", r"^/contacts(/|$|\?)", "OrgContact.Read.All"),
         ("GET", r"^/directory/deletedItems/microsoft\.graph\.user", "User.Read.All"),
         ("GET", r"^/directory/deletedItems/microsoft\.graph\.group", "Group.Read.All"),
         ("GET", r"^/directory/deletedItems/", "User.Read.All or Group.Read.All"),
-        ("POST DELETE", r"^/directory/deletedItems/", "User.DeleteRestore.All (users) or delegated "
-                                                      "Group.ReadWrite.All (groups)"),
+        ("POST", r"^/directory/deletedItems/[^/]+/restore", "User.DeleteRestore.All (users) or "
+                                                            "Group.ReadWrite.All (groups)"),
+        ("DELETE", r"^/directory/deletedItems/", "User.DeleteRestore.All (users) or delegated Group.ReadWrite.All "
+                                                 "(groups: no application permission can purge a group)"),
         ("GET", r"^/roleManagement/directory/roleEligibility", "RoleEligibilitySchedule.Read.Directory"),
         ("GET", r"^/roleManagement/directory/", "RoleManagement.Read.Directory"),
         ("GET", r"^/directoryRoles", "RoleManagement.Read.Directory"),
