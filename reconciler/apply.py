@@ -167,7 +167,8 @@ class Gate:
             return self._out(step, "would_run", "target still as expected")
         before = _subset(step, current)
         assert self.journal is not None and self.run_id is not None
-        self.journal.intent(self.run_id, self.fingerprint, step, before, action=action)
+        if state is None or state.status != "pending":  # a killed run's intent still stands: one per write
+            self.journal.intent(self.run_id, self.fingerprint, step, before, action=action)
         try:
             await self.writer.write(step, current)
         except _FATAL as e:
@@ -396,18 +397,21 @@ def inverse(entry: JournalEntry) -> Step | None:
 
 async def undo_run(journal: Journal, writers: Mapping[Executor, Writer], run_id: str | None, *,
                    doit: bool, fingerprint: str | None = None) -> ApplyReport:
-    """Reverse an apply run's executed steps newest first; drift-checked and journaled like any write."""
+    """Reverse executed steps newest first; drift-checked and journaled like any write.
+
+    With ``run_id``: that apply run's steps. Without: every step the latest applied plan executed, over
+    all its apply runs (an apply killed and resumed is several runs).
+    """
     target_run = run_id or journal.latest_apply_run(fingerprint)
     if target_run is None or journal.run_info(target_run) is None:
         raise UsageError(f"no apply run {run_id} in the journal" if run_id else "no apply run to undo")
     info = journal.run_info(target_run) or {}
     fp = str(info["fingerprint"])
-    undone = journal.undone(fp)
     undo_id = journal.start_run(fp, str(info["tenant_id"]), "undo", dry_run=not doit) if doit else None
     report = ApplyReport(undo_id, not doit, fp)
     gates = {ex: Gate(w, journal, undo_id, fp, dry_run=not doit) for ex, w in writers.items()}
-    for entry in journal.executed(target_run):
-        report.outcomes.append(await _undo_one(entry, gates, undone, report))
+    for entry in journal.to_undo(fp, run_id):
+        report.outcomes.append(await _undo_one(entry, gates, report))
     if undo_id is not None:
         journal.finish_run(undo_id, report.summary())
     if report.count("drift"):
@@ -416,10 +420,9 @@ async def undo_run(journal: Journal, writers: Mapping[Executor, Writer], run_id:
     return report
 
 
-async def _undo_one(entry: JournalEntry, gates: Mapping[Executor, Gate], undone: set[str],
-                    report: ApplyReport) -> StepOutcome:
+async def _undo_one(entry: JournalEntry, gates: Mapping[Executor, Gate], report: ApplyReport) -> StepOutcome:
     s = entry.step
-    if s.id in undone:
+    if entry.undone:
         return StepOutcome(s.id, "done", "already undone", s.kind.value, s.executor.value)
     inv = inverse(entry)
     if inv is None:

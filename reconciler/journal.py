@@ -49,6 +49,7 @@ class JournalEntry:
     step: Step
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
+    undone: bool = False  # an undo of this step finished after it
 
 
 def _dumps(v: Any) -> str:
@@ -148,6 +149,29 @@ class Journal:
             "AND action IN ('do', 'confirm') AND phase = 'outcome' AND status = 'done' ORDER BY seq DESC", (run_id,))
         return [JournalEntry(seq, rid, fp, Step.from_data(orjson.loads(step)), orjson.loads(before),
                              orjson.loads(after)) for seq, rid, fp, step, before, after in rows]
+
+    def to_undo(self, fingerprint: str, run_id: str | None = None) -> list[JournalEntry]:
+        """Executed or confirmed steps of a plan, newest first, each flagged if an undo came after it.
+
+        Without ``run_id``: every apply run of the plan (a resumed apply is several runs; only the newest
+        execution of each step counts); with it, that run's steps only.
+        """
+        sql = ("SELECT j.seq, j.run_id, j.fingerprint, j.step, j.before, j.after, EXISTS (SELECT 1 FROM journal u "
+               "WHERE u.fingerprint = j.fingerprint AND u.step_id = j.step_id AND u.action = 'undo' "
+               "AND u.phase = 'outcome' AND u.status = 'done' AND u.seq > j.seq) FROM journal j "
+               "WHERE j.fingerprint = ? AND j.action IN ('do', 'confirm') AND j.phase = 'outcome' "
+               "AND j.status = 'done'")
+        args: list[Any] = [fingerprint]
+        if run_id is not None:
+            sql += " AND j.run_id = ?"
+            args.append(run_id)
+        else:
+            sql += (" AND j.seq = (SELECT MAX(k.seq) FROM journal k WHERE k.fingerprint = j.fingerprint AND "
+                    "k.step_id = j.step_id AND k.action IN ('do', 'confirm') AND k.phase = 'outcome' "
+                    "AND k.status = 'done')")
+        rows = self.store.conn.execute(sql + " ORDER BY j.seq DESC", args)
+        return [JournalEntry(seq, rid, fp, Step.from_data(orjson.loads(step)), orjson.loads(before),
+                             orjson.loads(after), bool(undone)) for seq, rid, fp, step, before, after, undone in rows]
 
     def undone(self, fingerprint: str) -> set[str]:
         rows = self.store.conn.execute("SELECT step_id FROM journal WHERE fingerprint = ? AND action = 'undo' "

@@ -61,10 +61,28 @@ class GraphWriter:
         try:
             body = await self.http.get_json(path, params)
         except GraphStatusError as e:
+            if e.status != 404:
+                raise
+            if ttype != "deleted":
+                return None
+            return await self._read_restored(t, oid)
+        return _shape(body, deleted=ttype == "deleted")
+
+    async def _read_restored(self, target: Mapping[str, Any], oid: str) -> dict[str, Any] | None:
+        """A recycle-bin target that is gone from the bin: restored (active again) or purged (None).
+
+        Resuming a killed restore must see the restore, and a purge must not mistake a restored object
+        for a purged one.
+        """
+        group = target.get("object") == "group"
+        try:
+            body = await self.http.get_json(f"/{'groups' if group else 'users'}/{oid}",
+                                            {"$select": _GROUP_SELECT if group else SELECT})
+        except GraphStatusError as e:
             if e.status == 404:
                 return None
             raise
-        return _shape(body, deleted=ttype == "deleted")
+        return _shape(body, deleted=False)
 
     async def write(self, step: Step, current: Mapping[str, Any] | None) -> None:
         t = step.target or {}
