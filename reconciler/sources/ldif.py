@@ -144,56 +144,50 @@ def _blocks(f: IO[bytes]) -> Iterator[tuple[int, bytes]]:
         yield line + lead, rest[lead:]
 
 
-_LINE = re.compile(rb"^([^:\n]*):([:<]?) *(.*)$", re.M)
-_JUNK = re.compile(rb"^[^:\n#][^:\n]*$", re.M)  # a non-comment line without a colon
-
-
 def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]]]:
     """Parse one ordinary record; raise _Slow for anything the line-by-line path must judge."""
     try:
         block.decode("utf-8")
     except UnicodeDecodeError:
         raise _Slow from None
-    if block[:1] == b" ":
+    if block[:3] != b"dn:":  # comments or version first, a continuation, junk: judge line by line
         raise _Slow
     text = block.replace(b"\n ", b"") if b"\n " in block else block
-    if _JUNK.search(text):
-        raise _Slow
+    lines = text.split(b"\n")
     dn: str | None = None
     attrs: dict[str, list[bytes]] = {}
-    seen = False
     names = _NAMES
-    for name, marker, value in _LINE.findall(text):
-        if name[:1] == b"#":
-            continue
+    for ln in lines:
+        name, colon, value = ln.partition(b":")
         attr = names.get(name)
         if attr is None:
-            raise _Slow
-        if marker:
-            if marker == b"<":
+            if not ln or ln[:1] == b"#":
+                continue
+            raise _Slow  # unknown name (first sight: validated line by line), junk, no colon
+        c = value[:1]
+        if c == b":" or c == b"<":
+            if c == b"<":
                 raise _Slow
             try:
-                value = base64.b64decode(value.rstrip(), validate=True)
+                value = base64.b64decode(value[1:].strip(), validate=True)
             except (binascii.Error, ValueError):
                 raise _Slow from None
-        seen = True
-        if dn is None:
-            if attr == "version":
-                continue
-            if attr != "dn":
-                raise _Slow
-            try:
-                dn = value.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _Slow from None
-        elif attr == "changetype":
-            if value.strip().lower() != b"add":
-                raise _Slow
-        elif attr in attrs:
-            attrs[attr].append(value)
-        else:
+        elif c == b" ":
+            value = value.lstrip(b" ")
+        lst = attrs.get(attr)
+        if lst is None:
             attrs[attr] = [value]
-    return seen, dn, attrs
+        else:
+            lst.append(value)
+    dns = attrs.pop("dn")
+    kinds = attrs.pop("changetype", None)
+    if len(dns) != 1 or "version" in attrs or (kinds is not None and any(k.strip().lower() != b"add" for k in kinds)):
+        raise _Slow
+    try:
+        dn = dns[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Slow from None
+    return True, dn, attrs
 
 
 def _slow_records(f: IO[bytes], path: Path, offset: int,

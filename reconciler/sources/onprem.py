@@ -65,12 +65,17 @@ def generalized_time_to_iso(value: str | None) -> str | None:
     return v
 
 
+_CLASS_CACHE: dict[tuple[str, ...], str] = {}
+
+
 def _object_class(classes: tuple[str, ...]) -> str:
-    low = {c.casefold() for c in classes}
-    for name, kind in _CLASS_ORDER:
-        if name in low:
-            return kind
-    return "other"
+    kind = _CLASS_CACHE.get(classes)
+    if kind is None:
+        low = {c.casefold() for c in classes}
+        kind = next((k for name, k in _CLASS_ORDER if name in low), "other")
+        if len(_CLASS_CACHE) < 256:
+            _CLASS_CACHE[classes] = kind
+    return kind
 
 
 # (model field, lower-case LDAP name, display name) of single-valued text attributes
