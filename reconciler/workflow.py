@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from .errors import UsageError
+from .errors import DirectoryError, UsageError
 from .explain import finding_detail, parse_error_text, resolve_key
 from .matcher import match, upn_origin
 from .model import CloudSnapshot, OnPremObject, OnPremSource, ScanResult, fold
@@ -52,7 +52,12 @@ async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store 
                progress: Progress | None = None) -> ScanOutcome:
     progress = progress or NullProgress()
     sources = [r.read(progress) for r in onprem]
-    snapshot = await cloud.read(progress)
+    try:
+        snapshot = await cloud.read(progress)
+    except DirectoryError as e:  # nothing half-read is matched or stored: earlier runs stay as they were
+        if store is not None:
+            e.args = (f"{e}; nothing was stored",)
+        raise
     progress.stage("matching")
     result, details = scan_snapshot(snapshot, sources)
     result.warnings += [f"{src.label}: {note}" for src in sources for note in src.notes]

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from .config import EmulatorConfig
+from .faults import FaultPlan
 from .handlers import route
 from .listing import Lister, Req, Resp
 from .shapes import PERMS, GraphError, bad_request, denied
@@ -66,9 +67,12 @@ class Emulator:
         self.state = TenantState.load(tenant)
         self.lister = Lister(self.config.page_size, f"emulator-{self.config.seed}".encode(),
                              lambda: self.state.version)
+        self.lister.page_cap = self.config.page_cap
         self.throttle = Throttle(self.config.throttle, self.state.user_count, self.config.time_scale,
                                  self.config.seed)
         self.faults = FaultPicker(self.config.fault_rate, self.config.seed)
+        self.plan = FaultPlan(self.config.faults, self.config.seed, self.config.fault_after,
+                              self.config.fault_limit)
         self.stats: dict[str, Any] = {"requests": 0, "resource_units": 0, "throttled": 0, "faults": 0,
                                       "by_endpoint": {}, "writes": 0, "batch_items": 0}
         self.log: list[dict[str, Any]] = []
@@ -136,12 +140,36 @@ class Emulator:
                              "The service is temporarily unavailable. Please retry."
                              if fault == "503" else "The gateway timed out. Please retry.",
                              {"Retry-After": format_retry_after(self.config.time_scale)} if fault == "503" else None)
+        named = self.plan.pick("status", next_link="$skiptoken" in req.query)
+        if named is not None:
+            self.stats["faults"] += 1
+            raise self.named_fault(named)
         resp = handler(self, req, match)
         if verdict.used_pct > 80:
             resp.headers["x-ms-throttle-limit-percentage"] = f"{verdict.used_pct:.1f}"
         if fault is not None:
             self.stats["faults"] += 1
         return resp, fault
+
+    def named_fault(self, mode: str) -> GraphError:
+        """The error answer of a named status fault (see :mod:`.faults`)."""
+        retry = {"Retry-After": format_retry_after(self.config.fault_retry_after * self.config.time_scale)}
+        if mode == "429":
+            self.stats["throttled"] += 1
+            return GraphError(429, "TooManyRequests", "Too many requests.", {
+                **retry, "x-ms-throttle-scope": "Tenant_Application/ReadWrite/All",
+                "x-ms-throttle-information": "ResourceUnitLimitExceeded"})
+        if mode == "5xx":
+            status = self.plan.next_5xx()
+            return GraphError(status, {500: "generalException", 502: "badGateway", 503: "serviceNotAvailable",
+                                       504: "gatewayTimeout"}[status],
+                              "The service is temporarily unavailable. Please retry.",
+                              retry if status == 503 else None)
+        if mode == "expire":
+            return GraphError(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+        if mode == "nextlink_404":
+            return GraphError(404, "Request_ResourceNotFound", "The page this link pointed to no longer exists.")
+        return GraphError(410, "resyncRequired", "The paging state has expired; start the query again.")
 
     def throttled(self, verdict: Any) -> GraphError:
         self.stats["throttled"] += 1
@@ -303,13 +331,19 @@ class _Endpoint:
         req = Req(request.method, sub or "", parse_query(scope.get("query_string", b"").decode("latin-1")),
                   headers, body, base)
         resp, fault, entry = self._answer(req, sub)
+        named = self.em.plan.pick("body") if 200 <= resp.status < 300 and resp.body is not None else None
+        if named is not None:
+            self.em.stats["faults"] += 1
+            entry["fault"] = named
         self.em.record(entry)
         wait = self.em.delay(resp.objects, fault)
+        if named == "stall":
+            wait += self.em.config.fault_stall_s * self.em.config.time_scale
         if wait > 0:
             await asyncio.sleep(wait)
         if fault == "reset":
             await self._reset(send)
-        await _send(send, resp)
+        await _send(send, resp, named)
 
     def _answer(self, req: Req, sub: str | None) -> tuple[Resp, str | None, dict[str, Any]]:
         if sub == "\0badjson" or sub is None or sub == "":
@@ -334,14 +368,19 @@ class _Endpoint:
         raise EmulatedReset("connection reset by the emulator (injected fault)")
 
 
-async def _send(send: Callable[..., Any], resp: Resp) -> None:
+async def _send(send: Callable[..., Any], resp: Resp, fault: str | None = None) -> None:
+    """Send ``resp``; a ``reset`` fault drops the connection halfway, ``truncate`` sends half a body."""
     payload = orjson.dumps(resp.body) if resp.body is not None else b""
     headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in resp.headers.items()]
     if resp.body is not None:
         headers.append((b"content-type", CONTENT_TYPE.encode()))
-    headers.append((b"content-length", str(len(payload)).encode()))
+    half = payload[:len(payload) // 2]
+    headers.append((b"content-length", str(len(half if fault == "truncate" else payload)).encode()))
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+    if fault == "reset":
+        await send({"type": "http.response.body", "body": half, "more_body": True})
+        raise EmulatedReset("connection reset by the emulator mid-body (injected fault)")
+    await send({"type": "http.response.body", "body": half if fault == "truncate" else payload})
 
 
 def create_app(tenant: Path | str | dict[str, Any], config: EmulatorConfig | None = None, *,

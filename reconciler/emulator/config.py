@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from .faults import check_faults
 
 __all__ = ["THROTTLE_PROFILES", "EmulatorConfig"]
 
@@ -27,6 +29,19 @@ class EmulatorConfig:
     #: token -> application permissions it carries; None = no auth checks at all.
     permissions: dict[str, set[str]] | None = None
     request_log: Path | None = None
+    #: at most this many objects per page even when ``$top`` asks for more (Graph may send fewer);
+    #: lets small tenants exercise long nextLink chains.
+    page_cap: int | None = None
+    #: named fault modes -> share of eligible requests (see :mod:`.faults`), seeded by ``seed``.
+    faults: dict[str, float] = field(default_factory=dict)
+    #: the first N requests are never faulted by ``faults``.
+    fault_after: int = 0
+    #: at most N named faults in all (a burst that ends); None = no end.
+    fault_limit: int | None = None
+    #: ``Retry-After`` of the ``429`` and ``5xx`` (503) modes, in seconds before ``time_scale``.
+    fault_retry_after: float = 120.0
+    #: how long a ``stall`` fault holds the response, in seconds before ``time_scale``.
+    fault_stall_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.throttle is not None and self.throttle not in THROTTLE_PROFILES:
@@ -38,5 +53,8 @@ class EmulatorConfig:
             raise ValueError(f"fault rate must be between 0 and 1; got {self.fault_rate}")
         if self.time_scale <= 0:
             raise ValueError(f"time scale must be positive; got {self.time_scale}")
+        check_faults(self.faults)
+        if self.fault_after < 0 or (self.fault_limit is not None and self.fault_limit < 0):
+            raise ValueError("fault_after and fault_limit must not be negative")
         if self.latency_ms < 0 or self.latency_per_object_ms < 0:
             raise ValueError("latency must not be negative")

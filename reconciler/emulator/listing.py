@@ -84,6 +84,7 @@ class Lister:
 
     def __init__(self, page_size: int, secret: bytes, version: Callable[[], int]) -> None:
         self.page_size = page_size
+        self.page_cap: int | None = None  # server-side page limit below $top (Graph may send fewer)
         self.secret = secret
         self.version = version
         self._cache: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
@@ -105,7 +106,7 @@ class Lister:
         if count not in (None, "true", "false"):
             raise bad_request(f"Invalid $count value '{count}'.", "BadRequest")
         return {"view": view.key, "filter": q.get("$filter"), "select": q.get("$select"),
-                "top": _top(q.get("$top"), self.page_size), "count": count == "true",
+                "top": min(_top(q.get("$top"), self.page_size), self.page_cap or MAX_TOP), "count": count == "true",
                 "search": q.get("$search"), "orderby": q.get("$orderby"), "offset": 0, "raw": True}
 
     def list(self, req: Req, view: View) -> Resp:

@@ -37,6 +37,8 @@ from .graphmap import CONTACT_SELECT, GROUP_SELECT, USER_SELECT, to_cloud_object
 __all__ = ["GraphSource", "odata_quote", "holder_filters", "Collection", "COLLECTIONS", "TenantWriter"]
 
 MAX_CLAUSES = 15
+#: item statuses (after the client's retries) that mean "could not read", never "not there"
+_TRANSIENT = frozenset({0, 401, 408, 429, 500, 502, 503, 504})
 ADVANCED = {"ConsistencyLevel": "eventual"}
 _COUNT_URL = "{}?$count=true&$top=1&$select=id"
 _UPN_FIRST = "abcdefghijklmnopqrstuvwxyz0123456789_-'!#^~.$%&*+=?`{|}/"
@@ -137,6 +139,11 @@ class GraphSource:
         async with self._factory() as http:
             try:
                 return await _Reader(self, http, progress).run()
+            except DirectoryError as e:
+                c = http.counters
+                e.args = (f"{e}; the read stopped after {_n(c.succeeded, 'successful Graph request')} "
+                          f"({_n(c.pages, 'page')} read)",)
+                raise
             finally:
                 self.counters = http.counters.as_dict()
 
@@ -220,8 +227,8 @@ class _Reader:
         reqs = self.bootstrap_requests()
         res = await self.http.batch(reqs, raise_errors=False)
         got = {r.id: (q, r) for q, r in zip(reqs, res)}
-        for q, r in got.values():
-            if r.status == 401:
+        for q, r in got.values():  # optional reads may be refused (403), but never lost to a fault
+            if r.status in _TRANSIENT:
                 raise self.http.error_for_item(q, r)
         org = await self.organization(*got["org"])
         features = self.features(*got["sync"])
@@ -504,6 +511,10 @@ def _first_error(eg: BaseExceptionGroup) -> BaseException:
         else:
             leaves.append(e)
     return next((e for e in leaves if isinstance(e, DirectoryError)), leaves[0])
+
+
+def _n(count: int, what: str) -> str:
+    return f"{count} {what}{'' if count == 1 else 's'}"
 
 
 def _tuple_or_none(v: list[Any] | None) -> tuple[Any, ...] | None:

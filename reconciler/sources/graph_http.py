@@ -11,6 +11,13 @@ goes through :class:`GraphHttp`:
   top): ``Retry-After`` honoured on 429/503 per request *and* per ``$batch``
   item, exponential backoff with full jitter on 5xx and connection errors or
   resets, and a concurrency limit that halves when throttled and creeps back;
+* a 2xx whose JSON body does not parse (cut short) is retried like a 5xx, never
+  read as an empty page; a 401 asks the token provider again (calling its
+  ``invalidate()`` first when it has one) and retries once before it is an
+  :class:`AuthError`;
+* ``RECONCILER_GRAPH_TIMEOUT`` (seconds per request, default 60) and
+  ``RECONCILER_GRAPH_BACKOFF_CAP`` (longest backoff sleep, default 30) tune a
+  client built without explicit values;
 * 401 -> :class:`AuthError`, 403 -> :class:`PermissionDenied` naming the
   least-privilege permission from OUR table (:data:`PERMISSIONS`), never from
   the server's text; anything else -> :class:`GraphStatusError` (a
@@ -27,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import random
 import re
 import time
@@ -38,7 +46,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 import orjson
 
-from ..errors import AuthError, NetworkError, PermissionDenied, ThrottledError
+from ..errors import AuthError, NetworkError, PermissionDenied, ThrottledError, UsageError
 
 __all__ = [
     "GraphHttp", "GraphCounters", "BatchRequest", "BatchResponse", "GraphStatusError",
@@ -49,6 +57,9 @@ MAX_BATCH = 20
 TokenProvider = Callable[[], "str | None | Awaitable[str | None]"]
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _NETWORK_ERRORS = (httpx.TransportError,)
+_UNREADABLE: Any = object()  # a body that is not valid JSON (e.g. cut short)
+TIMEOUT_ENV = "RECONCILER_GRAPH_TIMEOUT"
+BACKOFF_CAP_ENV = "RECONCILER_GRAPH_BACKOFF_CAP"
 
 # (methods, path regex relative to the version root, least-privilege permission).
 # First match wins; the 403 message names the permission from here, never from
@@ -126,6 +137,8 @@ class GraphCounters:
     resource_units: float = 0.0
     bytes_received: int = 0
     pages: int = 0
+    succeeded: int = 0  # requests answered 2xx with a readable body
+    token_refreshes: int = 0
 
     def as_dict(self) -> dict[str, float | int]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -172,6 +185,7 @@ class _Try:
     idempotent: bool
     throttle_waited: float = 0.0
     last: str = ""
+    refreshed: bool = False
 
 
 class _AdaptiveLimiter:
@@ -232,7 +246,20 @@ def _loads(content: bytes) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
-        return None
+        return _UNREADABLE
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise UsageError(f"{name} must be a positive number of seconds; got {raw!r}")
+    return value
 
 
 class GraphHttp:
@@ -242,8 +269,8 @@ class GraphHttp:
                  transport: httpx.AsyncBaseTransport | None = None,
                  http_client: httpx.AsyncClient | None = None,
                  max_concurrency: int = 16, min_concurrency: int = 1,
-                 max_attempts: int = 10, backoff_base: float = 0.5, backoff_cap: float = 30.0,
-                 max_throttle_wait: float = 600.0, timeout: float = 60.0,
+                 max_attempts: int = 10, backoff_base: float = 0.5, backoff_cap: float | None = None,
+                 max_throttle_wait: float = 600.0, timeout: float | None = None,
                  sleep: Callable[[float], Awaitable[None]] | None = None,
                  rng: random.Random | None = None, user_agent: str = "reconciler") -> None:
         """Build a client.
@@ -258,7 +285,9 @@ class GraphHttp:
         ``http_client``: an existing ``httpx.AsyncClient`` to use (not closed by :meth:`aclose`).
         ``max_concurrency``/``min_concurrency``: bounds of the adaptive in-flight limit.
         ``max_attempts``: attempts per request (and per ``$batch`` item) before giving up;
-        ``backoff_base``/``backoff_cap``: full-jitter exponential backoff in seconds;
+        ``backoff_base``/``backoff_cap``: full-jitter exponential backoff in seconds (cap: default
+        ``$RECONCILER_GRAPH_BACKOFF_CAP`` else 30); ``timeout``: seconds per request (default
+        ``$RECONCILER_GRAPH_TIMEOUT`` else 60);
         ``max_throttle_wait``: total seconds one request may spend waiting on 429s.
         ``sleep``/``rng``: injectable for tests.
         """
@@ -266,6 +295,8 @@ class GraphHttp:
         self._base = urlsplit(self.base_url)
         self._token_provider = token_provider
         self._own_client = http_client is None
+        timeout = _env_seconds(TIMEOUT_ENV, 60.0) if timeout is None else timeout
+        backoff_cap = _env_seconds(BACKOFF_CAP_ENV, 30.0) if backoff_cap is None else backoff_cap
         self._client = http_client or httpx.AsyncClient(
             transport=transport, timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             limits=httpx.Limits(max_connections=max_concurrency + 4,
@@ -315,8 +346,15 @@ class GraphHttp:
                        headers: Mapping[str, str] | None = None) -> AsyncIterator[list[dict[str, Any]]]:
         """Yield each page's ``value`` list, following ``@odata.nextLink``; one page in memory."""
         url: str | None = self.url(path, params)
+        page = 0
         while url:
-            _, body = await self._request("GET", url, headers=headers)
+            try:
+                _, body = await self._request("GET", url, headers=headers)
+            except GraphStatusError as e:
+                if "skiptoken" in url.lower() and e.status in (404, 410):
+                    raise self._lost_page(e, url, page) from None
+                raise
+            page += 1
             body = body if isinstance(body, dict) else {}
             nxt = body.get("@odata.nextLink")
             value = body.get("value") or []
@@ -351,9 +389,15 @@ class GraphHttp:
         done: dict[str, BatchResponse] = {}
         pending = list(items)
         throttle_waited = 0.0
+        refreshed = False
         for attempt in range(self.max_attempts):
             responses, request_id = await self._send_batch(pending)
             retry, wait = self._settle_batch(pending, responses, done, attempt, request_id)
+            expired = [i for i in pending if done[i.id].status == 401 and i not in retry]
+            if expired and not refreshed and self._token_provider is not None:
+                refreshed = True  # a token that expired mid-scan: ask for a fresh one, once
+                self._refresh_token()
+                retry = [i for i in pending if i in retry or i in expired]
             if not retry:
                 break
             self.counters.retries += len(retry)
@@ -445,16 +489,48 @@ class GraphHttp:
                 await self._sleep(self._backoff(attempt))
                 continue
             body = _loads(resp.content)
-            if resp.status_code not in _RETRY_STATUS:
+            status = resp.status_code
+            if body is _UNREADABLE and 200 <= status < 300:
+                if not await self._retry_unreadable(t, attempt):
+                    break
+                continue
+            body = None if body is _UNREADABLE else body
+            if status == 401 and not t.refreshed and self._token_provider is not None:
+                t.refreshed = True  # the token may have expired mid-scan: ask for a fresh one, once
+                self._refresh_token()
+                self.counters.retries += 1
+                continue
+            if status not in _RETRY_STATUS:
                 self.limiter.succeeded()
-                if resp.status_code >= 400:
-                    raise self._error_for(resp.status_code, body, method, url, t.request_id)
+                if status >= 400:
+                    raise self._error_for(status, body, method, url, t.request_id)
+                self.counters.succeeded += 1
                 return resp, body
             wait = self._retry_wait(t, resp, body, attempt)
             self.counters.retries += 1
             await self._pause(wait)
         raise NetworkError(f"Graph {method} {_version_relative(url)} failed: {t.last or 'no answer'} "
                            f"after {attempt + 1} attempt(s) (client-request-id: {t.request_id})")
+
+    async def _retry_unreadable(self, t: "_Try", attempt: int) -> bool:
+        """A 2xx whose JSON is cut short: retry it like a 5xx (True), or give up (False)."""
+        self.counters.faults += 1
+        t.last = "a 2xx answer whose JSON body was cut short"
+        if not t.idempotent:
+            raise NetworkError(f"Graph {t.method} {_version_relative(t.url)} answered, but its JSON body was cut "
+                               f"short; the change may or may not have been made "
+                               f"(client-request-id: {t.request_id})")
+        if attempt + 1 >= self.max_attempts:
+            return False
+        self.counters.retries += 1
+        await self._sleep(self._backoff(attempt))
+        return True
+
+    def _refresh_token(self) -> None:
+        self.counters.token_refreshes += 1
+        invalidate = getattr(self._token_provider, "invalidate", None)
+        if callable(invalidate):
+            invalidate()
 
     def _retry_wait(self, t: "_Try", resp: httpx.Response, body: Any, attempt: int) -> float:
         """Seconds to wait before retrying a 429/5xx answer; raises when it must not be retried."""
@@ -537,6 +613,15 @@ class GraphHttp:
             await self._sleep(wait)
 
     # -- errors -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _lost_page(e: GraphStatusError, url: str, pages: int) -> GraphStatusError:
+        """A nextLink that stopped working (404, or 410 Gone): the chain cannot be finished, so fail cleanly."""
+        why = "expired the paging state (410 Gone)" if e.status == 410 else "no longer knows the page (404)"
+        return GraphStatusError(f"Graph {why} while following @odata.nextLink of GET {_version_relative(url)} "
+                                f"after {pages} page(s) of that list; the list cannot be read to its end, run the "
+                                f"scan again (client-request-id: {e.request_id})",
+                                status=e.status, code=e.code, request_id=e.request_id)
 
     def _check_same_origin(self, next_link: str) -> str:
         p = urlsplit(next_link)
