@@ -156,3 +156,35 @@ def test_report_needs_no_graph_permission(graph_url, tmp_path, monkeypatch):
     code, out, err = run(monkeypatch, "", "report", "--db", db, "--format", "json")
     assert code == 0, err
     assert json.loads(out)["tenants"][0]["counts"]["open"] > 0
+
+
+TWIN_ID = "a7b7cb9f-2a42-4c08-9c58-07e42ace933e"
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+
+
+def _plan_with_admin_twin(monkeypatch, token: str, tmp: Path) -> dict[str, Any]:
+    doc = tenant_doc()  # the cloud-only twin the sample merges holds Global Administrator here
+    doc["roleAssignments"] = [{"id": "ra-1", "roleDefinitionId": GLOBAL_ADMIN, "principalId": TWIN_ID,
+                               "directoryScopeId": "/"}]
+    with serve_in_thread(create_app(doc, EmulatorConfig(permissions=TOKENS))) as url:
+        code, _, err = run(monkeypatch, token, "scan", *graph(url), "--onprem", SAMPLE_LDIF, "--db", tmp / "r.db")
+    if code != 0:
+        return {"scan_exit": code, "steps": [], "refusals": []}
+    assert run(monkeypatch, token, "plan", "--db", tmp / "r.db", "-o", tmp / "plan.json")[0] == 0
+    return json.loads((tmp / "plan.json").read_text())
+
+
+def _targets_admin(plan: dict[str, Any]) -> bool:
+    return any((s.get("target") or {}).get("id") == TWIN_ID for s in plan["steps"])
+
+
+def test_with_the_documented_set_an_admin_twin_is_never_matched(tmp_path, monkeypatch):
+    plan = _plan_with_admin_twin(monkeypatch, "documented", tmp_path)
+    assert "holder_has_role" in [r["guard"] for r in plan["refusals"]]
+    assert not _targets_admin(plan)
+
+
+@ROLE_GAP
+def test_without_role_permissions_an_admin_twin_is_never_matched(tmp_path, monkeypatch):
+    plan = _plan_with_admin_twin(monkeypatch, "without RoleManagement.Read.Directory", tmp_path)
+    assert not _targets_admin(plan)  # today: a set_immutable_id (hard match) onto the Global Administrator
