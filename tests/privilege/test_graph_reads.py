@@ -96,12 +96,14 @@ def test_each_required_permission_missing_is_exit_5_naming_it(command, perm, gra
     assert "Traceback" not in out + err
 
 
-def test_a_scan_without_permission_stores_nothing_as_complete(graph_url, tmp_path, monkeypatch):
+def test_a_denied_scan_records_nothing_and_resolves_nothing(graph_url, tmp_path, monkeypatch):
     db = tmp_path / "r.db"
-    assert run(monkeypatch, "without User.Read.All", "scan", *graph(graph_url), "--db", db)[0] == 5
-    code, out, _ = run(monkeypatch, "", "report", "--db", db, "--format", "json")
-    tenants = json.loads(out)["tenants"] if code == 0 else []
-    assert all(t["counts"]["open"] == 0 for t in tenants)
+    assert run(monkeypatch, "documented", "scan", *graph(graph_url), "--db", db, "-q")[0] == 0
+    before = json.loads(run(monkeypatch, "", "report", "--db", db, "--format", "json")[1])["tenants"][0]
+    assert run(monkeypatch, "without User.Read.All", "scan", *graph(graph_url), "--db", db, "-q")[0] == 5
+    after = json.loads(run(monkeypatch, "", "report", "--db", db, "--format", "json")[1])["tenants"][0]
+    assert after["last_run"] == before["last_run"]
+    assert after["counts"]["open"] == before["counts"]["open"] > 0 and after["counts"]["resolved"] == 0
 
 
 def _scan_and_plan(monkeypatch, token: str, url: str, tmp: Path) -> tuple[str, str]:
