@@ -3,7 +3,8 @@
 ``faults`` maps a mode to the share of eligible requests that get it (0-1),
 drawn from ``random.Random(seed)``, so one seed always faults the same requests
 of a sequential client. ``fault_after`` keeps the first N requests clean (so a
-scan gets part of the way); ``fault_limit`` stops injecting after N faults (a
+scan gets part of the way; status modes count ``$batch`` items, body modes
+count HTTP requests); ``fault_limit`` stops injecting after N faults (a
 burst that ends) and ``None`` means the fault never ends.
 
 Status modes answer before the handler runs; they apply to top-level requests

@@ -311,6 +311,7 @@ class GraphHttp:
         self._sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
         self._resume_at = 0.0  # monotonic time before which nobody sends (tenant-wide Retry-After)
+        self._token_generation = 0  # bumped by each refresh: concurrent 401s refresh once, not once each
 
     async def __aenter__(self) -> "GraphHttp":
         return self
@@ -391,12 +392,14 @@ class GraphHttp:
         throttle_waited = 0.0
         refreshed = False
         for attempt in range(self.max_attempts):
+            generation = self._token_generation
             responses, request_id = await self._send_batch(pending)
             retry, wait = self._settle_batch(pending, responses, done, attempt, request_id)
             expired = [i for i in pending if done[i.id].status == 401 and i not in retry]
             if expired and not refreshed and self._token_provider is not None:
                 refreshed = True  # a token that expired mid-scan: ask for a fresh one, once
-                self._refresh_token()
+                if generation == self._token_generation:
+                    self._refresh_token()
                 retry = [i for i in pending if i in retry or i in expired]
             if not retry:
                 break
@@ -478,6 +481,7 @@ class GraphHttp:
         content = orjson.dumps(json) if json is not None else None
         for attempt in range(self.max_attempts):
             await self._wait_for_gate()
+            generation = self._token_generation
             try:
                 resp = await self._send_once(method, url, content, headers, t.request_id, attempt)
             except _NETWORK_ERRORS as e:
@@ -497,7 +501,8 @@ class GraphHttp:
             body = None if body is _UNREADABLE else body
             if status == 401 and not t.refreshed and self._token_provider is not None:
                 t.refreshed = True  # the token may have expired mid-scan: ask for a fresh one, once
-                self._refresh_token()
+                if generation == self._token_generation:
+                    self._refresh_token()
                 self.counters.retries += 1
                 continue
             if status not in _RETRY_STATUS:
@@ -527,6 +532,7 @@ class GraphHttp:
         return True
 
     def _refresh_token(self) -> None:
+        self._token_generation += 1
         self.counters.token_refreshes += 1
         invalidate = getattr(self._token_provider, "invalidate", None)
         if callable(invalidate):
