@@ -9,7 +9,7 @@ plan; a step's ``change.command`` is for reading only and is re-rendered here
 from ``kind`` + ``params``. Comments carry only printable single-line text.
 
 LDIF: RFC 2849 change records (``changetype: modify``); a value that is not a
-SAFE-STRING (non-ASCII, leading space/colon/``<``, trailing space, CR/LF/NUL)
+SAFE-STRING (non-ASCII, leading space/colon/``<``, trailing space, any control character)
 is base64 (``attr::``); lines are folded at 76 columns.
 """
 
@@ -140,7 +140,7 @@ def _safe_string(value: bytes) -> bool:
         return True
     if value[0] in b" :<" or value[-1:] == b" ":
         return False
-    return all(0 < b < 128 and b not in (10, 13) for b in value)
+    return all(32 <= b < 127 for b in value)  # controls (tab too: readers strip it after "attr:") -> base64
 
 
 def _fold(line: str, width: int = 76) -> list[str]:

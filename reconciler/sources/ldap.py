@@ -339,11 +339,15 @@ def _check_page(url: str, result: Mapping[str, Any], n: int) -> None:
 
 
 def escape_filter_value(value: str) -> str:
-    """RFC 4515 escaping of an assertion value: ``\\ * ( )`` and NUL become ``\\XX``."""
-    out = []
-    for ch in value:
-        out.append(f"\\{ord(ch):02x}" if ch in "\\*()\x00" else ch)
-    return "".join(out)
+    """RFC 4515 escaping of an assertion value: ``\\ * ( )``, NUL, and every byte that is not visible
+    ASCII (controls, newlines, non-ASCII as its UTF-8 bytes, a leading/trailing space) become ``\\XX``.
+
+    Only the first five must be escaped; escaping the rest too keeps client libraries that trim or
+    re-encode filter text (ldap3 strips surrounding whitespace) from changing the value.
+    """
+    last = len(value) - 1
+    return "".join(ch if ("!" <= ch <= "~" and ch not in "\\*()") or (ch == " " and 0 < i < last) else
+                   "".join(f"\\{b:02x}" for b in ch.encode("utf-8")) for i, ch in enumerate(value))
 
 
 def escape_filter_bytes(value: bytes) -> str:
