@@ -142,3 +142,16 @@ def test_stall_that_never_ends_exits_5(tenant: Tenant, tmp_path: Path) -> None:
     cfg = tenant.config(faults={"stall": 1.0}, fault_after=2, fault_stall_s=250)
     scan = failed_after_good_run(tenant, cfg, tmp_path)
     assert "ReadTimeout" in scan.stderr
+
+
+# ---------------------------------------------------------------- everything transient at once, several seeds
+
+
+@pytest.mark.usefixtures("fast_client")
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_mixed_transient_faults_same_findings(tenants: dict[str, Tenant], tmp_path: Path, seed: int) -> None:
+    tenant = tenants["generated"]
+    cfg = tenant.config(faults={"429": 0.1, "5xx": 0.1, "reset": 0.1, "truncate": 0.1}, seed=seed,
+                        fault_retry_after=30)
+    scan = run_scan(tenant, cfg, tmp_path / "r.db")
+    assert_identical(tenant, scan)
