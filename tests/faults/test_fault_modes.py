@@ -116,3 +116,15 @@ def test_resets_in_process_lose_nothing() -> None:
     app = create_app(SAMPLE, EmulatorConfig(faults={"reset": 0.4, "truncate": 0.2}, seed=9))
     assert _findings(_read(app, None)) == clean
     assert app.state.emulator.stats["faults"] > 0
+
+
+def test_reliability_doc_table_names_real_fault_tests() -> None:
+    import re
+    from pathlib import Path
+
+    from . import test_faults
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reliability.md").read_text()
+    named = set(re.findall(r"`(test_\w+)(?:\[\w+\])?`", doc))
+    assert len(named) >= 14
+    assert named == {n for n in dir(test_faults) if n.startswith("test_")}
