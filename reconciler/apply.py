@@ -25,6 +25,7 @@ from .errors import (
     AuthError,
     DirectoryError,
     DriftDetected,
+    PermissionDenied,
     PlanMismatch,
     ThrottledError,
     UnsafePlan,
@@ -47,7 +48,8 @@ __all__ = [
     "verify_plan",
 ]
 
-_FATAL = (AuthError, ThrottledError)
+# stop the whole run (exit 5): nothing else will work either; a missing permission is named once
+_FATAL = (AuthError, PermissionDenied, ThrottledError)
 
 
 class Writer(Protocol):

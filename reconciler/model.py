@@ -174,6 +174,7 @@ class CloudSnapshot:
     group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     complete: bool = True
     source_label: str = ""
+    roles_known: bool = True  # False: neither roleAssignments nor directoryRoles could be read
 
     @property
     def initial_domain(self) -> str | None:

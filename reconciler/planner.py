@@ -57,13 +57,14 @@ class TenantContext:
     eligible: Mapping[str, Sequence[str]] | None = None
     object_identifiers: Mapping[str, str] = field(default_factory=dict)  # id -> onPremisesObjectIdentifier
     stored: bool = True  # False: no context was stored for the run (guards refuse matches)
+    roles_known: bool = True  # False: active role holders could not be read (guards refuse matches)
 
     def data(self) -> dict[str, Any]:
         return {"tenant": self.tenant, "features": dict(self.features) if self.features is not None else None,
                 "domains": dict(self.domains), "initial_domain": self.initial_domain,
                 "role_holders": {k: list(v) for k, v in self.role_holders.items()},
                 "eligible": None if self.eligible is None else {k: list(v) for k, v in self.eligible.items()},
-                "object_identifiers": dict(self.object_identifiers)}
+                "object_identifiers": dict(self.object_identifiers), "roles_known": self.roles_known}
 
     @classmethod
     def from_data(cls, d: Mapping[str, Any] | None, tenant: str) -> TenantContext:
@@ -72,7 +73,8 @@ class TenantContext:
         return cls(tenant=str(d.get("tenant") or tenant), features=d.get("features"),
                    domains=d.get("domains") or {}, initial_domain=d.get("initial_domain"),
                    role_holders=d.get("role_holders") or {}, eligible=d.get("eligible"),
-                   object_identifiers=d.get("object_identifiers") or {})
+                   object_identifiers=d.get("object_identifiers") or {},
+                   roles_known=bool(d.get("roles_known", False)))
 
 
 def _expand(principals: Iterable[tuple[str, str]], groups: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
@@ -98,7 +100,7 @@ def context_from_snapshot(snap: CloudSnapshot) -> TenantContext:
     return TenantContext(
         tenant=snap.tenant_id, features=dict(snap.features) if snap.features is not None else None,
         domains={d.name.lower(): d.type for d in snap.domains}, initial_domain=snap.initial_domain,
-        role_holders=_expand(direct, snap.group_members), eligible=eligible,
+        role_holders=_expand(direct, snap.group_members), eligible=eligible, roles_known=snap.roles_known,
         object_identifiers={o.id: o.on_premises_object_identifier for o in snap.objects
                             if o.on_premises_object_identifier})
 
@@ -289,6 +291,11 @@ def _match_guards(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F, *,
     if not ctx.stored:
         b.refuse(F.id, "context_unknown", "no tenant context (roles, flags, domains) was stored with this scan "
                  "run; re-run scan with this version before planning a match")
+        return False
+    if not ctx.roles_known:
+        b.refuse(F.id, "roles_unknown", f"directory role holders could not be read for this scan; {who} may "
+                 "be an administrator, and Entra never matches one. Grant RoleManagement.Read.Directory and "
+                 "scan again")
         return False
     if ctx.role_holders.get(hid):
         b.refuse(F.id, "holder_has_role", f"{who} holds directory role(s) {', '.join(ctx.role_holders[hid])} "

@@ -237,6 +237,11 @@ class _Reader:
             self.optional_list(*got["eligibility"], "PIM role eligibility"),
             self.directory_roles(*got["roles"]), self.role_group_members(*got["rolegroups"]),
             *(self.errors_in(c, *got["err-" + c.key]) for c in _ACTIVE))
+        if assignments is None and directory is None:
+            # the guard that keeps admins from being matched needs active role holders: a refusal stops
+            # the scan (exit 5, naming the permission) instead of reading as "nobody holds a role"
+            raise self.http.error_for_item(*got["assignments"])
+        directory = directory or []
         counts = {c.key: _odata_count(got["count-" + c.key][1]) for c in _ACTIVE} if "count-users" in got else {}
         return {"org": org, "features": features, "assignments": assignments, "eligibility": eligibility,
                 "directory": directory, "groups": groups,
@@ -279,10 +284,10 @@ class _Reader:
             return None
         return [o async for page in self.items(req, resp) for o in page]
 
-    async def directory_roles(self, req: BatchRequest, resp: BatchResponse) -> list[dict[str, Any]]:
+    async def directory_roles(self, req: BatchRequest, resp: BatchResponse) -> list[dict[str, Any]] | None:
         if not 200 <= resp.status < 300:
             self.note("directory roles unknown (not readable)")
-            return []
+            return None
         roles = [r async for page in self.items(req, resp) for r in page if isinstance(r, dict) and r.get("id")]
         members = await self.members_of("/directoryRoles", [r["id"] for r in roles])
         return [{"id": r["id"], "displayName": r.get("displayName"), "roleTemplateId": r.get("roleTemplateId"),

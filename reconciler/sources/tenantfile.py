@@ -132,5 +132,6 @@ def tenant_from_document(doc: dict[str, Any], path: Any) -> CloudSnapshot:
     snap.directory_role_members = members
     snap.group_members = group_members
     snap.role_assignments = _optional_list(doc, "roleAssignments", path)
+    snap.roles_known = snap.role_assignments is not None or "directoryRoles" in doc
     snap.role_eligibility = _optional_list(doc, "roleEligibilitySchedules", path)
     return snap

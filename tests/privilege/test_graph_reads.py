@@ -27,9 +27,6 @@ NO_ROLES = READ_REQUIRED - {"RoleManagement.Read.Directory"}
 TOKENS: dict[str, set[str]] = {"documented": set(READ_REQUIRED), "everything": set(FULL),
                                **{f"without {p}": set(FULL - {p}) for p in FULL},
                                "narrow PIM only": NO_ROLES | {PIM, SYNC_FLAGS}}
-# Reading roles without permission is silently treated as "nobody holds a role" today (see the report):
-ROLE_GAP = pytest.mark.xfail(strict=True, reason="GraphSource notes a 403 on roleAssignments/directoryRoles "
-                             "but carries on, and the planner then sees no role holders; should be exit 5")
 
 
 def tenant_doc() -> dict[str, Any]:
@@ -81,7 +78,7 @@ def test_exactly_the_documented_set_is_enough(command, graph_url, tmp_path, monk
 
 
 def _required_cases() -> list[Any]:
-    return [pytest.param(c, p, marks=[ROLE_GAP] if p == "RoleManagement.Read.Directory" else [],
+    return [pytest.param(c, p, marks=[],
                          id=f"{c}-{p}") for c in COMMANDS for p in sorted(READ_REQUIRED)]
 
 
@@ -136,7 +133,6 @@ def test_pim_eligibility_unreadable_is_unknown_and_the_plan_warns(tmp_path, monk
     assert PIM_UNKNOWN in plan_err
 
 
-@ROLE_GAP
 def test_the_narrow_pim_permission_alone_does_not_replace_role_reads(graph_url, tmp_path, monkeypatch):
     code, _, err = run(monkeypatch, "narrow PIM only", "scan", *graph(graph_url), "--db", tmp_path / "r.db")
     assert code == 5 and "RoleManagement.Read.Directory" in err
@@ -186,7 +182,6 @@ def test_with_the_documented_set_an_admin_twin_is_never_matched(tmp_path, monkey
     assert not _targets_admin(plan)
 
 
-@ROLE_GAP
 def test_without_role_permissions_an_admin_twin_is_never_matched(tmp_path, monkeypatch):
     plan = _plan_with_admin_twin(monkeypatch, "without RoleManagement.Read.Directory", tmp_path)
     assert not _targets_admin(plan)  # today: a set_immutable_id (hard match) onto the Global Administrator

@@ -26,9 +26,6 @@ GROUP = {"id": "g-1", "displayName": "Sales", "mail": "sales@contoso.com", "prox
          "mailEnabled": True, "securityEnabled": False, "groupTypes": ["Unified"], "onPremisesSyncEnabled": None}
 DELETED_GROUP = {**GROUP, "id": "dg-1", "displayName": "Old sales", "mail": "old.sales@contoso.com",
                  "proxyAddresses": ["SMTP:old.sales@contoso.com"], "deletedDateTime": "2026-11-01T00:00:00Z"}
-# A missing permission fails the step (exit 1) instead of stopping the run; see the report.
-NOT_FATAL = pytest.mark.xfail(strict=True, reason="apply maps PermissionDenied on a read or write to a failed "
-                              "step (exit 1); only AuthError/ThrottledError abort with exit 5 (apply._FATAL)")
 
 
 def doc() -> dict[str, Any]:
@@ -120,13 +117,9 @@ def test_exactly_the_documented_set_applies_and_undoes(kind, tmp_path, monkeypat
             assert len(t.writes()) == 2
 
 
-def _missing_cases(only_fatal: bool = False) -> list[Any]:
-    cases = []
-    for kind, perms in APPLY_REQUIRED.items():
-        for perm in sorted(perms):
-            marks = [NOT_FATAL] if only_fatal and perm != "Organization.Read.All" else []
-            cases.append(pytest.param(kind, perm, marks=marks, id=f"{kind}-{perm}"))
-    return cases
+def _missing_cases() -> list[Any]:
+    return [pytest.param(kind, perm, id=f"{kind}-{perm}")
+            for kind, perms in APPLY_REQUIRED.items() for perm in sorted(perms)]
 
 
 # A write permission that also grants the read: without it the re-read fails first, and the line names
@@ -139,20 +132,14 @@ def names(out: str, perm: str) -> bool:
 
 
 @pytest.mark.parametrize(("kind", "perm"), _missing_cases())
-def test_each_required_permission_missing_changes_nothing_and_names_it(kind, perm, tmp_path, monkeypatch):
+def test_each_required_permission_missing_is_exit_5_changes_nothing_and_names_it(kind, perm, tmp_path,
+                                                                                 monkeypatch):
     with tenant({"short": set(APPLY_REQUIRED[kind]) - {perm}}) as t:
         code, out = apply(monkeypatch, t, "short", kind, tmp_path)
-        assert code != 0, out
+        assert code == 5, out
         assert t.writes() == []
         assert names(out, perm), out
         assert "403" in out and "Traceback" not in out
-
-
-@pytest.mark.parametrize(("kind", "perm"), _missing_cases(only_fatal=True))
-def test_each_required_permission_missing_is_exit_5(kind, perm, tmp_path, monkeypatch):
-    with tenant({"short": set(APPLY_REQUIRED[kind]) - {perm}}) as t:
-        code, out = apply(monkeypatch, t, "short", kind, tmp_path)
-    assert code == 5, out
 
 
 def test_no_application_permission_purges_a_deleted_group(tmp_path, monkeypatch):

@@ -92,8 +92,6 @@ def test_a_read_only_account_cannot_apply_an_ldap_step(ad, tmp_path):
     assert "Traceback" not in out
 
 
-@pytest.mark.xfail(strict=True, reason="apply maps PermissionDenied to a failed step (exit 1); only "
-                   "AuthError/ThrottledError abort with exit 5 (apply._FATAL)")
 def test_a_read_only_account_applying_is_exit_5(ad, tmp_path):
     assert apply_as_reader(ad, tmp_path)[0] == 5
 
