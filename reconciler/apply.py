@@ -212,6 +212,11 @@ def _norm_sum(value: str) -> str:
     return v if v.startswith("sha256:") else "sha256:" + v
 
 
+def _shown(text: str, limit: int = 100) -> str:
+    """A value from the plan file as it may be printed: control characters escaped, length capped."""
+    return text if text.isprintable() and len(text) <= limit else repr(text[:limit])
+
+
 def verify_plan(loaded: LoadedPlan, journal: Journal | None, opts: ApplyOptions) -> None:
     """Fingerprint, checksum, known-plan and tenant checks (PlanMismatch, exit 4)."""
     actual = loaded.plan.fingerprint
@@ -221,12 +226,12 @@ def verify_plan(loaded: LoadedPlan, journal: Journal | None, opts: ApplyOptions)
     else:
         if actual != loaded.claimed:
             raise PlanMismatch(f"{loaded.path}: the plan was changed after it was made (content hashes to "
-                               f"{actual}, file says {loaded.claimed})")
+                               f"{actual}, file says {_shown(loaded.claimed)})")
         if journal is not None and not journal.knows_plan(actual):
             raise PlanMismatch(f"{loaded.path}: this database never made plan {actual}; apply it where it was "
                                "made, or pass --checksum with the reviewed fingerprint")
     if opts.tenant_id is not None and opts.tenant_id != loaded.plan.tenant:
-        raise PlanMismatch(f"{loaded.path}: the plan is for tenant {loaded.plan.tenant}, but the connected "
+        raise PlanMismatch(f"{loaded.path}: the plan is for tenant {_shown(loaded.plan.tenant)}, but the connected "
                            f"tenant is {opts.tenant_id}")
 
 

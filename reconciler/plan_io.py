@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 
 from .errors import BadInput
-from .fixes import Step, StepShapeError
+from .emit import emit_ldif, emit_ps1
+from .fixes import Executor, Step, StepShapeError
 from .planner import PLAN_SCHEMA, Plan, Refusal
 from .sources.ldif import _logical_lines, _split
 from .sources.tenantfile import load_json_document, parse_json_bytes
@@ -67,6 +68,9 @@ def plan_from_document(doc: Mapping[str, Any], path: Any) -> LoadedPlan:
     raw_ref = doc.get("refusals") or []
     if not isinstance(raw_ref, list):
         raise BadInput(path, "refusals must be a list", place="refusals")
+    warnings = doc.get("warnings") or []
+    if not isinstance(warnings, list):
+        raise BadInput(path, "warnings must be a list", place="warnings")
     steps, seen = [], set()
     for i, d in enumerate(raw_steps):
         try:
@@ -75,6 +79,9 @@ def plan_from_document(doc: Mapping[str, Any], path: Any) -> LoadedPlan:
             raise BadInput(path, str(e), place=f"steps[{i}]") from None
         if step.id in seen:
             raise BadInput(path, f"duplicate step id {step.id!r}", place=f"steps[{i}].id")
+        problem = _unusable(step)
+        if problem:
+            raise BadInput(path, f"step {step.id!r}: {problem}", place=f"steps[{i}]")
         missing = [a for a in step.after if a not in seen]
         if missing:
             raise BadInput(path, f"after names {missing!r}, which is not an earlier step", place=f"steps[{i}].after")
@@ -87,8 +94,26 @@ def plan_from_document(doc: Mapping[str, Any], path: Any) -> LoadedPlan:
         refusals.append(Refusal(r["finding"], r["guard"], r["reason"]))
     plan = Plan(tenant=tenant, created=str(doc.get("created") or ""), scan_run=doc.get("scan_run"),
                 steps=tuple(steps), refusals=tuple(refusals),
-                warnings=tuple(str(w) for w in doc.get("warnings") or ()))
+                warnings=tuple(str(w) for w in warnings))
     return LoadedPlan(plan, claimed, str(path))
+
+
+def _unusable(step: Step) -> str | None:
+    """Why apply could not execute or emit this step (checked at read time, before anything is written)."""
+    if step.executor not in (Executor.POWERSHELL, Executor.MANUAL):
+        for attr, spec in step.change.items():
+            if isinstance(spec, Mapping) and any(not isinstance(spec.get(op, []), list) for op in ("add", "remove")):
+                return f"change.{attr}: add and remove must be lists"
+    try:
+        if step.executor is Executor.POWERSHELL:
+            emit_ps1([step], fingerprint="")
+            emit_ps1([step], fingerprint="", undo=True)
+        elif step.executor is Executor.LDAP:
+            emit_ldif([step])
+            emit_ldif([step], undo=True)
+    except (ValueError, TypeError) as e:
+        return f"cannot be rendered for the admin: {e}"
+    return None
 
 
 def write_text(path: Path, text: str) -> None:
