@@ -16,6 +16,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -150,19 +151,22 @@ def run_killed(cmd: list[str], em: Any, rng: random.Random, n: int, max_kills: i
         runs += 1
         kill_at = _writes(em) + rng.randint(0, max(1, n - _writes(em))) if kills < max_kills else None
         delay = rng.random() * 0.004
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
-        while proc.poll() is None:
-            if kill_at is not None and _writes(em) >= kill_at:
-                time.sleep(delay)
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
-                break
-            time.sleep(0.0005)
-        out, err = proc.communicate()
+        with tempfile.TemporaryFile() as err:  # a file, not a pipe: nobody reads while it runs
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=_env())
+            while proc.poll() is None:
+                if kill_at is not None and _writes(em) >= kill_at:
+                    time.sleep(delay)
+                    proc.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+                time.sleep(0.0005)
+            proc.wait()
+            err.seek(0)
+            message = err.read().decode(errors="replace")[-400:]
         if proc.returncode == -signal.SIGKILL:
             continue
         if proc.returncode != 0:
-            errors.append(f"apply exited {proc.returncode}: {err.decode(errors='replace')[-400:]}")
+            errors.append(f"apply exited {proc.returncode}: {message}")
         return kills, runs, errors
     return kills, runs, errors + ["timed out"]
 
@@ -204,8 +208,8 @@ def check_journal(db: Path, plan: Plan) -> tuple[list[str], int]:
 
 
 def check_undo(em: Any, before: dict[str, tuple[str, dict[str, Any]]], plan: Plan, db: Path, url: str) -> list[str]:
-    proc = subprocess.run(cli("undo", "--graph-url", url, "--auth", "none", "--doit", "--db", str(db), "--quiet",
-                              "--format", "json"), capture_output=True, env=_env(), timeout=600)
+    proc = subprocess.run(cli("undo", "--graph-url", url, "--auth", "none", "--doit", "--db", str(db), "--quiet"),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env(), timeout=600)
     if proc.returncode != 0:
         return [f"undo exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-400:]}"]
     after = snapshot(em)

@@ -45,14 +45,14 @@ def test_two_scans_and_an_apply_on_one_fresh_database(tmp_path: Path) -> None:
     db = tmp_path / "shared.db"
     app = create_app(tenant_doc(STEPS))
     with serve_in_thread(app) as url:
-        procs = [subprocess.Popen(_scan_loop(t, ld, db, tmp_path / f"scan{i}"), stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, env=_env()) for i, (t, ld) in enumerate(tenants)]
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "apply", str(plan_path), "--graph-url", url, "--auth", "none",
-             "--doit", "--force", "--db", str(db), "--checksum", plan.fingerprint, "--quiet", "--format", "json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()))
-        results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
-    for code, _out, err in results:
+        apply = [sys.executable, "-m", "reconciler", "apply", str(plan_path), "--graph-url", url, "--auth", "none",
+                 "--doit", "--force", "--db", str(db), "--checksum", plan.fingerprint, "--quiet", "--format", "json"]
+        cmds = [_scan_loop(t, ld, db, tmp_path / f"scan{i}") for i, (t, ld) in enumerate(tenants)] + [apply]
+        logs = [tmp_path / f"stderr{i}" for i in range(len(cmds))]  # files, not pipes: nobody reads meanwhile
+        procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=log.open("wb"), env=_env())
+                 for c, log in zip(cmds, logs, strict=True)]
+        results = [(p.wait(timeout=300), log.read_bytes()) for p, log in zip(procs, logs, strict=True)]
+    for code, err in results:
         assert b"locked" not in err and b"Traceback" not in err, err.decode(errors="replace")
         assert code == 0, err.decode(errors="replace")
     assert check_exactly_once(app.state.emulator, plan) == []
