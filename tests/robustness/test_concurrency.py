@@ -63,12 +63,15 @@ def _assert_no_lost_rows(db: Path, tmp: Path, plan) -> None:
     con = sqlite3.connect(str(db))
     try:
         runs = con.execute("SELECT id, tenant_id, complete FROM runs WHERE command = 'scan'").fetchall()
+        scan_window = con.execute("SELECT MIN(started), MAX(finished) FROM runs").fetchone()
+        apply_window = con.execute("SELECT started, finished FROM journal_runs WHERE action = 'apply'").fetchone()
         stored = {r[0]: {f for (f,) in con.execute("SELECT id FROM findings WHERE run_id = ?", (r[0],))}
                   for r in runs}
         journal = con.execute("SELECT step_id, phase, status FROM journal WHERE fingerprint = ? ORDER BY seq",
                               (plan.fingerprint,)).fetchall()
     finally:
         con.close()
+    assert apply_window[0] <= scan_window[1] and scan_window[0] <= apply_window[1]  # they did overlap
     assert len(runs) == 2 * SCANS_PER_PROCESS and all(r[2] == 1 for r in runs)
     assert len({r[1] for r in runs}) == 2  # two tenants
     reported = []
