@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from .errors import BadInput
 from .emit import emit_ldif, emit_ps1
+from .errors import BadInput
 from .fixes import Executor, Step, StepShapeError
 from .planner import PLAN_SCHEMA, Plan, Refusal
 from .sources.ldif import _logical_lines, _split
