@@ -197,20 +197,40 @@ def static_token_provider(env: Mapping[str, str] | None = None) -> Callable[[], 
     return lambda: tok
 
 
-def token_provider(credential: Any, scope: str, mode: str = "") -> Callable[[], Awaitable[str]]:
-    """Async, cached, single-flight ``get_token`` over a sync azure-identity credential."""
-    state: dict[str, Any] = {"token": None, "expires": 0.0}
-    lock = asyncio.Lock()
+class _CachedToken:
+    """Async, cached, single-flight ``get_token`` over a sync azure-identity credential.
 
-    async def get() -> str:
-        if state["token"] and state["expires"] - 300 > time.time():
-            return str(state["token"])
-        async with lock:
-            if not (state["token"] and state["expires"] - 300 > time.time()):
-                at = await asyncio.to_thread(_get_token, credential, scope, mode)
-                state["token"], state["expires"] = at.token, float(at.expires_on)
-        return str(state["token"])
-    return get
+    ``invalidate()`` drops the cached token: the Graph client calls it after a 401 (a token revoked or
+    expired early), so the next call asks the credential for a fresh one.
+    """
+
+    def __init__(self, credential: Any, scope: str, mode: str) -> None:
+        self._credential, self._scope, self._mode = credential, scope, mode
+        self._token: str | None = None
+        self._expires = 0.0
+        self._lock: asyncio.Lock | None = None
+
+    def _fresh(self) -> bool:
+        return bool(self._token) and self._expires - 300 > time.time()
+
+    async def __call__(self) -> str:
+        if self._fresh():
+            return str(self._token)
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if not self._fresh():
+                at = await asyncio.to_thread(_get_token, self._credential, self._scope, self._mode)
+                self._token, self._expires = at.token, float(at.expires_on)
+        return str(self._token)
+
+    def invalidate(self) -> None:
+        self._token, self._expires = None, 0.0
+
+
+def token_provider(credential: Any, scope: str, mode: str = "") -> Callable[[], Awaitable[str]]:
+    """Async, cached, single-flight ``get_token`` over a sync azure-identity credential (see _CachedToken)."""
+    return _CachedToken(credential, scope, mode)
 
 
 def _get_token(credential: Any, scope: str, mode: str) -> Any:
