@@ -13,6 +13,7 @@ import io
 import re
 
 import ldif
+import pytest
 import tree_sitter as ts
 import tree_sitter_powershell as tsp
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +29,9 @@ from reconciler.sources.graph import holder_filters, odata_quote
 from reconciler.sources.ldap import escape_filter_bytes, escape_filter_value
 
 from .hostile import no_nul, nonempty, values
+
+# a failing 64 KB example makes hypothesis warn about its repr size; keep the real failure visible
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisWarning")
 
 PROPS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                           HealthCheck.data_too_large])
