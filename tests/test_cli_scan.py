@@ -263,3 +263,14 @@ def test_python_dash_m_and_help(tmp_path):
                         "--db", str(tmp_path / "d.db")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and "x.json: no such file" in p.stderr
+
+
+def test_error_lines_escape_control_and_bidi_characters(db, tmp_path):
+    from reconciler.cli.common import safe_line
+
+    assert safe_line("a\nb\x1b[31m\u202ec") == "a\\x0ab\\x1b[31m\\u202ec"
+    evil = tmp_path / "evil\x1b[2J\u202e.json"
+    r = run("scan", "--tenant", str(evil), "--db", str(db))
+    assert r.exit_code == 2
+    assert "\x1b" not in r.stderr and "\u202e" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -97,8 +97,19 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 # ---------------------------------------------------------------- errors → exit codes
 
 
+# C0/C1 controls and bidirectional overrides: directory data and file contents echoed in a message
+# must not move the cursor, recolour the terminal or reorder the line an admin reads.
+_UNSAFE = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_UNSAFE.update({c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+
+
+def safe_line(text: str) -> str:
+    """One printable line: controls and bidi overrides escaped (so a message stays one line)."""
+    return text.translate(_UNSAFE)
+
+
 def err(message: str) -> None:
-    typer.echo(f"reconciler: {message}", err=True)
+    typer.echo(f"reconciler: {safe_line(message)}", err=True)
 
 
 def handle_errors(fn: F) -> F:
