@@ -70,7 +70,7 @@ def test_directory_errors_are_reported_per_tenant_with_exit_5(tmp_path: Path):
 
     outcomes = scan_all(cfg, tmp_path / "r.db", build=build)
     assert [o.ok for o in outcomes] == [True, True, False]
-    assert outcomes[2].error == "graph.microsoft.com: connection reset after 10 attempts"
+    assert outcomes[2].error == "graph.microsoft.com: connection reset after 10 attempts; nothing was stored"
     assert exit_code(outcomes) == 5 and exit_code(outcomes, check=True) == 5
     assert exit_code(outcomes[:2], check=True) == 1 and exit_code(outcomes[:2]) == 0
 
