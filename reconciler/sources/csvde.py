@@ -11,6 +11,7 @@ from typing import Iterator
 
 from ..errors import BadInput
 from ..model import OnPremObject
+from .inputs import read_input
 from .onprem import EntryError, decode_entry
 
 __all__ = ["iter_csvde_objects", "parse_csvde_text"]
@@ -61,14 +62,7 @@ def _rows(text: str, path: Path) -> Iterator[OnPremObject]:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise BadInput(path, "no such file") from None
-    except IsADirectoryError:
-        raise BadInput(path, "is a directory, not a file") from None
-    except OSError as e:
-        raise BadInput(path, f"cannot read: {e.strerror}") from None
+    data = read_input(path)
     if data.startswith(b"\xff\xfe"):
         return data[2:].decode("utf-16-le", errors="replace")
     try:

@@ -17,6 +17,7 @@ from typing import IO, Iterator
 
 from ..errors import BadInput
 from ..model import OnPremObject
+from .inputs import open_input
 from .onprem import EntryError, decode_entry
 
 __all__ = ["iter_ldif_records", "iter_ldif_objects", "parse_ldif_bytes"]
@@ -26,14 +27,7 @@ _NAMES: dict[bytes, str] = {}  # validated attribute name -> lower-case name wit
 
 
 def _open(path: Path) -> IO[bytes]:
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        raise BadInput(path, "no such file") from None
-    except IsADirectoryError:
-        raise BadInput(path, "is a directory, not a file") from None
-    except OSError as e:
-        raise BadInput(path, f"cannot read: {e.strerror}") from None
+    f = open_input(path)
     head = f.read(2)
     if head == b"\xff\xfe":  # ldifde -u writes UTF-16LE with a BOM
         try:

@@ -15,6 +15,7 @@ import orjson
 from ..errors import BadInput
 from ..model import CloudSnapshot, ObjectKind
 from .graphmap import to_cloud_object, to_domains
+from .inputs import read_input
 
 __all__ = ["TENANT_SCHEMA", "read_tenant_file", "parse_tenant_bytes", "load_json_document"]
 
@@ -39,15 +40,7 @@ def _line_col(data: bytes, pos: int) -> tuple[int, int]:
 def load_json_document(path: Path | str, schema: str) -> dict[str, Any]:
     """Read a JSON file that must declare ``schema``; every failure is ``BadInput``."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise BadInput(p, "no such file") from None
-    except IsADirectoryError:
-        raise BadInput(p, "is a directory, not a file") from None
-    except OSError as e:
-        raise BadInput(p, f"cannot read: {e.strerror}") from None
-    return parse_json_bytes(data, p, schema)
+    return parse_json_bytes(read_input(p), p, schema)
 
 
 def parse_json_bytes(data: bytes, path: Path | str, schema: str) -> dict[str, Any]:
