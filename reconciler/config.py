@@ -181,12 +181,12 @@ def find_config(explicit: Path | None = None) -> Path | None:
 
 
 def load_config(path: Path) -> Config:
+    from .sources.inputs import read_input
+
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise BadInput(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(path, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
+        text = read_input(path).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(path, f"not UTF-8 text: {e.reason} at byte {e.start}") from None
     return parse_config(text, path)
 
 

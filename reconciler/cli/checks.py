@@ -51,12 +51,12 @@ def load_tlds(path: Path | None) -> frozenset[str]:
         from importlib import resources
 
         return parse_tlds((resources.files("reconciler") / "data" / "tlds.txt").read_text("utf-8"))
+    from ..sources.inputs import read_input
+
     try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        raise BadInput(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(path, f"cannot read the TLD list: {getattr(e, 'strerror', None) or e}") from None
+        text = read_input(path).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadInput(path, f"the TLD list is not UTF-8 text: {e.reason} at byte {e.start}") from None
     tlds = parse_tlds(text)
     bad = next(((n, t) for n, t in enumerate(text.splitlines(), 1)
                 if (w := t.split("#", 1)[0].strip().lstrip(".")) and not _tld_like(w)), None)

@@ -27,10 +27,10 @@ def _permissions(path: Path | None) -> dict[str, set[str]] | None:
         return None
     import orjson
 
+    from ..sources.inputs import read_input
+
     try:
-        doc = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise BadInput(path, "no such file") from None
+        doc = orjson.loads(read_input(path))
     except orjson.JSONDecodeError as e:
         raise BadInput(path, f"invalid JSON: {e}") from None
     if not isinstance(doc, dict) or not all(isinstance(v, list) for v in doc.values()):
