@@ -56,16 +56,11 @@ def _build(t: TenantConfig) -> tuple[CloudSource, list[OnPremReader]]:
     from .wiring import SourceOptions, build_cloud_source, build_onprem_readers
 
     opts = t.source_options()
-    known = SourceOptions.__dataclass_fields__
     secrets = t.secret_env()
-    if secrets:
-        if "env" not in known:
-            raise UsageError(f"tenants.{t.name}: per-tenant secret references are not supported by this build's "
-                             "Graph wiring yet; use auth = managed-identity, workload-identity or azure-cli, or "
-                             "scan this tenant alone with AZURE_* set")
-        opts.env = {**os.environ, **secrets}  # type: ignore[attr-defined]
-    if t.max_concurrency is not None and "max_concurrency" in known:
-        opts.max_concurrency = t.max_concurrency  # type: ignore[attr-defined]
+    if secrets:  # this tenant's credentials, never the process's by accident
+        opts.env = {**os.environ, **secrets}
+    opts.max_concurrency = t.max_concurrency
+    opts.max_throttle_wait = t.max_throttle_wait
     cloud = build_cloud_source(opts)
     readers = build_onprem_readers(SourceOptions(onprem=list(t.onprem)))
     for forest, forest_opts in zip(t.ldap, t.ldap_options()):

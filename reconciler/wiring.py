@@ -41,6 +41,7 @@ class SourceOptions:
     verbose: bool = False
     env: dict[str, str] | None = None  # per-tenant environment for credentials (scan --all); None = os.environ
     max_concurrency: int | None = None  # Graph requests in flight for this tenant (default 16)
+    max_throttle_wait: float | None = None  # seconds one request may wait on 429s before giving up (default 600)
     password_prompt: Callable[[str], str] | None = None  # asks for the LDAP bind password when interactive
 
 
@@ -91,7 +92,9 @@ def graph_http_factory(o: SourceOptions) -> tuple[str, Callable[[], Any]]:
     tokens = provider_for(o.auth, tenant_id=o.tenant_id, client_id=o.client_id, certificate=o.certificate,
                           cloud_name=o.cloud, env=o.env)
     limit = o.max_concurrency or 16
-    return base, lambda: GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}", max_concurrency=limit)
+    wait = o.max_throttle_wait if o.max_throttle_wait is not None else 600.0
+    return base, lambda: GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}", max_concurrency=limit,
+                                   max_throttle_wait=wait)
 
 
 def build_graph_source(o: SourceOptions) -> CloudSource:
