@@ -17,8 +17,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from reconciler.matcher import match
-from reconciler.model import CloudSnapshot, ObjectKind
+from reconciler.core.matcher import match
+from reconciler.core.model import CloudSnapshot, ObjectKind
 from reconciler.sources.graphmap import CONTACT_SELECT, GROUP_SELECT, USER_SELECT, to_cloud_object, to_domains
 
 
@@ -73,10 +73,8 @@ async def _pages(builder: Any, params_cls: Any, select: str) -> Any:
 
 async def read(base_url: str) -> CloudSnapshot:
     from msgraph.generated.contacts.contacts_request_builder import ContactsRequestBuilder as C
-    from msgraph.generated.directory.deleted_items.graph_group.graph_group_request_builder import \
-        GraphGroupRequestBuilder as DG
-    from msgraph.generated.directory.deleted_items.graph_user.graph_user_request_builder import \
-        GraphUserRequestBuilder as DU
+    from msgraph.generated.directory.deleted_items.graph_group.graph_group_request_builder import GraphGroupRequestBuilder as DG
+    from msgraph.generated.directory.deleted_items.graph_user.graph_user_request_builder import GraphUserRequestBuilder as DU
     from msgraph.generated.groups.groups_request_builder import GroupsRequestBuilder as G
     from msgraph.generated.users.users_request_builder import UsersRequestBuilder as U
 

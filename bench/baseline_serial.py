@@ -17,8 +17,8 @@ from typing import Any, Iterator
 import httpx
 import orjson
 
-from reconciler.matcher import match
-from reconciler.model import CloudSnapshot, ObjectKind
+from reconciler.core.matcher import match
+from reconciler.core.model import CloudSnapshot, ObjectKind
 from reconciler.sources.graphmap import CONTACT_SELECT, GROUP_SELECT, USER_SELECT, to_cloud_object, to_domains
 
 COLLECTIONS = (

@@ -27,15 +27,15 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.apply import ApplyOptions, apply_plan
 from reconciler.emulator import EmulatorConfig, create_app
-from reconciler.fixes import Executor, Step, StepKind
-from reconciler.journal import Journal
-from reconciler.plan_io import read_plan, write_plan
-from reconciler.planner import Plan
+from reconciler.fixes.apply import ApplyOptions, apply_plan
+from reconciler.fixes.journal import Journal
+from reconciler.fixes.planfile import read_plan, write_plan
+from reconciler.fixes.planner import Plan
+from reconciler.fixes.steps import Executor, Step, StepKind
+from reconciler.fixes.writers.graph import GraphWriter
+from reconciler.history.store import Store
 from reconciler.sources.graph_http import GraphHttp
-from reconciler.store import Store
-from reconciler.writers.graph import GraphWriter
 
 TENANT = "bench-tenant"
 

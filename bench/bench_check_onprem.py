@@ -5,7 +5,7 @@
    (``bench/gen_onprem_ldif.py``).
 2. Runs the check in a child process pinned to one core: the LDIF is streamed
    through the one decoding path (``reconciler.sources.onprem``) into
-   ``reconciler.checks.Checker`` (rules + hash indexes, then duplicate groups).
+   ``reconciler.checks.engine.Checker`` (rules + hash indexes, then duplicate groups).
    Reports wall time (split into decode and check), peak RSS, problems by rule.
 3. Runs the baseline on a slice of the same objects: IdFix's DuplicateStore,
    a per-attribute list scanned linearly for every new value (quadratic), and
@@ -58,7 +58,7 @@ def _batches(path: Path) -> Iterator[tuple[list[Any], float, float]]:
 
 def worker(path: Path) -> dict[str, Any]:
     """Child process: stream the file through the Checker; decode and check timed apart."""
-    from reconciler.checks import Checker
+    from reconciler.checks.engine import Checker
     from reconciler.cli.checks import load_tlds
 
     core = _pin_one_core()
@@ -122,7 +122,7 @@ def idfix_duplicates(objs: list[Any]) -> int:
 
 
 def baseline(path: Path, n: int) -> dict[str, Any]:
-    from reconciler.checks import Checker
+    from reconciler.checks.engine import Checker
     from reconciler.cli.checks import load_tlds
     from reconciler.sources.onprem import iter_onprem_file
 

@@ -26,7 +26,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reconciler.generate import GenerateOptions, generate
+from reconciler.emulator.generate import GenerateOptions, generate
 from reconciler.sources.graphmap import USER_SELECT
 
 BASELINE_APP = r'''

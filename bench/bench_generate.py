@@ -26,7 +26,7 @@ CHILD_GENERATE = r'''
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[4])
-from reconciler.generate import GenerateOptions, generate
+from reconciler.emulator.generate import GenerateOptions, generate
 t = time.monotonic()
 generate(GenerateOptions(users=int(sys.argv[1]), seed=1), Path(sys.argv[2]), Path(sys.argv[3]))
 print(time.monotonic() - t, HWM)

@@ -3,7 +3,7 @@
 Every figure comes from one invocation. The emulator runs as a SEPARATE process
 (so each scan's own peak RSS is measured in its own worker process) with
 Graph-like latency (default 40 ms + 0.4 ms per returned object, ``$top`` up to
-999) and the resource-unit throttle. Tenants come from ``reconciler.generate``.
+999) and the resource-unit throttle. Tenants come from ``reconciler.emulator.generate``.
 
 Parts (``--part``, default all):
   compare   N users, E errors per 1000: our scan vs bench/baseline_serial.py vs
@@ -62,7 +62,7 @@ def peak_rss_mb() -> float:
 
 
 def reference(tenant: Path) -> tuple[str, int]:
-    from reconciler.matcher import match
+    from reconciler.core.matcher import match
     from reconciler.sources.tenantfile import read_tenant_file
 
     f = match(read_tenant_file(tenant))
@@ -70,7 +70,8 @@ def reference(tenant: Path) -> tuple[str, int]:
 
 
 def generate(workdir: Path, users: int, per_1000: float, seed: int) -> tuple[Path, dict[str, int]]:
-    from reconciler.generate import GenerateOptions, generate as gen
+    from reconciler.emulator.generate import GenerateOptions
+    from reconciler.emulator.generate import generate as gen
 
     path = workdir / f"tenant-{users}-{per_1000:g}-{seed}.json"
     s = gen(GenerateOptions(users=users, errors_per_1000=per_1000, seed=seed), path, workdir / f"{path.stem}.ldif")
@@ -113,7 +114,7 @@ def worker(kind: str, url: str, strategy: str = "auto") -> dict[str, Any]:
 
 
 def run_worker(kind: str, url: str, strategy: str) -> None:
-    from reconciler.matcher import match
+    from reconciler.core.matcher import match
 
     sys.path.insert(0, str(HERE))
     extra: dict[str, Any] = {}

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reconciler.matcher import cloud_values, match  # noqa: E402
-from reconciler.model import fold  # noqa: E402
+from reconciler.core.matcher import cloud_values, match  # noqa: E402
+from reconciler.core.model import fold  # noqa: E402
 from reconciler.sources.onprem import read_onprem_file  # noqa: E402
 from reconciler.sources.tenantfile import read_tenant_file  # noqa: E402
 

@@ -3,7 +3,7 @@
 Both figures come from one invocation, on the same generated tenants and the
 same emulator process:
 
-- tenants from ``reconciler.generate`` (seed = tenant number, so each has its own id);
+- tenants from ``reconciler.emulator.generate`` (seed = tenant number, so each has its own id);
 - served by ``reconciler.emulator`` in a SEPARATE process (one loopback server per
   tenant, Graph-like latency: default 40 ms + 0.4 ms per returned object);
 - a ``reconciler.toml`` listing every tenant (``graph_url``, ``auth = "none"``);
@@ -88,8 +88,8 @@ def emulators(args: argparse.Namespace, tenants: list[Path], workdir: Path) -> I
 
 
 def generate(args: argparse.Namespace, workdir: Path) -> list[Path]:
-    from reconciler.generate import GenerateOptions
-    from reconciler.generate import generate as gen
+    from reconciler.emulator.generate import GenerateOptions
+    from reconciler.emulator.generate import generate as gen
 
     paths = []
     for i in range(args.tenants):

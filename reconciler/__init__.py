@@ -25,15 +25,15 @@ __all__ = [
 ]
 
 _HOMES = {
-    "BadInput": "errors", "DirectoryError": "errors", "ReconcilerError": "errors", "UsageError": "errors",
-    "CloudObject": "model", "CloudSnapshot": "model", "Finding": "model", "OnPremObject": "model",
-    "OnPremSource": "model", "Scenario": "model", "match": "matcher",
+    "BadInput": "core.errors", "DirectoryError": "core.errors", "ReconcilerError": "core.errors", "UsageError": "core.errors",
+    "CloudObject": "core.model", "CloudSnapshot": "core.model", "Finding": "core.model", "OnPremObject": "core.model",
+    "OnPremSource": "core.model", "Scenario": "core.model", "match": "core.matcher",
 }
 
 if TYPE_CHECKING:
-    from .errors import BadInput, DirectoryError, ReconcilerError, UsageError
-    from .matcher import match
-    from .model import CloudObject, CloudSnapshot, Finding, OnPremObject, OnPremSource, Scenario
+    from .core.errors import BadInput, DirectoryError, ReconcilerError, UsageError
+    from .core.matcher import match
+    from .core.model import CloudObject, CloudSnapshot, Finding, OnPremObject, OnPremSource, Scenario
 
 
 def __getattr__(name: str) -> Any:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BadInput, UsageError
+from .core.errors import BadInput, UsageError
 from .wiring import SourceOptions
 
 __all__ = [

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, LdapConfig, TenantConfig
-from .errors import ReconcilerError, UsageError
-from .history import RunPoint, Sighting, tenant_history
+from .core.errors import ReconcilerError, UsageError
+from .history.store import Store
+from .history.timeline import RunPoint, Sighting, tenant_history
 from .sources.base import CloudSource, NullProgress, OnPremReader
-from .store import Store
 
 __all__ = ["TenantOutcome", "exit_code", "new_finding_ids", "scan_all", "scan_tenant"]
 

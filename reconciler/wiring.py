@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from .errors import UsageError
+from .core.errors import UsageError
 from .sources.base import CloudSource, OnPremReader
 
 __all__ = ["SourceOptions", "build_cloud_source", "build_graph_source", "build_onprem_readers", "graph_http_factory",

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from .errors import DirectoryError, UsageError
-from .explain import finding_detail, parse_error_text, resolve_key
-from .matcher import match, upn_origin
-from .model import CloudSnapshot, OnPremObject, OnPremSource, ScanResult, fold
-from .planner import context_from_snapshot
+from .core.errors import DirectoryError, UsageError
+from .core.explain import finding_detail, parse_error_text, resolve_key
+from .core.matcher import match, upn_origin
+from .core.model import CloudSnapshot, OnPremObject, OnPremSource, ScanResult, fold
+from .fixes.planner import context_from_snapshot
+from .history.store import Store, utcnow
 from .sources.base import CloudSource, NullProgress, OnPremReader, Progress
-from .store import Store, utcnow
 
 __all__ = ["ScanOutcome", "scan", "scan_snapshot", "Explanation", "explain"]
 

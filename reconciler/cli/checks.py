@@ -44,8 +44,8 @@ _BATCH = 10_000
 
 def load_tlds(path: Path | None) -> frozenset[str]:
     """The bundled IANA list, or ``--tld-file`` (one TLD a line, ``#`` comments)."""
-    from ..checks_rules import parse_tlds
-    from ..errors import BadInput
+    from ..checks.rules import parse_tlds
+    from ..core.errors import BadInput
 
     if path is None:
         from importlib import resources
@@ -83,7 +83,7 @@ def _feed(checker: Any, objects: Iterable[Any], label: str, progress: Any) -> No
 
 def run_checks(opts: Any, tlds: frozenset[str], progress: Any) -> Any:
     """Read the cloud (if given) once, then stream every forest through one Checker."""
-    from ..checks import Checker
+    from ..checks.engine import Checker
     from ..wiring import build_cloud_source, build_onprem_readers, has_cloud_source
 
     readers = build_onprem_readers(opts)
@@ -129,7 +129,7 @@ def check_onprem(
     Example: reconciler check-onprem --onprem forest1.ldif --onprem forest2.ldif --tenant tenant.json
     --format ldif -o fixes.ldf
     """
-    from ..errors import UsageError
+    from ..core.errors import UsageError
 
     check_choice("--format", fmt, FORMATS)
     if not onprem and not ldap:
@@ -180,7 +180,7 @@ def ldif_changes(result: Any) -> str:
     overwritten. For a chain of rules on one value the last proposal is the
     final value; a removal (duplicate loser) wins over an edit. Nothing is applied.
     """
-    from ..emit import ldif_line
+    from ..fixes.emit import ldif_line
 
     fixes: dict[str, dict[tuple[str, str], Any]] = {}
     for p in result.problems:

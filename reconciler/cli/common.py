@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional, 
 
 import typer
 
-from ..errors import ReconcilerError, UsageError
+from ..core.errors import ReconcilerError, UsageError
 
 if TYPE_CHECKING:
     from ..wiring import SourceOptions

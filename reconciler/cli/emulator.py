@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import BadInput, UsageError
+from ..core.errors import BadInput, UsageError
 from . import app
 from .common import QuietOpt, err, handle_errors
 
@@ -136,8 +136,8 @@ def generate(
 
     Example: reconciler tenant generate --users 10000 --seed 7 -o tenant.json --ldif forest.ldif --expected exp.json
     """
-    from ..generate import DEFAULT_MIX, GenerateOptions
-    from ..generate import generate as run
+    from ..emulator.generate import DEFAULT_MIX, GenerateOptions
+    from ..emulator.generate import generate as run
 
     opts = GenerateOptions(users=users, errors_per_1000=errors_per_1000, seed=seed,
                            mix=_parse_mix(mix) or dict(DEFAULT_MIX))

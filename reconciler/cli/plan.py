@@ -1,4 +1,4 @@
-"""plan, apply and undo (spec.md, "Plans")."""
+"""plan, apply and undo (docs/plan-apply.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 from . import app
 from .common import (
     AuthOpt,
@@ -65,11 +65,11 @@ def plan(
 
     Example: reconciler plan -o plan.json --review plan.md
     """
-    from ..apply import plan_from_store
-    from ..emit import render_review
-    from ..plan_io import write_text
-    from ..planner import PlanOptions
-    from ..store import Store
+    from ..fixes.apply import plan_from_store
+    from ..fixes.emit import render_review
+    from ..fixes.planfile import write_text
+    from ..fixes.planner import PlanOptions
+    from ..history.store import Store
 
     check_choice("--prefer", prefer, ("purge", "restore"))
     if review is not None and review.suffix.lower() not in (".md", ".html", ".htm"):
@@ -154,7 +154,7 @@ def apply(
 
     Example: reconciler apply plan.json --graph-url http://127.0.0.1:8000/v1.0 --auth none --doit
     """
-    from ..apply import ApplyOptions, run_apply
+    from ..fixes.apply import ApplyOptions, run_apply
 
     check_choice("--format", fmt, ("table", "json"))
     if steps and not confirm:
@@ -186,7 +186,7 @@ def undo(
 
     Example: reconciler undo --graph-url http://127.0.0.1:8000/v1.0 --auth none --doit
     """
-    from ..apply import run_undo
+    from ..fixes.apply import run_undo
 
     check_choice("--format", fmt, ("table", "json"))
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)

@@ -17,8 +17,8 @@ NOTIFY_HELP = ("Post a summary to this incoming webhook (Teams, Slack or generic
 
 
 def _window(since: str | None, last: int | None, now: datetime) -> str | None:
-    from ..errors import UsageError
-    from ..history import resolve_since
+    from ..core.errors import UsageError
+    from ..history.timeline import resolve_since
 
     if since is not None and last is not None:
         raise UsageError("give --since or --last, not both")
@@ -33,8 +33,8 @@ def _window(since: str | None, last: int | None, now: datetime) -> str | None:
 
 
 def _stuck(text: str):  # type: ignore[no-untyped-def]
-    from ..errors import UsageError
-    from ..history import parse_duration
+    from ..core.errors import UsageError
+    from ..history.timeline import parse_duration
 
     try:
         return parse_duration(text)
@@ -94,9 +94,9 @@ def report(
     Example (nightly): reconciler report --format html -o report.html --check --new-only
     """
     from ..config import find_config, load_config
-    from ..errors import UsageError
-    from ..report import REPORT_FORMATS, build_report, check_exit, render_report, summary_line
-    from ..store import Store
+    from ..core.errors import UsageError
+    from ..history.report import REPORT_FORMATS, build_report, check_exit, render_report, summary_line
+    from ..history.store import Store
 
     check_choice("--format", fmt, REPORT_FORMATS)
     if new_only and not check:
@@ -131,7 +131,7 @@ def report(
 def _send(rep, url: str | None, detail: str, fmt: str, quiet: bool) -> None:  # type: ignore[no-untyped-def]
     if not url:
         return
-    from ..notify import NOTIFY_FORMATS, build_payload, guess_format, redact_url, send
+    from ..history.notify import NOTIFY_FORMATS, build_payload, guess_format, redact_url, send
 
     check_choice("--notify-detail", detail, ("counts", "values"))
     check_choice("--notify-format", fmt, NOTIFY_FORMATS)
@@ -146,8 +146,8 @@ def _send(rep, url: str | None, detail: str, fmt: str, quiet: bool) -> None:  # 
 
 def new_only_exit(db: Path | None, tenant_id: str, complete: bool) -> int:
     """``scan --check --new-only``: 1 when the run just stored has new or reopened findings."""
+    from ..history.store import Store
     from ..multiscan import new_finding_ids
-    from ..store import Store
 
     if not complete:
         return 0  # an incomplete run counts for nothing
@@ -159,9 +159,9 @@ def scan_all_command(config: Path | None, db: Path | None, *, parallel: int | No
                      out: Path | None, check: bool, new_only: bool, quiet: bool, sources_given: bool) -> None:
     """``scan --all``: every tenant of the config, concurrently; prints one line per tenant; exits."""
     from ..config import find_config, load_config
-    from ..errors import UsageError
+    from ..core.errors import UsageError
+    from ..history.report import render_outcomes
     from ..multiscan import exit_code, scan_all
-    from ..report import render_outcomes
 
     if sources_given:
         raise UsageError("--all scans the tenants of the config file: drop --tenant/--graph/--graph-url/"

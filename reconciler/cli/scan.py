@@ -43,7 +43,7 @@ FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table|json|csv|m
 def _run_scan(opts, db: Optional[Path], quiet: bool, verbose: bool):  # type: ignore[no-untyped-def]
     import asyncio
 
-    from ..store import Store
+    from ..history.store import Store
     from ..wiring import build_cloud_source, build_onprem_readers
     from ..workflow import scan as scan_uc
 
@@ -85,8 +85,8 @@ def scan(
 
     Example: reconciler scan --tenant tenant.json --onprem forest.ldif --format json -o findings.json
     """
-    from ..errors import UsageError
-    from ..render import FORMATS, render_findings, summary_line
+    from ..core.errors import UsageError
+    from .render import FORMATS, render_findings, summary_line
 
     check_choice("--format", fmt, FORMATS)
     check_choice("--strategy", strategy, ("auto", "targeted", "full"))
@@ -138,10 +138,10 @@ def explain(
     Works from the latest scan in the database; with a source option it scans first.
     Example: reconciler explain "[UserPrincipalName john@contoso.com;]"
     """
-    from ..errors import UsageError
-    from ..render import render_explanation
-    from ..store import Store
+    from ..core.errors import UsageError
+    from ..history.store import Store
     from ..workflow import explain as explain_uc
+    from .render import render_explanation
 
     check_choice("--format", fmt, ("table", "json", "md"))
     snapshot = None
@@ -186,11 +186,11 @@ def demo(
     from contextlib import ExitStack
     from importlib import resources
 
-    from ..render import render_explanation, render_findings
-    from ..store import Store
+    from ..history.store import Store
     from ..wiring import SourceOptions, build_cloud_source, build_onprem_readers
     from ..workflow import explain as explain_uc
     from ..workflow import scan as scan_uc
+    from .render import render_explanation, render_findings
 
     color = sys.stdout.isatty()
     data = resources.files("reconciler") / "data"

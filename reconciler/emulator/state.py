@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import BadInput
+from ..core.errors import BadInput
 from ..sources.tenantfile import TENANT_SCHEMA, load_json_document
 
 __all__ = ["ACTIVE", "DELETED", "KIND_OF", "Collection", "TenantState"]

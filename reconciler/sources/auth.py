@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
 
-from ..errors import AuthError, BadInput, UsageError
+from ..core.errors import AuthError, BadInput, UsageError
 
 __all__ = ["CLOUDS", "Cloud", "AUTH_MODES", "cloud", "build_credential", "token_provider",
            "static_token_provider", "TOKEN_ENV"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..model import CloudSnapshot, OnPremSource
+from ..core.model import CloudSnapshot, OnPremSource
 
 __all__ = ["Progress", "CloudSource", "OnPremReader", "NullProgress"]
 

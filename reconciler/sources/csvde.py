@@ -9,8 +9,8 @@ import io
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import BadInput
-from ..model import OnPremObject
+from ..core.errors import BadInput
+from ..core.model import OnPremObject
 from .inputs import read_input
 from .onprem import EntryError, decode_entry
 

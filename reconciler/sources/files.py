@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from ..model import CloudSnapshot, OnPremObject, OnPremSource
+from ..core.model import CloudSnapshot, OnPremObject, OnPremSource
 from .base import Progress
 from .onprem import iter_onprem_file, read_onprem_file
 from .tenantfile import read_tenant_file

@@ -28,8 +28,8 @@ from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 import orjson
 
-from ..errors import DirectoryError, PermissionDenied
-from ..model import CloudObject, CloudSnapshot, ObjectKind, fold, strip_smtp
+from ..core.errors import DirectoryError, PermissionDenied
+from ..core.model import CloudObject, CloudSnapshot, ObjectKind, fold, strip_smtp
 from .base import Progress
 from .graph_http import BatchRequest, BatchResponse, GraphHttp, GraphStatusError, chunks
 from .graphmap import CONTACT_SELECT, GROUP_SELECT, USER_SELECT, to_cloud_object, to_domains

@@ -7,7 +7,7 @@ goes through :class:`GraphHttp`:
   the loopback emulator with ``--auth none``);
 * a ``client-request-id`` on every request, kept across retries of the same
   logical request and quoted in every error message;
-* one hand-written retry layer (no msgraph RetryHandler, no tenacity stacked on
+* one retry layer (policy pieces in :mod:`.graph_retry`) (no msgraph RetryHandler, no tenacity stacked on
   top): ``Retry-After`` honoured on 429/503 per request *and* per ``$batch``
   item, exponential backoff with full jitter on 5xx and connection errors or
   resets, and a concurrency limit that halves when throttled and creeps back;
@@ -19,7 +19,7 @@ goes through :class:`GraphHttp`:
   ``RECONCILER_GRAPH_BACKOFF_CAP`` (longest backoff sleep, default 30) tune a
   client built without explicit values;
 * 401 -> :class:`AuthError`, 403 -> :class:`PermissionDenied` naming the
-  least-privilege permission from OUR table (:data:`PERMISSIONS`), never from
+  least-privilege permission from OUR table (:mod:`.graph_permissions`), never from
   the server's text; anything else -> :class:`GraphStatusError` (a
   ``NetworkError``) with status, Graph error code and client-request-id;
 * orjson parsing, pages streamed (``paginate`` never holds more than one page);
@@ -36,7 +36,6 @@ import asyncio
 import inspect
 import os
 import random
-import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -46,7 +45,11 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 import orjson
 
-from ..errors import AuthError, NetworkError, PermissionDenied, ThrottledError, UsageError
+from ..core.errors import AuthError, NetworkError, PermissionDenied, ThrottledError, UsageError
+from .graph_permissions import PERMISSIONS, permission_for, version_relative
+from .graph_retry import RETRY_STATUS as _RETRY_STATUS
+from .graph_retry import AdaptiveLimiter as _AdaptiveLimiter
+from .graph_retry import retry_after as _retry_after
 
 __all__ = [
     "GraphHttp", "GraphCounters", "BatchRequest", "BatchResponse", "GraphStatusError",
@@ -55,63 +58,10 @@ __all__ = [
 
 MAX_BATCH = 20
 TokenProvider = Callable[[], "str | None | Awaitable[str | None]"]
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _NETWORK_ERRORS = (httpx.TransportError,)
 _UNREADABLE: Any = object()  # a body that is not valid JSON (e.g. cut short)
 TIMEOUT_ENV = "RECONCILER_GRAPH_TIMEOUT"
 BACKOFF_CAP_ENV = "RECONCILER_GRAPH_BACKOFF_CAP"
-
-# (methods, path regex relative to the version root, least-privilege permission).
-# First match wins; the 403 message names the permission from here, never from
-# the error body (which is free text and may even be misleading).
-PERMISSIONS: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
-    (frozenset(m.split()), re.compile(p, re.I), perm) for m, p, perm in [
-        ("GET", r"^/users/[^/]+/memberOf", "GroupMember.Read.All"),
-        ("GET", r"^/groups/[^/]+/(transitive)?members", "GroupMember.Read.All"),
-        ("GET", r"^/users(/|$|\?)", "User.Read.All"),
-        ("PATCH", r"^/users/[^/]+$", "User.ReadUpdate.All (plus Privileged Authentication "
-                                     "Administrator to change UPN/immutable id of an admin)"),
-        ("DELETE", r"^/users/[^/]+$", "User.DeleteRestore.All"),
-        ("GET", r"^/groups(/|$|\?)", "Group.Read.All"),
-        ("PATCH DELETE", r"^/groups/[^/]+$", "Group.ReadWrite.All"),
-        ("GET", r"^/contacts(/|$|\?)", "OrgContact.Read.All"),
-        ("GET", r"^/directory/deletedItems/microsoft\.graph\.user", "User.Read.All"),
-        ("GET", r"^/directory/deletedItems/microsoft\.graph\.group", "Group.Read.All"),
-        ("GET", r"^/directory/deletedItems/", "User.Read.All or Group.Read.All"),
-        ("POST", r"^/directory/deletedItems/[^/]+/restore", "User.DeleteRestore.All (users) or "
-                                                            "Group.ReadWrite.All (groups)"),
-        ("DELETE", r"^/directory/deletedItems/", "User.DeleteRestore.All (users) or delegated Group.ReadWrite.All "
-                                                 "(groups: no application permission can purge a group)"),
-        ("GET", r"^/roleManagement/directory/roleEligibility", "RoleEligibilitySchedule.Read.Directory"),
-        ("GET", r"^/roleManagement/directory/", "RoleManagement.Read.Directory"),
-        ("GET", r"^/directoryRoles", "RoleManagement.Read.Directory"),
-        ("GET", r"^/organization", "Organization.Read.All"),
-        ("GET PATCH", r"^/directory/onPremisesSynchronization",
-         "delegated OnPremDirectorySynchronization.Read.All signed in as Global Administrator "
-         "(application permissions are not supported)"),
-        ("GET", r"^/domains", "Domain.Read.All"),
-        ("GET", r"^/auditLogs/provisioning", "AuditLog.Read.All"),
-    ])
-
-
-def _version_relative(url: str) -> str:
-    """``https://graph.microsoft.com/v1.0/users?x`` or ``/users?x`` -> ``/users``."""
-    path = urlsplit(url).path if "://" in url else url.split("?", 1)[0]
-    path = "/" + path.lstrip("/")
-    m = re.match(r"^/(v1\.0|beta)(/.*)?$", path)
-    if m:
-        path = m.group(2) or "/"
-    return path
-
-
-def permission_for(method: str, url: str) -> str:
-    """The least-privilege permission reconciler documents for ``method url``."""
-    path = _version_relative(url)
-    for methods, pattern, perm in PERMISSIONS:
-        if method.upper() in methods and pattern.search(path):
-            return perm
-    return "a Graph permission for " + f"{method.upper()} {path} (see docs/graph.md)"
-
 
 class GraphStatusError(NetworkError):
     """Graph answered with an unexpected status (after retries). Carries no secret."""
@@ -186,51 +136,6 @@ class _Try:
     throttle_waited: float = 0.0
     last: str = ""
     refreshed: bool = False
-
-
-class _AdaptiveLimiter:
-    """Bounded concurrency that halves on throttling and grows back by one per ``grow_after`` successes."""
-
-    def __init__(self, maximum: int, minimum: int = 1, grow_after: int = 20) -> None:
-        self.maximum = max(1, maximum)
-        self.minimum = max(1, min(minimum, self.maximum))
-        self.limit = self.maximum
-        self.in_flight = 0
-        self.peak = 0
-        self._grow_after = grow_after
-        self._ok = 0
-        self._cond = asyncio.Condition()
-
-    async def __aenter__(self) -> None:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < self.limit)
-            self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
-
-    async def __aexit__(self, *exc: object) -> None:
-        async with self._cond:
-            self.in_flight -= 1
-            self._cond.notify_all()
-
-    def throttled(self) -> None:
-        self.limit = max(self.minimum, self.limit // 2)
-        self._ok = 0
-
-    def succeeded(self) -> None:
-        self._ok += 1
-        if self._ok >= self._grow_after and self.limit < self.maximum:
-            self.limit += 1
-            self._ok = 0
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    raw = headers.get("retry-after") or headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None  # HTTP-date form: fall back to backoff
 
 
 def _error_code(body: Any) -> str | None:
@@ -514,7 +419,7 @@ class GraphHttp:
             wait = self._retry_wait(t, resp, body, attempt)
             self.counters.retries += 1
             await self._pause(wait)
-        raise NetworkError(f"Graph {method} {_version_relative(url)} failed: {t.last or 'no answer'} "
+        raise NetworkError(f"Graph {method} {version_relative(url)} failed: {t.last or 'no answer'} "
                            f"after {attempt + 1} attempt(s) (client-request-id: {t.request_id})")
 
     async def _retry_unreadable(self, t: "_Try", attempt: int) -> bool:
@@ -522,7 +427,7 @@ class GraphHttp:
         self.counters.faults += 1
         t.last = "a 2xx answer whose JSON body was cut short"
         if not t.idempotent:
-            raise NetworkError(f"Graph {t.method} {_version_relative(t.url)} answered, but its JSON body was cut "
+            raise NetworkError(f"Graph {t.method} {version_relative(t.url)} answered, but its JSON body was cut "
                                f"short; the change may or may not have been made "
                                f"(client-request-id: {t.request_id})")
         if attempt + 1 >= self.max_attempts:
@@ -543,7 +448,7 @@ class GraphHttp:
         status = resp.status_code
         wait = self._wait_for_status(resp, attempt)
         t.last = f"HTTP {status}"
-        where = f"{t.method} {_version_relative(t.url)}"
+        where = f"{t.method} {version_relative(t.url)}"
         rid = f"(client-request-id: {t.request_id})"
         if not t.idempotent and status not in (429, 503):
             raise self._error_for(status, body, t.method, t.url, t.request_id)
@@ -624,7 +529,7 @@ class GraphHttp:
     def _lost_page(e: GraphStatusError, url: str, pages: int) -> GraphStatusError:
         """A nextLink that stopped working (404, or 410 Gone): the chain cannot be finished, so fail cleanly."""
         why = "expired the paging state (410 Gone)" if e.status == 410 else "no longer knows the page (404)"
-        return GraphStatusError(f"Graph {why} while following @odata.nextLink of GET {_version_relative(url)} "
+        return GraphStatusError(f"Graph {why} while following @odata.nextLink of GET {version_relative(url)} "
                                 f"after {pages} page(s) of that list; the list cannot be read to its end, run the "
                                 f"scan again (client-request-id: {e.request_id})",
                                 status=e.status, code=e.code, request_id=e.request_id)
@@ -637,7 +542,7 @@ class GraphHttp:
         return next_link
 
     def _error_for(self, status: int, body: Any, method: str, url: str, request_id: str) -> Exception:
-        where = f"{method} {_version_relative(url)}"
+        where = f"{method} {version_relative(url)}"
         code = _error_code(body)
         rid = f"(client-request-id: {request_id})"
         if status == 401:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..model import CloudObject, Domain, ObjectKind, ProvisioningError
+from ..core.model import CloudObject, Domain, ObjectKind, ProvisioningError
 
 __all__ = ["to_cloud_object", "to_domains", "USER_SELECT", "GROUP_SELECT", "CONTACT_SELECT"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO
 
-from ..errors import BadInput
+from ..core.errors import BadInput
 
 __all__ = ["open_input", "read_input"]
 

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 from urllib.parse import unquote, urlparse
 
-from ..errors import AuthError, DirectoryError, NetworkError, PermissionDenied, UsageError
-from ..model import OnPremObject, OnPremSource
+from ..core.errors import AuthError, DirectoryError, NetworkError, PermissionDenied, UsageError
+from ..core.model import OnPremObject, OnPremSource
 from .base import Progress
 from .onprem import ONPREM_ATTRIBUTES, EntryError, decode_entry
 

@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import IO, Iterator
 
-from ..errors import BadInput
-from ..model import OnPremObject
+from ..core.errors import BadInput
+from ..core.model import OnPremObject
 from .inputs import open_input
 from .onprem import EntryError, decode_entry
 

@@ -2,7 +2,7 @@
 
 LDIF, csvde and LDAP readers all hand an entry over as ``dn`` plus a mapping of
 lower-cased attribute names to raw ``bytes`` values; :func:`decode_entry` turns
-that into an :class:`~reconciler.model.OnPremObject`. Binary attributes
+that into an :class:`~reconciler.core.model.OnPremObject`. Binary attributes
 (objectGUID, objectSid, mS-DS-ConsistencyGuid) are decoded here and only here.
 """
 
@@ -12,9 +12,9 @@ import base64
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
-from ..anchors import common_dn_suffix, guid_bytes_to_str, sid_bytes_to_str
-from ..errors import BadInput
-from ..model import OnPremObject, OnPremSource
+from ..core.anchors import common_dn_suffix, guid_bytes_to_str, sid_bytes_to_str
+from ..core.errors import BadInput
+from ..core.model import OnPremObject, OnPremSource
 
 __all__ = ["decode_entry", "read_onprem_file", "source_from_objects", "generalized_time_to_iso",
            "ONPREM_ATTRIBUTES"]

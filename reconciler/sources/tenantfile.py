@@ -1,4 +1,4 @@
-"""Reader for ``reconciler.tenant/1`` files (spec.md, "Tenant file").
+"""Reader for ``reconciler.tenant/1`` files (docs/formats.md, "Tenant file").
 
 Memory: the file is parsed once with orjson, then each collection is converted
 object by object and its raw dicts are released as we go, so a 500k-user file
@@ -12,8 +12,8 @@ from typing import Any
 
 import orjson
 
-from ..errors import BadInput
-from ..model import CloudSnapshot, ObjectKind
+from ..core.errors import BadInput
+from ..core.model import CloudSnapshot, ObjectKind
 from .graphmap import to_cloud_object, to_domains
 from .inputs import read_input
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reconciler.anchors import guid_to_immutable_id
-from reconciler.checks import CheckResult, check
-from reconciler.checks_rules import parse_tlds
-from reconciler.model import CloudObject, CloudSnapshot, ObjectKind, OnPremObject, OnPremSource
+from reconciler.checks.engine import CheckResult, check
+from reconciler.checks.rules import parse_tlds
+from reconciler.core.anchors import guid_to_immutable_id
+from reconciler.core.model import CloudObject, CloudSnapshot, ObjectKind, OnPremObject, OnPremSource
 
 ROOT = Path(__file__).resolve().parents[2]
 TLDS = parse_tlds((ROOT / "reconciler" / "data" / "tlds.txt").read_text("utf-8"))

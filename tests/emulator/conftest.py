@@ -17,7 +17,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; its Test
     from starlette.testclient import TestClient
 
 from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
-from reconciler.generate import GenerateOptions, generate
+from reconciler.emulator.generate import GenerateOptions, generate
 from tests.conftest import SAMPLE_TENANT
 
 BASE = "http://emulator/v1.0"

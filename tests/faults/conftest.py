@@ -99,7 +99,7 @@ def _make(tmp: Path, name: str, path: Path, onprem: Path, strategy: str, page_ca
 @pytest.fixture(scope="session")
 def tenants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Tenant]:
     """``sample`` (auto strategy: mostly $batch) and ``generated`` (full strategy, 20-object pages)."""
-    from reconciler.generate import GenerateOptions, generate
+    from reconciler.emulator.generate import GenerateOptions, generate
 
     tmp = tmp_path_factory.mktemp("fault-tenants")
     gen, ldif = tmp / "generated.json", tmp / "generated.ldif"

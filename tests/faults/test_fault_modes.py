@@ -9,9 +9,9 @@ import httpx
 import orjson
 import pytest
 
+from reconciler.core.errors import AuthError
+from reconciler.core.matcher import match
 from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
-from reconciler.errors import AuthError
-from reconciler.matcher import match
 from reconciler.sources.base import NullProgress
 from reconciler.sources.graph import GraphSource
 from reconciler.sources.graph_http import GraphHttp

@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from reconciler.cli import app
 from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
-from reconciler.fixes import Executor, Step, StepKind
-from reconciler.plan_io import read_plan
-from tests.plan.emu import purge, rename, restore, save_plan, stamp, tenant_doc
+from reconciler.fixes.planfile import read_plan
+from reconciler.fixes.steps import Executor, Step, StepKind
+from tests.fixes.emu import purge, rename, restore, save_plan, stamp, tenant_doc
 
 from .sets import APPLY_REQUIRED
 

@@ -15,12 +15,12 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app
-from reconciler.fixes import Executor, Step, StepKind
-from reconciler.plan_io import read_plan
+from reconciler.fixes.planfile import read_plan
+from reconciler.fixes.steps import Executor, Step, StepKind
 from tests.conftest import SAMPLE_TENANT
-from tests.ldap import forest
-from tests.ldap.conftest import samba  # noqa: F401  (fixture)
-from tests.plan.emu import save_plan
+from tests.fixes.emu import save_plan
+from tests.sources.ldap import forest
+from tests.sources.ldap.conftest import samba  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.ldap
 OU = f"OU=Privilege Tests,{forest.BASE_DN}"

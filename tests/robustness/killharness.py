@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
-from reconciler.fixes import Executor, Step, StepKind
-from reconciler.journal import Journal
-from reconciler.plan_io import write_plan
-from reconciler.planner import Plan
-from reconciler.store import Store
+from reconciler.fixes.journal import Journal
+from reconciler.fixes.planfile import write_plan
+from reconciler.fixes.planner import Plan
+from reconciler.fixes.steps import Executor, Step, StepKind
+from reconciler.history.store import Store
 
 TENANT = "kill-tenant"
 WRITES = ("PATCH", "DELETE", "POST")

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 
 from reconciler.emulator import create_app, serve_in_thread
-from reconciler.generate import DEFAULT_MIX, GenerateOptions, generate
+from reconciler.emulator.generate import DEFAULT_MIX, GenerateOptions, generate
 
 from .killharness import _env, check_exactly_once, make_plan, tenant_doc
 

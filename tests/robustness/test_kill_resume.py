@@ -9,12 +9,12 @@ import asyncio
 
 import pytest
 
-from reconciler.apply import ApplyOptions, apply_plan, undo_run
-from reconciler.fixes import Executor
-from reconciler.journal import Journal
-from reconciler.store import Store
-from tests.plan.emu import Emu, load, restore, save_plan, stamp, tenant_doc
-from tests.plan.fakes import KillAfter, Killed
+from reconciler.fixes.apply import ApplyOptions, apply_plan, undo_run
+from reconciler.fixes.journal import Journal
+from reconciler.fixes.steps import Executor
+from reconciler.history.store import Store
+from tests.fixes.emu import Emu, load, restore, save_plan, stamp, tenant_doc
+from tests.fixes.fakes import KillAfter, Killed
 
 from .killharness import one_round
 

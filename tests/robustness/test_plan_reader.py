@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from reconciler.cli import app
-from reconciler.emit import emit_ldif, emit_ps1, render_review
-from reconciler.errors import BadInput
-from reconciler.fixes import Executor, StepKind
-from reconciler.plan_io import parse_plan_bytes
-from reconciler.planner import PLAN_SCHEMA
+from reconciler.core.errors import BadInput
+from reconciler.fixes.emit import emit_ldif, emit_ps1, render_review
+from reconciler.fixes.planfile import parse_plan_bytes
+from reconciler.fixes.planner import PLAN_SCHEMA
+from reconciler.fixes.steps import Executor, StepKind
 
 from .hostile import no_nul, small, values
 

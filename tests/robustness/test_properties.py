@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from ldap3.operation.search import compile_filter, parse_filter
 from ldap3.utils.dn import escape_rdn
 
-from reconciler.emit import emit_ldif, emit_ps1
 from reconciler.emulator.odata import parse_filter as parse_odata
-from reconciler.fixes import Executor, Step, StepKind
-from reconciler.plan_io import read_ldif_changes
+from reconciler.fixes.emit import emit_ldif, emit_ps1
+from reconciler.fixes.planfile import read_ldif_changes
+from reconciler.fixes.steps import Executor, Step, StepKind
 from reconciler.sources.graph import holder_filters, odata_quote
 from reconciler.sources.ldap import escape_filter_bytes, escape_filter_value
 

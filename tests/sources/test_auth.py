@@ -11,9 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app as cli_app
-from reconciler.errors import AuthError, UsageError
-from reconciler.sources.auth import (CLOUDS, build_credential, cloud, provider_for, static_token_provider,
-                                     token_provider)
+from reconciler.core.errors import AuthError, UsageError
+from reconciler.sources.auth import CLOUDS, build_credential, cloud, provider_for, static_token_provider, token_provider
 
 ENV = {"AZURE_TENANT_ID": "tid", "AZURE_CLIENT_ID": "cid", "AZURE_CLIENT_SECRET": "s3cret"}
 

@@ -17,9 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from reconciler.cli import app as cli_app
+from reconciler.core.errors import PermissionDenied
+from reconciler.core.matcher import match
 from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
-from reconciler.errors import PermissionDenied
-from reconciler.matcher import match
 from reconciler.sources.base import NullProgress
 from reconciler.sources.graph import GraphSource, holder_filters, odata_quote
 from reconciler.sources.graph_http import GraphHttp
@@ -288,11 +288,11 @@ def test_cli_help_imports_no_msgraph_or_azure() -> None:
     assert r.stdout.strip() == "[]"
 
 
-# ---------------------------------------------------------------- generated tenants (reconciler.generate)
+# ---------------------------------------------------------------- generated tenants (reconciler.emulator.generate)
 
 
 def _generated(tmp_path: Path, users: int, seed: int, per_1000: float = 10.0) -> Path:
-    from reconciler.generate import GenerateOptions, generate
+    from reconciler.emulator.generate import GenerateOptions, generate
 
     tenant = tmp_path / f"gen-{users}-{seed}.json"
     generate(GenerateOptions(users=users, errors_per_1000=per_1000, seed=seed), tenant, tmp_path / f"g{seed}.ldif")

@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from reconciler.errors import AuthError, NetworkError, PermissionDenied, ThrottledError
+from reconciler.core.errors import AuthError, NetworkError, PermissionDenied, ThrottledError
 from reconciler.sources.graph_http import BatchRequest, GraphHttp, GraphStatusError, permission_for
 
 BASE = "https://graph.test/v1.0"

@@ -1,0 +1,344 @@
+"""Core data model: slim, frozen, stdlib only.
+
+Cloud objects keep Graph's meaning with Python names; on-prem objects keep AD's.
+Everything the matcher, planner and renderers need is here; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .anchors import guid_to_immutable_id
+
+__all__ = [
+    "ObjectKind",
+    "Scenario",
+    "Keep",
+    "ProvisioningError",
+    "CloudObject",
+    "Domain",
+    "CloudSnapshot",
+    "OnPremObject",
+    "OnPremSource",
+    "Holder",
+    "SourceRef",
+    "Finding",
+    "ScanResult",
+    "UPN",
+    "PROXY",
+    "normalize_property",
+    "strip_smtp",
+    "fold",
+]
+
+
+class ObjectKind(str, enum.Enum):
+    USER = "user"
+    GROUP = "group"
+    CONTACT = "contact"
+
+
+class Scenario(str, enum.Enum):
+    """The closed set of conflict scenarios (README, "What a finding says")."""
+
+    CLOUD_ONLY_TWIN = "cloud_only_twin"
+    CLOUD_ONLY_OTHER_TYPE = "cloud_only_other_type"
+    ONPREM_DUPLICATE = "onprem_duplicate"
+    ORPHANED_HOLDER = "orphaned_holder"
+    UNVERIFIED_HOLDER = "unverified_holder"
+    DELETED_HOLDER = "deleted_holder"
+    NO_HOLDER = "no_holder"
+    UNSUPPORTED = "unsupported"
+
+
+class Keep(str, enum.Enum):
+    SOURCE = "source"
+    HOLDER = "holder"
+    UNDECIDED = "undecided"
+
+
+UPN = "UserPrincipalName"
+PROXY = "ProxyAddress"
+
+
+def normalize_property(prop: str | None) -> str:
+    """Fold Graph/MSOnline spellings: ``ProxyAddresses`` -> ``ProxyAddress``.
+
+    Unknown names are returned unchanged (never dropped).
+    """
+    p = (prop or "").strip()
+    low = p.lower()
+    if low in ("proxyaddress", "proxyaddresses"):
+        return PROXY
+    if low == "userprincipalname":
+        return UPN
+    return p
+
+
+def strip_smtp(value: str) -> str:
+    """Remove one leading ``smtp:`` prefix, any case."""
+    if value[:5].lower() == "smtp:":
+        return value[5:]
+    return value
+
+
+def fold(value: str) -> str:
+    """The comparison key for an address or UPN: prefix stripped, case-folded, trimmed."""
+    return strip_smtp(value.strip()).strip().casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisioningError:
+    category: str
+    property: str  # as Graph sent it; see normalize_property
+    value: str
+    occurred: str | None = None
+
+    @property
+    def normalized_property(self) -> str:
+        return normalize_property(self.property)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudObject:
+    """A user, group or contact as Graph returns it, active or in the recycle bin."""
+
+    id: str
+    kind: ObjectKind
+    display_name: str | None = None
+    user_principal_name: str | None = None
+    mail: str | None = None
+    proxy_addresses: tuple[str, ...] = ()
+    mail_nickname: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+    user_type: str | None = None
+    account_enabled: bool | None = None
+    created: str | None = None
+    deleted: bool = False
+    deleted_at: str | None = None
+    license_count: int = 0
+    immutable_id: str | None = None
+    sync_enabled: bool | None = None
+    dn: str | None = None
+    sid: str | None = None
+    sam_account_name: str | None = None
+    domain_name: str | None = None
+    on_premises_object_identifier: str | None = None
+    last_sync: str | None = None
+    errors: tuple[ProvisioningError, ...] = ()
+
+    @property
+    def synced(self) -> bool:
+        """Synced means ``onPremisesSyncEnabled`` is true; anything else is cloud-mastered."""
+        return self.sync_enabled is True
+
+    @property
+    def state(self) -> str:
+        return "deleted" if self.deleted else "active"
+
+    def smtp_addresses(self) -> tuple[str, ...]:
+        """SMTP proxy addresses without prefix (other types are not addresses)."""
+        return tuple(p[5:] for p in self.proxy_addresses if p[:5].lower() == "smtp:")
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    name: str
+    is_default: bool = False
+    is_initial: bool = False
+    type: str | None = None  # "Managed" | "Federated" when known
+
+
+@dataclass(slots=True)
+class CloudSnapshot:
+    """What one read of a tenant produced.
+
+    ``objects`` may be the whole tenant (tenant file, full dump) or only the
+    error objects plus every candidate holder (targeted Graph reads): the
+    matcher gives the same answer for any superset of the real holders.
+    ``features``, ``role_assignments`` and ``role_eligibility`` are ``None``
+    when unknown (not readable), never silently empty.
+    """
+
+    tenant_id: str
+    tenant_name: str | None = None
+    domains: tuple[Domain, ...] = ()
+    features: Mapping[str, Any] | None = None
+    objects: list[CloudObject] = field(default_factory=list)
+    directory_role_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    role_assignments: tuple[Mapping[str, Any], ...] | None = None
+    role_eligibility: tuple[Mapping[str, Any], ...] | None = None
+    group_members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    complete: bool = True
+    source_label: str = ""
+    roles_known: bool = True  # False: neither roleAssignments nor directoryRoles could be read
+
+    @property
+    def initial_domain(self) -> str | None:
+        for d in self.domains:
+            if d.is_initial:
+                return d.name
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class OnPremObject:
+    """An Active Directory object, decoded once (LDIF, csvde and LDAP share the decoder)."""
+
+    dn: str
+    object_class: str  # most specific of user / group / contact / computer / other
+    object_classes: tuple[str, ...] = ()
+    object_guid: str | None = None  # canonical GUID string
+    object_sid: str | None = None  # S-1-5-21-...
+    consistency_guid: str | None = None  # base64 of the raw mS-DS-ConsistencyGuid bytes
+    user_principal_name: str | None = None
+    mail: str | None = None
+    proxy_addresses: tuple[str, ...] = ()
+    mail_nickname: str | None = None
+    sam_account_name: str | None = None
+    display_name: str | None = None
+    given_name: str | None = None
+    sn: str | None = None
+    cn: str | None = None
+    target_address: str | None = None
+    home_mdb: str | None = None
+    recipient_type_details: str | None = None
+    user_account_control: int | None = None
+    when_created: str | None = None
+    when_changed: str | None = None
+    is_critical_system_object: bool = False
+    group_type: int | None = None
+    hidden_from_address_lists: bool = False
+    source: str = ""  # label of the OnPremSource it came from
+
+    @property
+    def anchor(self) -> str | None:
+        """The sourceAnchor Entra Connect would use: ConsistencyGuid, else objectGUID (base64)."""
+        if self.consistency_guid:
+            return self.consistency_guid
+        if self.object_guid:
+            return guid_to_immutable_id(self.object_guid)
+        return None
+
+    @property
+    def disabled(self) -> bool | None:
+        if self.user_account_control is None:
+            return None
+        return bool(self.user_account_control & 0x2)
+
+    @property
+    def has_mailbox(self) -> bool:
+        return bool(self.home_mdb or self.recipient_type_details)
+
+    def smtp_addresses(self) -> tuple[str, ...]:
+        return tuple(p[5:] for p in self.proxy_addresses if p[:5].lower() == "smtp:")
+
+
+@dataclass(slots=True)
+class OnPremSource:
+    """One supplied forest/domain export or LDAP connection, with what it covers."""
+
+    label: str
+    base_dn: str | None
+    objects: list[OnPremObject] = field(default_factory=list)
+    skipped: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    dn: str
+    object_guid: str | None
+    immutable_id: str | None
+    source: str = ""
+
+    def data(self) -> dict[str, Any]:
+        return {"dn": self.dn, "object_guid": self.object_guid, "immutable_id": self.immutable_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    object: CloudObject
+    matched_on: tuple[str, ...]
+    source: SourceRef | None = None
+    same_kind: bool = True
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "id": self.object.id,
+            "type": self.object.kind.value,
+            "display_name": self.object.display_name,
+            "user_principal_name": self.object.user_principal_name,
+            "state": self.object.state,
+            "synced": self.object.synced,
+            "matched_on": list(self.matched_on),
+            "source": self.source.data() if self.source else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    id: str
+    scenario: Scenario
+    object: CloudObject
+    error: ProvisioningError
+    source: SourceRef | None
+    holders: tuple[Holder, ...]
+    keep: Keep | None = None
+    reasons: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    original_upn: str | None = None  # the value DAR replaced, when the UPN is a DAR rename
+    fixes: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def property(self) -> str:
+        return self.error.normalized_property
+
+    def data(self) -> dict[str, Any]:
+        o = self.object
+        return {
+            "id": self.id,
+            "scenario": self.scenario.value,
+            "object": {
+                "id": o.id,
+                "type": o.kind.value,
+                "display_name": o.display_name,
+                "user_principal_name": o.user_principal_name,
+                "on_premises_immutable_id": o.immutable_id,
+            },
+            "conflict": {
+                "category": self.error.category,
+                "property": self.property,
+                "value": self.error.value,
+                "occurred": self.error.occurred,
+            },
+            "source": self.source.data() if self.source else None,
+            "holders": [h.data() for h in self.holders],
+            "keep": self.keep.value if self.keep else None,
+            "reasons": list(self.reasons),
+            "evidence": list(self.evidence),
+            "original_upn": self.original_upn,
+            "fixes": [dict(f) for f in self.fixes],
+        }
+
+
+@dataclass(slots=True)
+class ScanResult:
+    tenant_id: str
+    tenant_name: str | None
+    generated: str
+    findings: list[Finding]
+    complete: bool = True
+    warnings: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def data(self) -> dict[str, Any]:
+        return {
+            "schema": "reconciler.findings/1",
+            "tenant": self.tenant_id,
+            "generated": self.generated,
+            "findings": [f.data() for f in self.findings],
+        }

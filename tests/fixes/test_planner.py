@@ -1,0 +1,131 @@
+"""Planner: remedies, guards (refusals), fingerprint."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.fixes.planner import PlanOptions, fingerprint, make_plan
+from reconciler.fixes.steps import Executor, StepKind
+
+from .builders import ctx, onprem_dup, twin
+
+
+def _plan(findings, context=None, opts=None):
+    fs = [f for f, _ in findings]
+    return make_plan(fs, {f["id"]: d for f, d in findings}, context or ctx(), opts or PlanOptions(), created="now")
+
+
+def _kinds(p):
+    return [s.kind for s in p.steps]
+
+
+def test_twin_is_merged_by_hard_match_in_the_documented_order():
+    p = _plan([twin()])
+    assert _kinds(p) == [StepKind.PAUSE_SYNC_SCHEDULER, StepKind.REMOVE_SYNCED_OBJECT, StepKind.PURGE_DELETED,
+                         StepKind.SET_IMMUTABLE_ID, StepKind.RESUME_SYNC_SCHEDULER, StepKind.RUN_DELTA_SYNC]
+    hard = p.steps[3]
+    assert hard.change == {"onPremisesImmutableId": "AAAAAAAAAAAAAAAAAAAA0001=="}
+    assert hard.expect == {"onPremisesImmutableId": None, "userPrincipalName": "lena1@contoso.com",
+                           "userType": "Member", "givenName": "Lena", "surname": "Fischer"}
+    assert hard.after == ("s3",) and p.steps[4].after == ("s4",)
+    assert p.steps[2].expect == {"deleted": True, "onPremisesImmutableId": "AAAAAAAAAAAAAAAAAAAA0001=="}
+    assert "IRREVERSIBLE" in p.steps[2].why and p.steps[2].undo is None
+    assert not p.refusals
+
+
+@pytest.mark.parametrize("context,holder,guard", [
+    (ctx(role_holders={"u-twin-1": ["Global Administrator"]}), {}, "holder_has_role"),
+    (ctx(eligible={"u-twin-1": ["Privileged Role Administrator"]}), {}, "holder_eligible_for_role"),
+    (ctx(object_identifiers={"u-twin-1": "S-1-5-21-1"}), {}, "holder_has_object_identifier"),
+    (ctx(), {"onPremisesImmutableId": "OLDANCHOR=="}, "holder_has_immutable_id"),
+    (ctx(), {"userType": "Guest"}, "holder_not_member"),
+    (ctx(), {"givenName": "Leonie"}, "names_disagree"),
+    (ctx(features=None), {}, "flags_unknown"),
+    (ctx(features={"blockCloudObjectTakeoverThroughHardMatchEnabled": True, "blockSoftMatchEnabled": True}), {},
+     "tenant_blocks_match"),
+])
+def test_hard_match_is_never_planned_onto_a_guarded_holder(context, holder, guard):
+    p = _plan([twin(holder=holder)], context)
+    assert guard in {r.guard for r in p.refusals}
+    assert StepKind.SET_IMMUTABLE_ID not in _kinds(p)
+    assert StepKind.REMOVE_SYNCED_OBJECT not in _kinds(p)  # nothing destructive for a refused merge
+
+
+def test_role_through_a_role_assignable_group_is_found_from_the_snapshot():
+    from reconciler.core.model import CloudSnapshot
+    from reconciler.fixes.planner import context_from_snapshot
+
+    snap = CloudSnapshot(tenant_id="t-0001", directory_role_members={"Global Administrator": ("grp-1",)},
+                         group_members={"grp-1": ("u-twin-1",)}, role_assignments=None, role_eligibility=(
+                             {"principalId": "u-other", "roleDefinitionId": "r"},), features={})
+    c = context_from_snapshot(snap)
+    assert c.role_holders["u-twin-1"] == ["Global Administrator"]
+    p = _plan([twin()], c)
+    assert [r.guard for r in p.refusals] == ["holder_has_role"]
+
+
+def test_unknown_eligibility_is_a_warning_not_silence():
+    p = _plan([twin()], ctx(eligible=None))
+    assert any("eligibility" in w for w in p.warnings)
+    assert StepKind.SET_IMMUTABLE_ID in _kinds(p)
+
+
+def test_federated_holder_with_anchor_needs_allow_reanchor_and_gets_the_upn_detour():
+    c = ctx(domains={"contoso.com": "Federated", "contoso.onmicrosoft.com": "Managed"})
+    holder = {"onPremisesImmutableId": "FEDANCHOR=="}
+    assert "holder_has_immutable_id" in {r.guard for r in _plan([twin(holder=holder)], c).refusals}
+    p = _plan([twin(holder=holder)], c, PlanOptions(allow_reanchor=True))
+    seq = [(s.kind, dict(s.change)) for s in p.steps if s.executor is Executor.GRAPH]
+    assert seq[1:] == [(StepKind.SET_USER_PRINCIPAL_NAME, {"userPrincipalName": "lena1@contoso.onmicrosoft.com"}),
+                       (StepKind.SET_IMMUTABLE_ID, {"onPremisesImmutableId": "AAAAAAAAAAAAAAAAAAAA0001=="}),
+                       (StepKind.SET_USER_PRINCIPAL_NAME, {"userPrincipalName": "lena1@contoso.com"})]
+
+
+def test_soft_match_when_hard_match_is_blocked():
+    p = _plan([twin()], ctx(features={"blockCloudObjectTakeoverThroughHardMatchEnabled": True,
+                                      "softMatchOnUpnEnabled": True}))
+    assert StepKind.SET_IMMUTABLE_ID not in _kinds(p) and StepKind.PURGE_DELETED in _kinds(p)
+    assert any("soft match" in w for w in p.warnings)
+
+
+def test_no_stored_context_refuses_every_match():
+    from reconciler.fixes.planner import TenantContext
+
+    p = _plan([twin()], TenantContext.from_data(None, "t-0001"))
+    assert [r.guard for r in p.refusals] == ["context_unknown"] and not p.steps
+
+
+def test_onprem_duplicate_removes_the_losers_secondary_address_over_ldap():
+    p = _plan([onprem_dup("source")])
+    (s,) = p.steps
+    assert (s.kind, s.executor, s.dn) == (StepKind.REMOVE_PROXY_ADDRESS, Executor.LDAP, "CN=Priya R,DC=corp")
+    assert s.change == {"proxyAddresses": {"remove": ["smtp:priya@contoso.com"]}}
+    assert s.undo == {"proxyAddresses": {"add": ["smtp:priya@contoso.com"]}}
+    assert _plan([onprem_dup("holder")]).steps[0].dn == "CN=Priya N,DC=corp"
+
+
+def test_undecided_onprem_duplicate_plans_no_write():
+    p = _plan([onprem_dup("undecided")])
+    assert not p.steps and p.refusals[0].guard == "keep_undecided"
+
+
+def test_fingerprint_is_sha256_of_canonical_tenant_steps_refusals():
+    import hashlib
+    import json
+
+    p = _plan([twin(), twin(2, holder={"userType": "Guest"})])
+    body = json.dumps({"tenant": p.tenant, "steps": [s.data for s in p.steps],
+                       "refusals": [r.data() for r in p.refusals]}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+    assert p.fingerprint == "sha256:" + hashlib.sha256(body).hexdigest()
+    assert p.data["fingerprint"] == p.fingerprint
+    other = fingerprint(p.tenant, [s.data for s in p.steps][:-1], [r.data() for r in p.refusals])
+    assert other != p.fingerprint
+
+
+def test_filters_select_scenarios_and_findings():
+    both = [twin(), onprem_dup()]
+    assert {s.finding for s in _plan(both, opts=PlanOptions(scenarios=frozenset({"onprem_duplicate"}))).steps} \
+        == {"fdup1"}
+    assert {s.finding for s in _plan(both, opts=PlanOptions(findings=frozenset({"f00001"}))).steps} \
+        == {"f00001", None}
