@@ -87,7 +87,11 @@ def plan(
     with output(out) as stream:
         stream.write(orjson.dumps(p.data, option=orjson.OPT_INDENT_2).decode() + "\n")
     if review is not None:
-        write_text(review, render_review(p, "html" if review.suffix.lower() in (".html", ".htm") else "md"))
+        from ..fixes.emit import names_from_findings
+
+        with Store(db) as store:
+            names = names_from_findings(store.findings(p.scan_run)) if p.scan_run else {}
+        write_text(review, render_review(p, "html" if review.suffix.lower() in (".html", ".htm") else "md", names))
     if not quiet:
         for w in p.warnings:
             err(f"warning: {w}")

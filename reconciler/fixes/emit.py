@@ -29,6 +29,9 @@ __all__ = [
     "emit_ps1",
     "emit_scripts",
     "host_of",
+    "names_from_findings",
+    "render_review",
+    "target_name",
     "ldif_line",
     "ps_quote",
     "render_command",
@@ -256,33 +259,107 @@ def _undo_old(s: Step) -> dict[str, Any]:
 # --------------------------------------------------------------------------- review rendering
 
 
-def render_review(plan: Any, fmt: str = "md") -> str:
-    """The plan as a change-ticket document (Markdown or HTML); values escaped, never executed."""
-    import html
+def names_from_findings(findings: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """object id -> "display name (UPN)" for every cloud object the findings name (the review shows them)."""
+    out: dict[str, str] = {}
+    for f in findings:
+        for o in [f.get("object") or {}, *(f.get("holders") or [])]:
+            oid, name, upn = o.get("id"), o.get("display_name"), o.get("user_principal_name")
+            if oid and (name or upn):
+                out[str(oid)] = " ".join(x for x in (str(name or ""), f"({upn})" if upn and upn != name else "") if x)
+    return out
 
-    rows = [(s.id, s.kind.value, s.executor.value, _target_text(s.target), ", ".join(s.after), s.why)
-            for s in plan.steps]
+
+def target_name(step: Step, names: Mapping[str, str] | None = None) -> str:
+    """The target's names beside its id: display name / UPN (from the findings or the step), or the DN."""
+    t = step.target or {}
+    if not t.get("id") and not t.get("dn"):
+        return "the Entra Connect server" if step.executor is Executor.POWERSHELL else "(no directory object)"
+    if t.get("dn"):
+        return str(t["dn"])
+    oid = str(t.get("id") or "")
+    known = (names or {}).get(oid) or t.get("name")
+    if not known:
+        e = step.expect
+        upn = e.get("userPrincipalName") if isinstance(e.get("userPrincipalName"), str) else None
+        disp = e.get("displayName") if isinstance(e.get("displayName"), str) else None
+        mail = e.get("mail") if isinstance(e.get("mail"), str) else None
+        known = " ".join(x for x in (disp or "", f"({upn or mail})" if upn or mail else "") if x)
+    kind = str(t.get("object") or t.get("type") or "")
+    return " ".join(x for x in (f"{'deleted ' if t.get('type') == 'deleted' else ''}{kind}".strip(), known or "",
+                                f"[{oid}]" if oid else "") if x)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def render_review(plan: Any, fmt: str = "md", names: Mapping[str, str] | None = None) -> str:
+    """The plan as a change ticket (Markdown or HTML): what runs, on whom, and how to reverse it.
+
+    Summary counts by kind; irreversible steps first and marked; every step with its target's names beside
+    the id and its change, expect, undo and whole why; then refusals and warnings. Values are escaped, never
+    executed.
+    """
+    from .steps import IRREVERSIBLE
+
+    steps = sorted(plan.steps, key=lambda st: (st.kind not in IRREVERSIBLE, 0))
+    counts: dict[str, int] = {}
+    for st in plan.steps:
+        counts[st.kind.value] = counts.get(st.kind.value, 0) + 1
+    irreversible = [st for st in plan.steps if st.kind in IRREVERSIBLE]
     if fmt == "html":
-        esc = html.escape
-        body = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-        refs = "".join(f"<li><b>{esc(r.guard)}</b> ({esc(r.finding)}): {esc(r.reason)}</li>" for r in plan.refusals)
-        warns = "".join(f"<li>{esc(w)}</li>" for w in plan.warnings)
-        return (f"<!doctype html><meta charset='utf-8'><title>reconciler plan</title><h1>Plan for tenant "
-                f"{esc(plan.tenant)}</h1><p>Fingerprint <code>{esc(plan.fingerprint)}</code></p><table border=1>"
-                "<tr><th>step</th><th>kind</th><th>executor</th><th>target</th><th>after</th><th>why</th></tr>"
-                f"{body}</table><h2>Refused</h2><ul>{refs}</ul><h2>Warnings</h2><ul>{warns}</ul>\n")
-    def cell(x: str) -> str:
-        return _comment(str(x), 2000).replace("|", "\\|")
-    lines = [f"# Plan for tenant {cell(plan.tenant)}", "", f"Fingerprint `{cell(plan.fingerprint)}`", "",
-             "| step | kind | executor | target | after | why |", "|---|---|---|---|---|---|"]
-    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
-    lines += ["", "## Refused", ""] + [f"- **{cell(r.guard)}** ({cell(r.finding)}): {cell(r.reason)}"
-                                       for r in plan.refusals]
-    lines += ["", "## Warnings", ""] + [f"- {cell(w)}" for w in plan.warnings]
+        return _review_html(plan, steps, counts, irreversible, names)
+    def cell(x: Any) -> str:
+        return _comment(str(x), 100_000).replace("|", "\\|").replace("`", "'")
+    lines = [f"# Change ticket: reconciler plan for tenant {cell(plan.tenant)}", "",
+             f"- Fingerprint: `{cell(plan.fingerprint)}`", f"- Made: {cell(plan.created)} from scan run "
+             f"{cell(plan.scan_run)}", f"- Steps: {len(plan.steps)}, of which **{len(irreversible)} irreversible**; "
+             f"refusals: {len(plan.refusals)}; warnings: {len(plan.warnings)}", "",
+             "## Summary by kind", "", "| kind | steps |", "|---|---|"]
+    lines += [f"| {k}{' (IRREVERSIBLE)' if any(st.kind.value == k for st in irreversible) else ''} | {n} |"
+              for k, n in sorted(counts.items())]
+    lines += ["", "## Steps (irreversible first)", ""]
+    for st in steps:
+        mark = "IRREVERSIBLE " if st.kind in IRREVERSIBLE else ""
+        lines += [f"### {mark}{cell(st.id)} `{st.kind.value}` ({st.executor.value}) on {cell(target_name(st, names))}",
+                  "", f"- after: {cell(', '.join(st.after) or '(nothing)')}",
+                  f"- finding: {cell(st.finding or '(none)')}",
+                  f"- change: `{cell(_json(dict(st.change)))}`", f"- expect: `{cell(_json(dict(st.expect)))}`",
+                  f"- undo: `{cell(_json(dict(st.undo)) if st.undo is not None else 'none: cannot be undone')}`",
+                  f"- why: {cell(st.why)}", ""]
+    lines += ["## Refused (no step planned)", ""]
+    lines += [f"- **{cell(r.guard)}** (finding {cell(r.finding)}): {cell(r.reason)}" for r in plan.refusals] or \
+        ["- none"]
+    lines += ["", "## Warnings", ""] + ([f"- {cell(w)}" for w in plan.warnings] or ["- none"])
     return "\n".join(lines) + "\n"
 
 
-def _target_text(target: Mapping[str, Any] | None) -> str:
-    if not target:
-        return ""
-    return f"{target.get('type')} {target.get('id') or target.get('dn') or ''}".strip()
+def _review_html(plan: Any, steps: Sequence[Step], counts: Mapping[str, int], irreversible: Sequence[Step],
+                 names: Mapping[str, str] | None) -> str:
+    import html
+
+    from .steps import IRREVERSIBLE
+
+    esc = html.escape
+    summary = "".join(f"<tr><td>{esc(k)}</td><td>{n}</td></tr>" for k, n in sorted(counts.items()))
+    rows = []
+    for st in steps:
+        mark = "<b>IRREVERSIBLE</b> " if st.kind in IRREVERSIBLE else ""
+        undo = _json(dict(st.undo)) if st.undo is not None else "none: cannot be undone"
+        rows.append(f"<tr><td>{mark}{esc(st.id)}</td><td>{esc(st.kind.value)}</td><td>{esc(st.executor.value)}</td>"
+                    f"<td>{esc(target_name(st, names))}</td><td>{esc(', '.join(st.after))}</td>"
+                    f"<td><code>{esc(_json(dict(st.change)))}</code></td><td><code>{esc(_json(dict(st.expect)))}"
+                    f"</code></td><td><code>{esc(undo)}</code></td><td>{esc(st.why)}</td></tr>")
+    refs = "".join(f"<li><b>{esc(r.guard)}</b> ({esc(r.finding)}): {esc(r.reason)}</li>" for r in plan.refusals)
+    warns = "".join(f"<li>{esc(w)}</li>" for w in plan.warnings)
+    return (f"<!doctype html><meta charset='utf-8'><title>reconciler plan</title><h1>Change ticket: plan for tenant "
+            f"{esc(plan.tenant)}</h1><p>Fingerprint <code>{esc(plan.fingerprint)}</code>; {len(plan.steps)} steps, "
+            f"<b>{len(irreversible)} irreversible</b>; {len(plan.refusals)} refusals; {len(plan.warnings)} warnings"
+            f"</p><h2>Summary by kind</h2><table border=1><tr><th>kind</th><th>steps</th></tr>{summary}</table>"
+            "<h2>Steps (irreversible first)</h2><table border=1><tr><th>step</th><th>kind</th><th>executor</th>"
+            "<th>target</th><th>after</th><th>change</th><th>expect</th><th>undo</th><th>why</th></tr>"
+            f"{''.join(rows)}</table><h2>Refused</h2><ul>{refs or '<li>none</li>'}</ul><h2>Warnings</h2>"
+            f"<ul>{warns or '<li>none</li>'}</ul>\n")

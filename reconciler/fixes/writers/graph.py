@@ -177,7 +177,9 @@ class GraphWriter:
         if not 200 <= resp.status < 300:
             if required or resp.status in (401, 429) or resp.status >= 500:
                 raise self.http.error_for_item(req, resp)
-            return None  # PIM eligibility without Entra ID P2 (or not permitted): unknown
+            if _no_pim_licence(resp.body):
+                return []  # no Entra ID P2 / Governance licence: PIM does not exist here, nobody can be eligible
+            return None  # not permitted: unknown (the guards refuse)
         body = resp.body if isinstance(resp.body, dict) else {}
         items = [i for i in body.get("value") or () if isinstance(i, dict)]
         if body.get("@odata.nextLink"):
@@ -219,6 +221,15 @@ class GraphWriter:
             await self.http.post(f"/directory/deletedItems/{oid}/restore", restore_body(step))
         else:
             raise DirectoryError(f"step {step.id}: {k.value} is not something Graph can do")
+
+
+def _no_pim_licence(body: Any) -> bool:
+    """Graph's answer for a tenant without the licence PIM needs (then there is no eligibility at all)."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return False
+    text = f"{err.get('code') or ''} {err.get('message') or ''}".casefold()
+    return "aadpremiumlicenserequired" in text or "premium license" in text or "p2 license" in text
 
 
 def restore_body(step: Step) -> dict[str, Any]:
