@@ -759,8 +759,11 @@ def _selected(f: Mapping[str, Any], opts: PlanOptions) -> bool:
 
 
 def _source_key(f: Mapping[str, Any]) -> str:
-    src = f.get("source") or {}
-    return str(src.get("immutable_id") or src.get("dn") or f"object {(f.get('object') or {}).get('id')}")
+    src = f.get("source") if isinstance(f.get("source"), Mapping) else {}
+    obj = f.get("object") if isinstance(f.get("object"), Mapping) else {}
+    if not (src.get("dn") or src.get("immutable_id")):
+        return f"the source of object {obj.get('id')}"
+    return f"{src.get('dn') or '(DN unknown)'} (anchor {src.get('immutable_id')})"
 
 
 def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -> dict[str, str]:
@@ -771,8 +774,9 @@ def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -
     """
     by_target: dict[str, list[Mapping[str, Any]]] = {}
     for f in findings:
-        holder = (f.get("holders") or [None])[0] or {}
-        if f.get("scenario") in _MATCHING and holder.get("id"):
+        holders = f.get("holders")
+        holder = holders[0] if isinstance(holders, list) and holders else None
+        if f.get("scenario") in _MATCHING and isinstance(holder, Mapping) and holder.get("id"):
             by_target.setdefault(str(holder["id"]), []).append(f)
     same: dict[str, str] = {}
     for tid, fs in by_target.items():
@@ -780,8 +784,7 @@ def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -
         for f in fs:
             sources.setdefault(_source_key(f), []).append(str(f["id"]))
         if len(sources) > 1:
-            names = "; ".join(f"{(f.get('source') or {}).get('dn') or _source_key(f)} (finding {f['id']})"
-                              for f in fs)
+            names = "; ".join(f"{_source_key(f)} (finding {f['id']})" for f in fs)
             for f in fs:
                 b.refuse(str(f["id"]), "ambiguous_target", f"the cloud account {tid} is claimed by "
                          f"{len(sources)} on-prem sources: {names}. Decide which person it belongs to, fix the "
@@ -805,7 +808,8 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
     elif ctx.eligible is None:
         b.warnings.append("role eligibility (PIM) is not readable: no write onto a cloud object is planned "
                           "(guard eligibility_unknown); grant RoleManagement.Read.Directory and scan again")
-    selected = [f for f in findings if isinstance(f, Mapping) and f.get("id") and _selected(f, opts)]
+    selected = [f for f in findings if isinstance(f, Mapping) and isinstance(f.get("id"), str) and f["id"]
+                and _selected(f, opts)]
     refused_before = {r.finding for r in b.refusals}
     same = _one_target_one_source(selected, b)
     ambiguous = {r.finding for r in b.refusals} - refused_before
@@ -824,7 +828,8 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
             continue
         b.begin()
         try:
-            F = _F(f, details.get(fid) or {}, ctx)
+            detail = details.get(fid) if isinstance(details, Mapping) else None
+            F = _F(f, detail if isinstance(detail, Mapping) else {}, ctx)
             for ref, role in ((F.obj, "object"), (F.holder, "holder")):
                 a = F.attrs(role)
                 if ref.get("id"):

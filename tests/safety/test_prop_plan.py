@@ -123,3 +123,52 @@ def test_prop_generator_plants_what_it_claims():
     assert {"holder_has_role", "holder_eligible_for_role", "external_account", "ambiguous_target",
             "names_disagree", "keep_undecided", "coverage_unknown", "no_anchor"} <= guards
     assert {StepKind.SET_IMMUTABLE_ID, StepKind.PURGE_DELETED, StepKind.REMOVE_SYNCED_OBJECT} <= kinds
+
+
+JUNK = st.sampled_from([None, "", 0, -1, True, [], {}, [None], {"id": None}, "x" * 3000, "#EXT#", "\n\x00"])
+
+
+def _paths(value, prefix=()):
+    """Every (path) into a JSON value, so one of them can be damaged."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, (*prefix, i))
+
+
+def _damage(doc, path, junk, delete):
+    if not path:
+        return junk
+    parent = doc
+    for p in path[:-1]:
+        parent = parent[p]
+    if delete and isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = junk
+    return doc
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**16), pick=st.integers(0, 10**6), junk=JUNK, delete=st.booleans(), opts=OPTIONS,
+       in_detail=st.booleans())
+def test_prop_plan_never_crashes_on_damaged_stored_findings(seed, pick, junk, delete, opts, in_detail):
+    """What the database holds may be old, hand-edited or half-migrated: plan refuses, it never raises."""
+    import copy
+
+    from reconciler.fixes.planner import context_from_snapshot, make_plan
+
+    t = random_tenant(seed, n=3)
+    snap, findings, details = t.scan()
+    target = details if in_detail else findings
+    paths = list(_paths(target))
+    damaged = _damage(copy.deepcopy(target), paths[pick % len(paths)], junk, delete)
+    if in_detail:
+        plan = make_plan(findings, damaged if isinstance(damaged, dict) else {}, context_from_snapshot(snap), opts)
+    else:
+        plan = make_plan(damaged if isinstance(damaged, list) else [], details, context_from_snapshot(snap), opts)
+    assert all(r.guard and r.reason for r in plan.refusals)
+    assert plan.fingerprint.startswith("sha256:")
