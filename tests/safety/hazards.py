@@ -117,7 +117,7 @@ class Tenant:
         if how == "directoryRoles":
             role = {"id": _guid(rng), "displayName": f"Global Administrator {n}", "roleTemplateId": GLOBAL_ADMIN,
                     "members": [oid]}
-            self.doc["directoryRoles"].append(role)
+            self.doc.setdefault("directoryRoles", []).append(role)
             return
         principal = oid
         if how in ("group", "eligible_group"):
@@ -129,7 +129,8 @@ class Tenant:
         scope = f"/administrativeUnits/{_guid(rng)}" if how == "au" else "/"
         role = CUSTOM_ROLE if how == "custom" else rng.choice((GLOBAL_ADMIN, HELPDESK_ADMIN))
         entry = {"id": f"ra-{n}", "principalId": principal, "roleDefinitionId": role, "directoryScopeId": scope}
-        self.doc["roleEligibilitySchedules" if how.startswith("eligible") else "roleAssignments"].append(entry)
+        self.doc.setdefault("roleEligibilitySchedules" if how.startswith("eligible") else "roleAssignments",
+                            []).append(entry)
 
     # ------------------------------------------------------------------ using
 
