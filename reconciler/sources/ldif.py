@@ -24,7 +24,7 @@ from typing import IO, Iterator
 
 from ..core.errors import BadInput
 from ..core.model import OnPremObject
-from .inputs import utf16_codec, decode_utf16, open_input
+from .inputs import decode_utf16, open_input, utf16_codec
 from .onprem import EntryError, ReadReport, RecordShapes, decode_entry
 
 __all__ = ["iter_ldif_records", "iter_ldif_objects", "parse_ldif_bytes", "ldif_record_blocks",

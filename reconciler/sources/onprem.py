@@ -9,7 +9,8 @@ that into an :class:`~reconciler.core.model.OnPremObject`. Binary attributes
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as _field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -47,9 +48,9 @@ class ReadReport:
     directory entries (search references, result trailers), by kind.
     """
 
-    notes: list[str] = field(default_factory=list)
-    incomplete: list[str] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = _field(default_factory=list)
+    incomplete: list[str] = _field(default_factory=list)
+    skipped: dict[str, int] = _field(default_factory=dict)
     ldapsearch: bool = False  # the file starts with ldapsearch's "# extended LDIF" header
     trailer: bool = False  # an ldapsearch "result:" trailer was read
     requested: tuple[str, ...] | None = None  # ldapsearch "# requesting:" list, when given
