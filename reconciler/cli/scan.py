@@ -86,7 +86,7 @@ def scan(
     Example: reconciler scan --tenant tenant.json --onprem forest.ldif --format json -o findings.json
     """
     from ..core.errors import UsageError
-    from .render import FORMATS, render_findings, summary_line
+    from .render import FORMATS, render_findings, stats_lines, summary_line
 
     check_choice("--format", fmt, FORMATS)
     check_choice("--strategy", strategy, ("auto", "targeted", "full"))
@@ -109,6 +109,8 @@ def scan(
     if not quiet:
         for w in outcome.result.warnings:
             err(f"warning: {w}")
+        for line in stats_lines(outcome.result.stats):
+            err(line)
         if out is not None or fmt != "table":
             err(f"{summary_line(doc['findings'])} (run {outcome.run_id})")
     if check and new_only:

@@ -40,7 +40,8 @@ def _rows(text: str, path: Path, report: ReadReport | None = None) -> Iterator[O
             raise BadInput(path, "empty file, expected a csvde header row")
         names = [h.strip().lstrip("\ufeff") for h in header]
         if not names or names[0].casefold() != "dn":
-            raise BadInput(path, "first column must be DN (a csvde export)", line=1)
+            raise BadInput(path, "first column must be DN (a csvde export), or a DistinguishedName column "
+                                 "(a PowerShell Export-Csv)", line=1)
         low = [n.lower() for n in names]
         for row in reader:
             line = reader.line_num
@@ -82,7 +83,12 @@ def iter_csvde_objects(path: Path | str, report: ReadReport | None = None) -> It
 def iter_csv_objects(path: Path | str, report: ReadReport | None = None) -> Iterator[OnPremObject]:
     """A ``.csv`` export: csvde (first column ``DN``) or PowerShell ``Export-Csv`` (a ``DistinguishedName`` column)."""
     p = Path(path)
-    return _rows(_read_text(p), p, report)
+    text = _read_text(p)
+    from .psexport import looks_like_export_csv, ps_rows
+
+    if looks_like_export_csv(text):
+        return ps_rows(text, p, report)
+    return _rows(text, p, report)
 
 
 def parse_csvde_text(text: str, label: str = "<csv>") -> list[OnPremObject]:

@@ -58,7 +58,7 @@ def _logical_lines(f: IO[bytes], path: Path, offset: int = 0) -> Iterator[tuple[
     comment = False
     for no, raw in enumerate(f, 1 + offset):
         line = raw.rstrip(b"\r\n")
-        if not line.strip(b" \t"):  # empty or whitespace-only: a record break
+        if not line.strip(b" \t") and line[:1] != b" ":  # empty or tabs only: a record break
             if cur is not None:
                 yield start, cur
                 cur = None
@@ -119,14 +119,22 @@ class _Slow(Exception):
 
 
 _BOM = b"\xef\xbb\xbf"
-_BLANKISH = re.compile(rb"\n[ \t]+(?=\n)")  # a whitespace-only line (its spaces are dropped)
+# A whitespace-only line before the start of a record (dn:, a comment, an ldapsearch trailer or reference) is a
+# separator: its spaces are dropped. Elsewhere it stays what RFC 2849 makes it, a continuation line (a folded
+# value full of spaces).
+_NEXT_RECORD = rb"(?:[dD][nN]::?|#|version:|search:|result:|ref:)"
+_BLANKISH = re.compile(rb"\n[ \t]+(?=\n(?:[ \t]*\n)*" + _NEXT_RECORD + rb")")
+_TRAILING_BLANK = re.compile(rb"(?:\A|(?<=\n))(?:[ \t]*\n)+\Z")
+_LEADING_BLANK = re.compile(rb"\A(?:[ \t]*\r?\n)+")
 
 
 def ldif_record_blocks(f: IO[bytes], report: ReadReport | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield (first line number, record block): the one record-boundary rule of the LDIF readers.
 
-    Records are separated by lines that are empty or hold only spaces and tabs
-    (editors and copy/paste leave such lines); CRLF is normalised and a UTF-8 BOM
+    Records are separated by empty lines, and by lines holding only spaces and
+    tabs (editors and copy/paste leave such lines) where the next line starts a
+    record (``dn:``, a comment, an ldapsearch reference or trailer) or the file
+    ends; CRLF is normalised and a UTF-8 BOM
     dropped. A block may still hold comments, ``version:`` or a glued second
     ``dn:`` line, which the record decoder judges line by line. With ``report``,
     a file that does not end with a line break is recorded as cut off.
@@ -136,6 +144,8 @@ def ldif_record_blocks(f: IO[bytes], report: ReadReport | None = None) -> Iterat
         chunk = f.read(1 << 20)
         if first:
             chunk, first = (chunk[3:] if chunk.startswith(_BOM) else chunk), False
+            # whitespace-only lines before the first record (line numbers kept)
+            chunk = _LEADING_BLANK.sub(lambda m: b"\n" * m.group().count(b"\n"), chunk)
         if not chunk:
             break
         last = chunk[-1:]
@@ -162,6 +172,7 @@ def ldif_record_blocks(f: IO[bytes], report: ReadReport | None = None) -> Iterat
     cut = bool(tail.strip(b" \t"))  # the file's last line has text but no line break
     if not cut or (sep and b":" not in tail and not tail.startswith((b" ", b"#"))):
         rest = head + sep  # whitespace only, or a half line that no reading can make sense of
+    rest = _TRAILING_BLANK.sub(b"", rest)
     lead = len(rest) - len(rest.lstrip(b"\n"))
     if rest[lead:].strip(b"\n"):
         yield line + lead, rest[lead:]

@@ -251,6 +251,9 @@ def source_notes(src: OnPremSource, report: ReadReport | None = None) -> list[st
         parts = "; ".join(f"{n} of {total} {why}" for why, n in gaps.items())
         notes.append(f"cannot link {parts}: holders in its scope stay unverified_holder, never orphaned_holder "
                      f"(export with at least {_LINK_ATTRIBUTES})")
+    if src.base_dn is None and src.objects:
+        notes.append("its objects share no DN suffix (no common DC= parts), so it covers no location: no holder "
+                     "can be judged an orphan from it")
     if report is not None and report.requested is not None:
         low = {r.casefold() for r in report.requested}
         missing = [a for a in ("objectGUID", "mS-DS-ConsistencyGuid") if a.casefold() not in low]

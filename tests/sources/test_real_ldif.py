@@ -174,3 +174,18 @@ def test_report_is_optional_for_record_readers():
     assert len(list(iter_ldif_records(io.BytesIO(data), Path("k.ldif")))) == 2
     assert len(list(iter_ldif_records(io.BytesIO(data), Path("k.ldif"), report=report))) == 2
     assert report.ldapsearch and report.trailer and report.requested is None
+
+
+def test_whitespace_lines_before_the_first_and_after_the_last_record(tmp_path: Path):
+    data = b"  \n\t\n" + _monteverde() + b"\n \n  \n"
+    src = read_onprem_file(_write(tmp_path, "edges.ldif", data))
+    assert len(src.objects) == 2 and src.complete
+
+
+def test_a_folded_value_of_spaces_is_a_continuation_not_a_separator():
+    """RFC 2849 folding of a value full of spaces gives lines holding only spaces: they are continuations."""
+    data = b"dn: CN=a,DC=x\nobjectClass: user\ndescription: a" + b"\n " + b" " * 75 + b"\n  b\ndn: CN=b,DC=x\n"
+    with pytest.raises(BadInput, match="'dn:' inside a record"):  # no separator before the second dn:
+        list(iter_ldif_records(io.BytesIO(data), Path("x.ldif")))
+    [(_, _, attrs)] = list(iter_ldif_records(io.BytesIO(data.replace(b"\ndn: CN=b,DC=x\n", b"\n")), Path("x.ldif")))
+    assert attrs["description"] == [b"a" + b" " * 75 + b" b"]
