@@ -106,30 +106,41 @@ class Explanation:
     findings: list[Mapping[str, Any]]
     details: dict[str, Mapping[str, Any]]
     notes: list[str]
+    matched: bool = False  # a finding, or an object whose notes answer the question (a MOERA UPN)
 
 
 def explain(key: str, findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mapping[str, Any]],
             snapshot: CloudSnapshot | None = None) -> Explanation:
-    """Resolve KEY; when it names no finding, say why (e.g. a MOERA UPN is not a quarantine)."""
+    """Resolve KEY; when it names no finding, say why (e.g. a MOERA UPN is not a quarantine).
+
+    For a pasted error text, the notes always say which attribute and value were
+    searched (or what the text did not contain) and what a named error means.
+    """
     hits, how = resolve_key(key, findings)
     notes: list[str] = []
+    matched = bool(hits)
+    parsed = parse_error_text(key) if how.startswith("pasted error text") else None
+    if parsed is not None:
+        if parsed.error_name:
+            notes.append(f"{parsed.error_name}: {parsed.meaning}")
+        if parsed.value:
+            notes.append(f"searched {parsed.property or 'UserPrincipalName, mail and proxyAddresses'} = "
+                         f"{parsed.value}: {len(hits)} finding{'s' if len(hits) != 1 else ''}")
+        notes += [f"could not extract {m}" for m in parsed.missing]
     if not hits and snapshot is not None:
         kf = fold(key)
         for o in snapshot.objects:
             if o.id.casefold() == kf or fold(o.user_principal_name or "") == kf:
                 origin = upn_origin(o, snapshot.initial_domain)
                 notes.append(f"{o.kind.value} {o.user_principal_name} ({o.id}) has no provisioning error.")
+                matched = True
                 if origin.kind != "normal" or (o.user_principal_name or "").endswith(
                         snapshot.initial_domain or "\0"):
                     notes.append(origin.explanation)
                 break
     if not hits and not notes:
-        parsed = parse_error_text(key)
-        if parsed is not None and parsed.missing:
-            notes += [f"could not extract {m}" for m in parsed.missing]
-    if not hits and not notes:
         notes.append(f"nothing matches {how}")
-    return Explanation(key, how, list(hits), {f["id"]: details.get(f["id"], {}) for f in hits}, notes)
+    return Explanation(key, how, list(hits), {f["id"]: details.get(f["id"], {}) for f in hits}, notes, matched)
 
 
 def require_one_cloud_source(tenant: Any, graph: bool, graph_url: Any) -> None:

@@ -165,7 +165,7 @@ def explain(
     exp = explain_uc(key, findings, details, snapshot)
     with output(out) as stream:
         render_explanation(exp, fmt, stream, color=out is None and fmt == "table" and sys.stdout.isatty())
-    if not exp.findings and not exp.notes:
+    if not exp.matched:  # nothing matched: exit 1 (the notes say what was searched)
         raise typer.Exit(1)
 
 
