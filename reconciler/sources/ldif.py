@@ -67,7 +67,9 @@ def _logical_lines(f: IO[bytes], path: Path, offset: int = 0) -> Iterator[tuple[
             continue
         if line[:1] == b" ":
             if cur is None and not comment:
-                raise BadInput(path, "continuation line with nothing to continue", line=no)
+                hint = (" (the lines look indented, as copied from a web page: remove the leading spaces)"
+                        if _LOOKS_LIKE_LINE.match(line.lstrip(b" \t")) else "")
+                raise BadInput(path, "continuation line with nothing to continue" + hint, line=no)
             if not comment:
                 cur = cur + line[1:]  # type: ignore[operator]
             continue
@@ -119,6 +121,7 @@ class _Slow(Exception):
 
 
 _BOM = b"\xef\xbb\xbf"
+_LOOKS_LIKE_LINE = re.compile(rb"#|[A-Za-z][A-Za-z0-9;-]*::?(\s|$)")  # an indented comment or attribute line
 # A whitespace-only line before the start of a record (dn:, a comment, an ldapsearch trailer or reference) is a
 # separator: its spaces are dropped. Elsewhere it stays what RFC 2849 makes it, a continuation line (a folded
 # value full of spaces).
@@ -316,23 +319,42 @@ def iter_ldif_records(f: IO[bytes], path: Path, *,
     """
     state = [False]
     first = True
+    entries = 0
+    claimed: int | None = None
     for start, block in ldif_record_blocks(f, report):
-        if first and report is not None:
-            _header(block, report)
+        if report is not None:
+            if first:
+                _header(block, report)
+            elif report.trailer and claimed is None:
+                claimed = _num_entries(block)
         first = False
         try:
             seen, dn, attrs = _fast_record(block)
         except _Slow:
-            yield from _slow_records(io.BytesIO(block), path, start - 1, state, report)
+            for rec in _slow_records(io.BytesIO(block), path, start - 1, state, report):
+                entries += 1
+                yield rec
             continue
         state[0] = state[0] or seen
         if dn is not None:
+            entries += 1
             yield start, dn, attrs
     if not state[0]:
         raise BadInput(path, "empty file, expected LDIF records")
     if report is not None and report.ldapsearch and not report.trailer:
         report.incomplete.append("ldapsearch output without its '# search result' trailer: "
                                  "the file was probably cut off")
+    if report is not None and claimed is not None and claimed != entries:
+        report.incomplete.append(f"the ldapsearch trailer counts {claimed} entries ('# numEntries: {claimed}') but "
+                                 f"the file holds {entries}: entries were cut out of it")
+
+
+_NUM_ENTRIES = re.compile(rb"^# numEntries: (\d+)\s*$", re.M)
+
+
+def _num_entries(block: bytes) -> int | None:
+    m = _NUM_ENTRIES.search(block)
+    return int(m.group(1)) if m else None
 
 
 def _objects(f: IO[bytes], path: Path, report: ReadReport | None = None) -> Iterator[OnPremObject]:

@@ -72,21 +72,26 @@ class RecordShapes:
 
     def __init__(self) -> None:
         self.common: set[str] | None = None
-        self.last: set[str] | None = None
+        self.last: Mapping[str, object] | None = None
         self.count = 0
         self.last_dn = ""
 
-    def add(self, dn: str, names: Iterable[str]) -> None:
-        if self.last is not None:
-            self.common = set(self.last) if self.common is None else self.common & self.last
-        self.last = UNIVERSAL_ATTRIBUTES.intersection(names)
+    def add(self, dn: str, attrs: Mapping[str, object]) -> None:
+        """``attrs``: the record's attributes by lower-case name (kept by reference until the next record)."""
+        prev = self.last
+        if prev is not None:
+            if self.common is None:
+                self.common = {a for a in UNIVERSAL_ATTRIBUTES if a in prev}
+            elif self.common:
+                self.common = {a for a in self.common if a in prev}
+        self.last = attrs
         self.last_dn = dn
         self.count += 1
 
     def finish(self, report: ReadReport) -> None:
         if self.count < 2 or self.common is None or self.last is None:
             return
-        missing = sorted(self.common - self.last)
+        missing = sorted(a for a in self.common if a not in self.last)
         if missing:
             report.incomplete.append(
                 f"the last record ({self.last_dn}) lacks {', '.join(missing)}, which every other record has: "

@@ -16,11 +16,25 @@ REAL = Path(__file__).resolve().parent.parent / "data" / "real"
 LDAPSEARCH = REAL / "ldapsearch"
 
 
-def _monteverde() -> bytes:
-    """The Monteverde write-up's ldapsearch output; its author cut the header to a literal '[...]' line."""
+def _monteverde_as_found() -> bytes:
+    """The Monteverde write-up's ldapsearch output; its author cut the header to a literal '[...]' line
+    and kept 2 of the 267 entries the trailer counts."""
     data = (LDAPSEARCH / "ad-monteverde-users-consistencyguid-truncated-head.ldif").read_bytes()
     assert data.startswith(b"[...]\n")
     return data[len(b"[...]\n"):]
+
+
+def _monteverde() -> bytes:
+    """The excerpt made whole: its trailer counts the 2 entries it holds."""
+    return _monteverde_as_found().replace(b"# numEntries: 267", b"# numEntries: 2").replace(
+        b"# numResponses: 271", b"# numResponses: 6")
+
+
+def test_the_excerpt_as_published_is_seen_to_be_incomplete(tmp_path: Path):
+    src = read_onprem_file(_write(tmp_path, "excerpt.ldif", _monteverde_as_found()))
+    assert len(src.objects) == 2 and not src.complete
+    assert src.incomplete == ("the ldapsearch trailer counts 267 entries ('# numEntries: 267') but the file holds 2: "
+                              "entries were cut out of it",)
 
 
 def _write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -189,3 +203,17 @@ def test_a_folded_value_of_spaces_is_a_continuation_not_a_separator():
         list(iter_ldif_records(io.BytesIO(data), Path("x.ldif")))
     [(_, _, attrs)] = list(iter_ldif_records(io.BytesIO(data.replace(b"\ndn: CN=b,DC=x\n", b"\n")), Path("x.ldif")))
     assert attrs["description"] == [b"a" + b" " * 75 + b" b"]
+
+
+def test_crlf_with_whitespace_separators(tmp_path: Path):
+    data = _monteverde().replace(b"\n\n", b"\n \n").replace(b"\n", b"\r\n")
+    src = read_onprem_file(_write(tmp_path, "both.ldif", data))
+    assert [o.sam_account_name for o in src.objects] == ["roleary", "smorgan"] and src.complete
+
+
+def test_indented_copy_from_a_web_page_says_so(tmp_path: Path):
+    """Write-ups show exports indented inside markdown lists: every line starts with two spaces."""
+    data = b"".join(b"  " + ln for ln in (LDAPSEARCH / "ad-groups-sizelimit-knox.ldif").read_bytes()
+                    .splitlines(keepends=True)[8:])
+    with pytest.raises(BadInput, match="look indented"):
+        read_onprem_file(_write(tmp_path, "indented.ldif", data))
