@@ -18,7 +18,8 @@ from datetime import datetime, timedelta, timezone
 
 __all__ = ["normalize_time", "is_iso", "time_problem"]
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z?$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z?$")  # what this module writes
+_ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$")
 _ISO_IN = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?\s*(Z|[+-]\d{2}:?\d{2})?$", re.I)
 _MSJSON = re.compile(r"^\\?/Date\((-?\d+)([+-]\d{4})?\)\\?/$")
 _GENERALIZED = re.compile(r"^(\d{14})(?:\.\d+)?Z$")
@@ -71,7 +72,7 @@ def normalize_time(value: object) -> str | None:
     v = str(value).strip()
     if not v:
         return None
-    if _ISO.match(v):
+    if _ISO_Z.match(v) and not v.endswith("0Z"):
         return v
     m = _ISO_IN.match(v)
     if m:

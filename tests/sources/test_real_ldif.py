@@ -217,3 +217,15 @@ def test_indented_copy_from_a_web_page_says_so(tmp_path: Path):
                     .splitlines(keepends=True)[8:])
     with pytest.raises(BadInput, match="look indented"):
         read_onprem_file(_write(tmp_path, "indented.ldif", data))
+
+
+@pytest.mark.parametrize("name", ["nis-ypcat-passwd-no-hashes.txt", "nis-ypwhich-x-map-nicknames.txt",
+                                  "ad-but-not-ldif-repadmin-showattr-cssWiki.txt"])
+def test_text_that_is_not_ldif_is_refused_on_line_1(tmp_path: Path, name: str):
+    """NIS maps and repadmin /showattr output, saved as .ldif by mistake (and as .txt: not an export type)."""
+    with pytest.raises(BadInput, match="unknown on-prem file type"):
+        read_onprem_file(REAL / "not-ad" / name)
+    p = _write(tmp_path, "x.ldif", (REAL / "not-ad" / name).read_bytes())
+    with pytest.raises(BadInput) as e:
+        read_onprem_file(p)
+    assert str(e.value).startswith(f"{p}:1: ")
