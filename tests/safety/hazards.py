@@ -273,6 +273,9 @@ def plant_orphan(t: Tenant, i: int, rng: random.Random, *, created: str | None =
              proxies=(f"SMTP:{value}",))
     if export == "truncated":  # the holder's own object exists on-prem, but the export never got that far
         t.onprem_of[dn.casefold()] = holder
+        src = t.source(BASE_DN)
+        src.complete = False
+        src.incomplete = ("the export stops before its trailer (size limit)",)
     t.user(rng, upn=f"{given.lower()}{i}{rng.randint(1000, 9999)}@contoso.onmicrosoft.com", given=given, sn=sn,
            synced=True, anchor=_anchor(new_guid), created="2026-11-19T22:03:25Z", licensed=True, dn=dn,
            errors=_error("UserPrincipalName", value))

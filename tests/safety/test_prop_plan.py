@@ -121,7 +121,8 @@ def test_prop_generator_plants_what_it_claims():
         guards |= {r.guard for r in p.refusals}
         kinds |= {s.kind for s in p.steps}
     assert {"holder_has_role", "holder_eligible_for_role", "external_account", "ambiguous_target",
-            "names_disagree", "keep_undecided", "coverage_unknown", "no_anchor"} <= guards
+            "names_disagree", "keep_undecided", "no_anchor"} <= guards
+    assert {"coverage_unknown", "holder_unverified"} & guards  # unprovable orphans (anchorless / truncated)
     assert {StepKind.SET_IMMUTABLE_ID, StepKind.PURGE_DELETED, StepKind.REMOVE_SYNCED_OBJECT} <= kinds
 
 
