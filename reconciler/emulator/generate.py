@@ -344,7 +344,8 @@ class Generator:
 
     # ------------------------------------------------------------ roles
 
-    def give_role(self, principal: str, why: str) -> None:
+    def give_role(self, principal: str, why: str) -> bool:
+        """Give a role (active, eligible or through a role-assignable group); True when it is active."""
         name, template = self.rng.choice(ROLES)
         kind = self.rng.random()
         if kind < 0.5 or why == "regular admin":
@@ -359,6 +360,7 @@ class Generator:
             self.role_group_member(principal, name, template)
         if why != "regular admin":
             self.no_hard_match.append({"id": principal, "why": why})
+        return kind < 0.5 or why == "regular admin" or kind >= 0.8
 
     def role_group_member(self, principal: str, role: str, template: str) -> None:
         if self.role_group is None:

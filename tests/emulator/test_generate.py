@@ -80,7 +80,7 @@ def test_immutable_ids_come_from_the_ldif_anchors(generated, generated_doc):
 def test_every_scenario_and_the_tricky_holders_are_planted(generated):
     exp = orjson.loads(generated["expected"].read_bytes())
     assert exp["schema"] == "reconciler.expected/1"
-    assert set(exp["counts"]) == set(SCENARIOS)
+    assert set(SCENARIOS) <= set(exp["counts"]) <= set(SCENARIOS) | {"admin_role_conflict"}
     notes = " ".join(f["note"] for f in exp["findings"])
     for word in ("group", "contact", "recycle bin", "not in the LDIF", "re-created"):
         assert word in notes, word
