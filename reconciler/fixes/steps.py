@@ -43,6 +43,12 @@ class StepKind(str, enum.Enum):
     RESUME_SYNC_SCHEDULER = "resume_sync_scheduler"
     RUN_DELTA_SYNC = "run_delta_sync"
     WAIT = "wait"
+    #: manual: a runbook an administrator follows (admin-role conflicts, blocked hard matches); never automated
+    RUNBOOK = "runbook"
+    #: ldap: remove listed values of a multi-valued attribute (stale certificates of a large object)
+    REMOVE_ATTRIBUTE_VALUE = "remove_attribute_value"
+    #: graph (beta ``onPremisesSyncBehavior``): move an object's source of authority to the cloud
+    SET_CLOUD_MANAGED = "set_cloud_managed"
 
 
 class Executor(str, enum.Enum):
