@@ -4,7 +4,11 @@ It reads a step's target and executes its change; :class:`reconciler.fixes.apply
 does the expect check and the journal around it. What Graph allows (docs/plan-apply.md):
 PATCH of a cloud-mastered user's UPN / immutable id, DELETE of users and groups,
 and recycle-bin purge / restore. It never deletes or patches a synced object
-(``onPremisesSyncEnabled`` true): that refusal happens here, before any request.
+(``onPremisesSyncEnabled`` true): that refusal happens here, before any request —
+except the two documented paths: a synced user's UPN moved to the tenant's
+onmicrosoft.com domain (the federated-domain-change detour), and an object whose
+source of authority was moved to the cloud (beta ``onPremisesSyncBehavior``,
+``set_cloud_managed``).
 """
 
 from __future__ import annotations
@@ -66,7 +70,16 @@ class GraphWriter:
             if ttype != "deleted":
                 return None
             return await self._read_restored(t, oid)
-        return _shape(body, deleted=ttype == "deleted")
+        out = _shape(body, deleted=ttype == "deleted")
+        if step.kind is StepKind.SET_CLOUD_MANAGED:  # beta: the source of authority lives on a sub-resource
+            behavior = await self.http.get_json(self._sync_behavior(t, oid))
+            out["isCloudManaged"] = bool((behavior or {}).get("isCloudManaged"))
+        return out
+
+    def _sync_behavior(self, target: Mapping[str, Any], oid: str) -> str:
+        """``{graph}/beta/{users|groups}/{id}/onPremisesSyncBehavior`` (a beta API: there is no v1.0 one)."""
+        root = self.http.base_url.rsplit("/", 1)[0]
+        return f"{root}/beta/{_COLLECTION.get(str(target.get('type')), 'users')}/{oid}/onPremisesSyncBehavior"
 
     async def _read_restored(self, target: Mapping[str, Any], oid: str) -> dict[str, Any] | None:
         """A recycle-bin target that is gone from the bin: restored (active again) or purged (None).
@@ -88,7 +101,8 @@ class GraphWriter:
         t = step.target or {}
         oid = _seg(t.get("id"))
         if current is not None and current.get("onPremisesSyncEnabled") is True and step.kind in (
-                StepKind.DELETE_OBJECT, StepKind.SET_IMMUTABLE_ID, StepKind.SET_USER_PRINCIPAL_NAME):
+                StepKind.DELETE_OBJECT, StepKind.SET_IMMUTABLE_ID, StepKind.SET_USER_PRINCIPAL_NAME) \
+                and not current.get("isCloudManaged") and not _initial_domain_detour(step):
             raise SyncedObjectRefused(f"step {step.id}: {t.get('id')} is synced from on-premises; Graph must not "
                                       "change or delete it (use ADSyncTools or the on-prem directory)")
         k = step.kind
@@ -100,8 +114,21 @@ class GraphWriter:
             await self.http.delete(f"/directory/deletedItems/{oid}")
         elif k is StepKind.RESTORE_DELETED:
             await self.http.post(f"/directory/deletedItems/{oid}/restore", {})
+        elif k is StepKind.SET_CLOUD_MANAGED:
+            await self.http.patch(self._sync_behavior(t, oid), {"isCloudManaged": bool(step.change.get("isCloudManaged"))})
         else:
             raise DirectoryError(f"step {step.id}: {k.value} is not something Graph can do")
+
+
+_INITIAL_SUFFIXES = (".onmicrosoft.com", ".onmicrosoft.us", ".onmschina.cn")
+
+
+def _initial_domain_detour(step: Step) -> bool:
+    """A synced user's UPN moved to the tenant's initial (onmicrosoft) domain: the documented fix for a
+    FederatedDomainChangeError, which Graph allows on a synced user (the next sync sets the new UPN)."""
+    upn = step.change.get("userPrincipalName") if step.kind is StepKind.SET_USER_PRINCIPAL_NAME else None
+    return isinstance(upn, str) and set(step.change) == {"userPrincipalName"} and \
+        upn.rpartition("@")[2].casefold().endswith(_INITIAL_SUFFIXES)
 
 
 def _shape(body: Any, *, deleted: bool) -> dict[str, Any]:
