@@ -22,6 +22,7 @@ from typing import Any
 
 from ..core.model import CloudSnapshot, fold
 from .emit import render_command
+from .remedies import plan_remedy
 from .steps import Executor, Step, StepKind
 
 __all__ = [
@@ -618,6 +619,8 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
         b.warnings.append("no tenant context stored for this scan run: every match is refused")
     for f in findings:
         if not _selected(f, opts):
+            continue
+        if plan_remedy(f, details.get(f["id"]) or {}, ctx, opts, b):  # non-duplicate scenarios (remedies.py)
             continue
         remedy = _REMEDIES.get(str(f.get("scenario")))
         if remedy is None:
