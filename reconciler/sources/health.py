@@ -42,6 +42,7 @@ __all__ = [
     "decode",
     "decode_all",
     "records",
+    "reader_for",
     "records_from_items",
     "scenario_for",
 ]
@@ -201,15 +202,22 @@ class HealthReader:
     ``http://127.0.0.1:PORT/arm``) and whose token provider asks for the management scope.
     """
 
-    def __init__(self, make_http: Callable[[], Any], *, label: str = "connect-health",
-                 api_version: str = API_VERSION, buckets: Sequence[str] = BUCKETS) -> None:
+    def __init__(self, make_http: Callable[[], Any] | None, *, label: str = "connect-health",
+                 api_version: str = API_VERSION, buckets: Sequence[str] = BUCKETS,
+                 unavailable: str | None = None) -> None:
         self._make_http = make_http
         self.label = label
         self.api_version = api_version
         self.buckets = tuple(buckets)
+        self.unavailable = unavailable  # why Connect Health cannot be read at all (a warning, e.g. no ARM token)
 
     async def read(self, progress: Any = None) -> HealthRead:
         out = HealthRead()
+        if self._make_http is None or self.unavailable:
+            out.read = False
+            out.warnings.append(f"Connect Health was not read: {self.unavailable or 'no ARM endpoint'}; its errors "
+                                "are missing from this scan (this is not 'no errors')")
+            return out
         if progress is not None and hasattr(progress, "stage"):
             progress.stage("reading Connect Health export errors")
         http = self._make_http()
@@ -356,3 +364,51 @@ def http_factory(base_url: str, tokens: TokenProvider | None, *, user_agent: str
         return GraphHttp(base_url.rstrip("/"), tokens, user_agent=user_agent, transport=transport,
                          max_concurrency=4, **kw)
     return make
+
+
+def _loopback(url: str) -> bool:
+    import ipaddress
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def reader_for(o: Any, graph_tokens: Any, *, user_agent: str = "reconciler") -> HealthReader | None:
+    """The Connect Health reader for the scan's source options ``o`` (``health_url``, ``graph``, ``graph_url``,
+    ``auth``, ``cloud``, ``env``), or None when there is no ARM to ask.
+
+    ``--health-url URL``: any ARM-compatible root (the emulator's ``http://127.0.0.1:PORT/arm``); plain http and
+    ``--auth none`` only on loopback, as for ``--graph-url``. ``--graph`` without it: the national cloud's ARM
+    root. ``--graph-url`` without it: None (a Graph look-alike says nothing about where its ARM is).
+    ``graph_tokens``: the Graph token provider; ARM asks the same credential for the management scope.
+    """
+    from ..core.errors import UsageError
+    from .auth import arm_token_provider, cloud
+
+    url = getattr(o, "health_url", None)
+    auth, cloud_name = getattr(o, "auth", "environment"), getattr(o, "cloud", "global")
+    if url:
+        url = str(url).rstrip("/")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise UsageError(f"--health-url must be an http(s) URL such as http://127.0.0.1:PORT/arm; got {url!r}")
+        if url.startswith("http://") and not _loopback(url):
+            raise UsageError("refusing to talk to Azure Resource Manager over plain http on a non-loopback host; "
+                             "use https")
+        if auth == "none" and not _loopback(url):
+            raise UsageError("--auth none is accepted only with a loopback --health-url (http://127.0.0.1:PORT/arm)")
+    elif getattr(o, "graph", False):
+        url = cloud(cloud_name).arm
+    else:
+        return None
+    try:
+        tokens = arm_token_provider(graph_tokens, auth, cloud_name=cloud_name, env=getattr(o, "env", None))
+    except UsageError as e:
+        if getattr(o, "health_url", None):
+            raise
+        return HealthReader(None, label=url, unavailable=str(e))
+    return HealthReader(http_factory(url, tokens, user_agent=user_agent), label=url)

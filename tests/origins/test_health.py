@@ -4,6 +4,7 @@ paging, refusals as warnings, and the management-scope token for every national 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -260,3 +261,33 @@ def test_token_and_none_modes_for_arm() -> None:
 
     with pytest.raises(UsageError, match=ARM_TOKEN_ENV):
         arm_token_provider(None, "token", env={})
+
+
+# --------------------------------------------------------------------------- which ARM, which token
+
+
+class _Opts:
+    def __init__(self, **kw: Any) -> None:
+        self.health_url, self.graph, self.graph_url, self.auth, self.cloud, self.env = None, False, None, "none", \
+            "global", {}
+        self.__dict__.update(kw)
+
+
+def test_reader_for_the_options() -> None:
+    from reconciler.core.errors import UsageError
+    from reconciler.sources.health import reader_for
+
+    r = reader_for(_Opts(health_url="http://127.0.0.1:8400/arm/"), None)
+    assert r is not None and r.label == "http://127.0.0.1:8400/arm"
+    assert reader_for(_Opts(graph_url="http://127.0.0.1:8400/v1.0"), None) is None  # no ARM known
+    for bad, what in (("http://arm.example/arm", "plain http"), ("ftp://127.0.0.1/arm", "http(s) URL"),
+                      ("https://arm.example/arm", "--auth none")):
+        with pytest.raises(UsageError, match=re.escape(what)):
+            reader_for(_Opts(health_url=bad), None)
+    cred = _Cred()
+    live = reader_for(_Opts(graph=True, auth="secret", cloud="china"), token_provider(cred, "g", "secret"))
+    assert live is not None and live.label == "https://management.chinacloudapi.cn"
+    # --auth token with no ARM token: the origin is a warning, the scan goes on
+    tok = reader_for(_Opts(graph=True, auth="token"), lambda: "graph-token")
+    got = asyncio.run(tok.read())  # type: ignore[union-attr]
+    assert not got.read and ARM_TOKEN_ENV in got.warnings[0] and "not 'no errors'" in got.warnings[0]
