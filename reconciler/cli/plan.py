@@ -56,6 +56,9 @@ def plan(
     assume_flags: Annotated[bool, typer.Option("--assume-flags", help="Plan matches although the tenant's sync "
                                                "feature flags could not be read (you checked them).")] = False,
     prefer: Annotated[str, typer.Option("--prefer", help="deleted_holder remedy: purge|restore.")] = "purge",
+    orphans: Annotated[str, typer.Option("--orphans", help="orphaned_holder remedy: adsynctools (needs a Global "
+                                         "Administrator password session) | cloud (beta: move the source of "
+                                         "authority to the cloud, delete through Graph).")] = "adsynctools",
     out: OutOpt = None,
     review: Annotated[Path | None, typer.Option("--review", help="Also render the plan for a change ticket "
                                                    "(FILE.md or FILE.html).")] = None,
@@ -72,10 +75,12 @@ def plan(
     from ..history.store import Store
 
     check_choice("--prefer", prefer, ("purge", "restore"))
+    check_choice("--orphans", orphans, ("adsynctools", "cloud"))
     if review is not None and review.suffix.lower() not in (".md", ".html", ".htm"):
         raise UsageError(f"--review {review}: use a .md or .html file name")
     opts = PlanOptions(scenarios=frozenset(scenario or ()), findings=frozenset(finding or ()),
-                       allow_reanchor=allow_reanchor, assume_flags=assume_flags, prefer_restore=prefer == "restore")
+                       allow_reanchor=allow_reanchor, assume_flags=assume_flags, prefer_restore=prefer == "restore",
+                       orphans=orphans)
     with Store(db) as store:
         p = plan_from_store(store, opts, run_id=run, tenant=tenant_name)
     import orjson

@@ -158,6 +158,7 @@ class PlanOptions:
     allow_reanchor: bool = False
     assume_flags: bool = False
     prefer_restore: bool = False
+    orphans: str = "adsynctools"  # "cloud": move an orphan's source of authority to the cloud (beta), delete it
 
 
 # --------------------------------------------------------------------------- builder
