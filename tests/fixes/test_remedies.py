@@ -227,3 +227,43 @@ def test_every_new_scenario_is_handled_and_nothing_is_planned_twice() -> None:
              finding("hard_match_blocked", "SourceAnchor", "A=="))
     assert [s.kind for s in p.steps] == [StepKind.RUNBOOK, StepKind.RUNBOOK]
     assert not any("unknown scenario" in w for w in p.warnings)
+
+
+# --------------------------------------------------------------------------- orphans: --orphans cloud (beta)
+
+
+def orphan(**holder_kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    holder = {"id": "u-orphan", "userPrincipalName": "lena@contoso.com", "userType": "Member",
+              "onPremisesSyncEnabled": True, "onPremisesImmutableId": "OLDANCHOR==", "displayName": "Lena",
+              "createdDateTime": "2026-06-01T00:00:00Z", "licences": 0, "mail": None, "proxyAddresses": []}
+    holder.update(holder_kw)
+    obj = {"id": "u-dup", "userPrincipalName": "lena1234@contoso.onmicrosoft.com", "userType": "Member",
+           "onPremisesSyncEnabled": True, "onPremisesImmutableId": "NEWANCHOR==", "createdDateTime": "2026-11-01T00:00:00Z"}
+    f, d = finding("orphaned_holder", "UserPrincipalName", "lena@contoso.com", obj=obj, holder=holder,
+                   onprem={"userPrincipalName": "lena@contoso.com"}, category="PropertyConflict", origin="connect")
+    return f, d
+
+
+def test_orphans_cloud_moves_the_source_of_authority_then_deletes_through_graph() -> None:
+    p = plan(orphan(), orphans="cloud")
+    soa, delete = p.steps[:2]
+    assert (soa.kind, soa.executor, soa.target) == (StepKind.SET_CLOUD_MANAGED, Executor.GRAPH,
+                                                    {"type": "user", "id": "u-orphan"})
+    assert soa.change == {"isCloudManaged": True} and soa.undo == {"isCloudManaged": False}
+    assert soa.expect["onPremisesImmutableId"] == "OLDANCHOR==" and soa.expect["onPremisesSyncEnabled"] is True
+    assert "BETA" in soa.why and "User-OnPremisesSyncBehavior.ReadWrite.All" in soa.why
+    assert (delete.kind, delete.after) == (StepKind.DELETE_OBJECT, (soa.id,))
+    assert not any(s.executor is Executor.POWERSHELL for s in p.steps)  # no ADSyncTools, no GA password session
+    # without the option the usual ADSyncTools remedy is planned
+    assert any(s.kind is StepKind.REMOVE_SYNCED_OBJECT for s in plan(orphan()).steps)
+
+
+def test_orphans_cloud_is_refused_for_an_admin_and_keeps_a_mailbox_in_the_recycle_bin() -> None:
+    p = plan(orphan(), c=ctx(role_holders={"u-orphan": ["User Administrator"]}), orphans="cloud")
+    assert not p.steps and p.refusals[0].guard == "holder_has_role"
+    p = plan(orphan(mail="lena@contoso.com", createdDateTime="2026-11-20T00:00:00Z"), orphans="cloud")
+    assert [s.kind for s in p.steps] == [StepKind.SET_CLOUD_MANAGED, StepKind.DELETE_OBJECT]
+    assert any("recycle bin" in w for w in p.warnings)
+    # an older orphan with a mailbox may be the original account: the planner re-anchors instead
+    p = plan(orphan(mail="lena@contoso.com"), orphans="cloud")
+    assert not any(s.kind is StepKind.SET_CLOUD_MANAGED for s in p.steps)
