@@ -344,8 +344,10 @@ def _admin_role_conflict(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
 def _hard_match_blocked(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
     holder = F.holder or {}
     anchor = (F.source or {}).get("immutable_id") or (F.obj or {}).get("on_premises_immutable_id") or F.value
+    obj = F.obj or {}
     name = F.attrs("holder").get("userPrincipalName") or holder.get("display_name") or holder.get("id") \
-        or "the cloud account"
+        or (f"{obj.get('user_principal_name') or obj.get('display_name')} ({obj.get('id')})" if obj.get("id")
+            else "the cloud account")
     text = (f"The on-prem object {F.dn or F.who()} has the anchor {anchor}, which equals the immutable id of "
             f"{name}, but the tenant blocks takeover through hard match "
             "(blockCloudObjectTakeoverThroughHardMatchEnabled). If that account really is this object's: "
