@@ -218,8 +218,7 @@ class HealthReader:
             out.warnings.append(f"Connect Health was not read: {self.unavailable or 'no ARM endpoint'}; its errors "
                                 "are missing from this scan (this is not 'no errors')")
             return out
-        if progress is not None and hasattr(progress, "stage"):
-            progress.stage("reading Connect Health export errors")
+        # no progress.stage() here: the read runs beside Graph's and must not take over its progress bar
         http = self._make_http()
         try:
             await self._read(http, out)
