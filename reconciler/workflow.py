@@ -42,16 +42,41 @@ def scan_snapshot(snapshot: CloudSnapshot, onprem: Sequence[OnPremSource]) -> tu
     if not onprem:
         result.warnings.append("no on-prem source supplied: no finding can be onprem_duplicate or "
                                "orphaned_holder (supply --onprem or --ldap)")
+    result.warnings += snapshot.warnings
+    by_origin: dict[str, int] = {}
+    for f in findings:
+        for o in f.all_origins:
+            by_origin[o] = by_origin.get(o, 0) + 1
     result.stats = {"objects": len(snapshot.objects),
                     "onprem_objects": sum(len(s.objects) for s in onprem),
-                    "errors": len(findings)}
+                    "errors": len(findings),
+                    "origins_read": list(snapshot.origins_read),
+                    "by_origin": by_origin}
     return result, details
+
+
+def _onprem_values(sources: Sequence[OnPremSource]) -> Any:
+    """objectGUID -> the on-prem object's UPN, mail and SMTP values (for failures that name no value)."""
+    by_guid: dict[str, OnPremObject] = {}
+    for src in sources:
+        for o in src.objects:
+            if o.object_guid:
+                by_guid.setdefault(o.object_guid.casefold(), o)
+
+    def values(guid: str) -> list[str]:
+        o = by_guid.get(guid.casefold())
+        if o is None:
+            return []
+        return [v for v in (o.user_principal_name, o.mail, *o.smtp_addresses()) if v]
+    return values
 
 
 async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store | None,
                progress: Progress | None = None) -> ScanOutcome:
     progress = progress or NullProgress()
     sources = [r.read(progress) for r in onprem]
+    if hasattr(cloud, "onprem_values"):  # a targeted Graph read also looks up holders of these values
+        cloud.onprem_values = _onprem_values(sources)  # type: ignore[attr-defined]
     try:
         snapshot = await cloud.read(progress)
     except DirectoryError as e:  # nothing half-read is matched or stored: earlier runs stay as they were

@@ -520,7 +520,7 @@ def _resolve(snapshot: CloudSnapshot, onprem_pre: OnPremIndex, by_id: dict[str, 
     if src is not None and src.anchor and rec.onprem_anchor is None:
         anchor = src.anchor
     w = _Work(rec.error, obj, src, anchor, rec)
-    if not rec.error.value:
+    if not rec.error.value and nature_of(rec.error) == DUPLICATE:
         if src is not None:
             w.candidates, w.from_onprem = tuple(_onprem_candidates(src)), True
         else:

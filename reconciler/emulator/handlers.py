@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .auditlogs import provisioning_logs
 from .listing import Req, Resp, View
 from .shapes import GraphError, bad_request, denied, not_found, project
 from .state import ACTIVE, Collection
@@ -324,6 +325,7 @@ ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
      "roleManagement/directory/roleEligibilitySchedules",
      _optional_list("role_eligibility", "roleManagement/directory/roleEligibilitySchedules",
                     "unifiedRoleEligibilitySchedule", "eligibility.read")),
+    ("GET", re.compile(r"auditLogs/provisioning"), "auditLogs/provisioning", provisioning_logs),
     ("GET", re.compile(r"organization"), "organization", organization),
     ("GET", re.compile(r"directory/onPremisesSynchronization"), "directory/onPremisesSynchronization", on_prem_sync),
 ]
