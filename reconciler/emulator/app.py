@@ -325,6 +325,8 @@ class _Endpoint:
         base = str(request.base_url).rstrip("/") + "/v1.0"
         headers = {k.lower(): v for k, v in request.headers.items()}
         sub = path[len("/v1.0/"):] if path.startswith("/v1.0/") else None
+        if path.startswith("/beta/"):  # only the beta routes of emulator/sync_authority.py answer here
+            sub, base = "beta/" + path[len("/beta/"):], base[:-len("/v1.0")] + "/beta"
         try:
             body = orjson.loads(raw) if raw.strip() else None
         except orjson.JSONDecodeError:
