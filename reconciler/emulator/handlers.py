@@ -184,7 +184,7 @@ def patch_user(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     for key in body:
         if key in _READ_ONLY:
             raise bad_request(f"Property '{key}' is read-only and cannot be set.")
-    if obj.get("onPremisesSyncEnabled") is True and not initial_domain_detour(em, body):
+    if obj.get("onPremisesSyncEnabled") is True and not initial_domain_detour(em, body, obj):
         raise bad_request(_SYNCED_MSG)
     _check_upn(em, obj, body)
     _check_immutable(em, obj, body)

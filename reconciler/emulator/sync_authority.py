@@ -2,7 +2,8 @@
 
 * The federated-domain-change detour (v1.0): a synced user's ``userPrincipalName`` may be set to an address in
   the tenant's initial (``*.onmicrosoft.com``) domain — Microsoft's documented fix for FederatedDomainChangeError
-  (``Update-MgUser -UserPrincipalName``); every other property of a synced object stays read-only.
+  (``Update-MgUser -UserPrincipalName``) — and back out of it (the undo); every other property of a synced
+  object stays read-only.
 * The source of authority (beta only): ``GET``/``PATCH /beta/{users|groups}/{id}/onPremisesSyncBehavior``
   with ``{"isCloudManaged": true}`` moves the object to the cloud: on-prem updates are blocked and Graph may
   change or delete it. The emulator then shows ``onPremisesSyncEnabled`` null (how Graph shows a converted object
@@ -29,13 +30,15 @@ PERMISSIONS: dict[str, set[str]] = {
 _KIND = {"users": "user", "groups": "group"}
 
 
-def initial_domain_detour(em: Any, body: Any) -> bool:
-    """True when a PATCH on a synced user only moves its UPN into the tenant's initial domain."""
+def initial_domain_detour(em: Any, body: Any, obj: dict[str, Any] | None = None) -> bool:
+    """True when a PATCH on a synced user only moves its UPN into the tenant's initial domain, or back out of
+    it (``obj``: the user as it is now)."""
     if not isinstance(body, dict) or set(body) != {"userPrincipalName"} or not isinstance(body["userPrincipalName"], str):
         return False
-    domain = body["userPrincipalName"].rpartition("@")[2].casefold()
-    return any(d.get("isInitial") and str(d.get("name", "")).casefold() == domain
-               for d in em.state.organization.get("verifiedDomains") or ())
+    initial = {str(d.get("name", "")).casefold() for d in em.state.organization.get("verifiedDomains") or ()
+               if d.get("isInitial")}
+    upns = (body["userPrincipalName"], str((obj or {}).get("userPrincipalName") or ""))
+    return any(u.rpartition("@")[2].casefold() in initial for u in upns)
 
 
 def _object(em: Any, req: Any, m: re.Match[str], perm: str) -> tuple[str, dict[str, Any]]:

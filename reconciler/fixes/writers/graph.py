@@ -102,7 +102,7 @@ class GraphWriter:
         oid = _seg(t.get("id"))
         if current is not None and current.get("onPremisesSyncEnabled") is True and step.kind in (
                 StepKind.DELETE_OBJECT, StepKind.SET_IMMUTABLE_ID, StepKind.SET_USER_PRINCIPAL_NAME) \
-                and not current.get("isCloudManaged") and not _initial_domain_detour(step):
+                and not current.get("isCloudManaged") and not _initial_domain_detour(step, current):
             raise SyncedObjectRefused(f"step {step.id}: {t.get('id')} is synced from on-premises; Graph must not "
                                       "change or delete it (use ADSyncTools or the on-prem directory)")
         k = step.kind
@@ -123,12 +123,15 @@ class GraphWriter:
 _INITIAL_SUFFIXES = (".onmicrosoft.com", ".onmicrosoft.us", ".onmschina.cn")
 
 
-def _initial_domain_detour(step: Step) -> bool:
-    """A synced user's UPN moved to the tenant's initial (onmicrosoft) domain: the documented fix for a
-    FederatedDomainChangeError, which Graph allows on a synced user (the next sync sets the new UPN)."""
+def _initial_domain_detour(step: Step, current: Mapping[str, Any]) -> bool:
+    """A synced user's UPN moved into the tenant's initial (onmicrosoft) domain — the documented fix for a
+    FederatedDomainChangeError, which Graph allows on a synced user (the next sync sets the new UPN) — or
+    back out of it (the undo of that step)."""
     upn = step.change.get("userPrincipalName") if step.kind is StepKind.SET_USER_PRINCIPAL_NAME else None
-    return isinstance(upn, str) and set(step.change) == {"userPrincipalName"} and \
-        upn.rpartition("@")[2].casefold().endswith(_INITIAL_SUFFIXES)
+    if not isinstance(upn, str) or set(step.change) != {"userPrincipalName"}:
+        return False
+    return any(str(v or "").rpartition("@")[2].casefold().endswith(_INITIAL_SUFFIXES)
+               for v in (upn, current.get("userPrincipalName")))
 
 
 def _shape(body: Any, *, deleted: bool) -> dict[str, Any]:
