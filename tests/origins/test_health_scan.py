@@ -160,3 +160,40 @@ def test_runbooks_are_planned_for_a_person_and_apply_writes_nothing_for_them(tmp
         assert r.exit_code == 0, r.output
         assert "waiting" in r.output
         assert em.stats["writes"] == 0  # never automated
+
+
+def test_data_validation_from_connect_health_becomes_an_ldif_fix_with_the_on_prem_export(tmp_path: Path) -> None:
+    import base64
+    import uuid
+
+    from reconciler.fixes.planfile import read_ldif_changes
+
+    guid = uuid.UUID("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+    anchor = base64.b64encode(guid.bytes_le).decode()
+    bad = "mia müller@contoso.com"
+    dn = "CN=Mia Muller,OU=Staff,DC=corp,DC=contoso,DC=com"
+    (tmp_path / "forest.ldif").write_text(
+        f"dn: {dn}\nobjectClass: user\ncn: Mia Muller\nobjectGUID:: {anchor}\nsAMAccountName: mmuller\n"
+        f"userPrincipalName:: {base64.b64encode(bad.encode()).decode()}\nuserAccountControl: 512\n\n"
+        "dn: CN=Other,OU=Other,DC=corp,DC=contoso,DC=com\nobjectClass: user\ncn: Other\n"
+        f"objectGUID:: {base64.b64encode(uuid.uuid4().bytes_le).decode()}\nsAMAccountName: other\n")
+    d = tenant([item(2, "IdentityDataValidationFailed", "UserPrincipalName", bad, anchor=anchor)],
+               [user("u-bad", "mmuller@contoso.onmicrosoft.com", synced=True, anchor=anchor)])
+    application = create_app(d)
+    db = tmp_path / "r.db"
+    with serve_in_thread(application) as url:
+        r = scan(url, db, "--auth", "none", "--onprem", tmp_path / "forest.ldif")
+        assert r.exit_code == 0, r.output
+        (f,) = findings(r)
+        assert f["scenario"] == "data_validation" and f["source"]["dn"] == dn
+        plan = tmp_path / "plan.json"
+        assert invoke("plan", "-o", plan, "--db", db).exit_code == 0
+        (step,) = json.loads(plan.read_text())["steps"]
+        assert (step["kind"], step["executor"]) == ("set_user_principal_name", "ldap")
+        assert step["change"] == {"userPrincipalName": "miamuller@contoso.com"}
+        # without --ldap write rights the ldap step becomes an LDIF change file the admin runs with ldifde -i
+        r = invoke("apply", plan, "--graph-url", url, "--auth", "none", "--db", db, "--ldif", tmp_path / "fix.ldif")
+        assert r.exit_code == 0, r.output
+    ((target, mods),) = read_ldif_changes((tmp_path / "fix.ldif").read_bytes())
+    assert target == dn and [tuple(m) for m in mods] == [("replace", "userPrincipalName", [b"miamuller@contoso.com"])]
+    assert application.state.emulator.stats["writes"] == 0
