@@ -632,8 +632,10 @@ def _merge(findings: list[Finding]) -> list[Finding]:
         origins = tuple(sorted({o for f in group for o in f.all_origins}, key=_origin_rank))
         evidence = tuple(dict.fromkeys(e for f in group for e in f.evidence))
         reasons = list(primary.reasons)
-        reasons.insert(len(reasons) - 1 if reasons else 0,
-                       "reported by " + ", ".join(origins) + ": one conflict, one finding")
+        extra = [r for f in group[1:] for r in f.reasons if r.startswith(_CLOUD_SYNC_SMTP_ONLY) and r not in reasons]
+        extra.append("reported by " + ", ".join(origins) + ": one conflict, one finding")
+        at = len(reasons) - 1 if reasons else 0
+        reasons[at:at] = extra
         for f in group[1:]:
             if f.error.description and f.error.description != primary.error.description:
                 evidence += (f"{f.error.origin} says: {f.error.description}",)

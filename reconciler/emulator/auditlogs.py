@@ -45,6 +45,7 @@ class ReportThrottle:
         self.window = REPORT_WINDOW_S * time_scale
         self.clock = clock
         self.seen: dict[str, deque[float]] = {}
+        self.history: list[tuple[float, bool]] = []  # (time, throttled) of every request, for tests and benches
 
     def charge(self, app: str) -> float:
         """0 when allowed, else the seconds to wait (the request still counts)."""
@@ -53,9 +54,9 @@ class ReportThrottle:
         while q and now - q[0] >= self.window:
             q.popleft()
         q.append(now)
-        if len(q) > REPORT_LIMIT:
-            return max(0.001, self.window - (now - q[-REPORT_LIMIT - 1]))
-        return 0.0
+        wait = max(0.001, self.window - (now - q[-REPORT_LIMIT - 1])) if len(q) > REPORT_LIMIT else 0.0
+        self.history.append((now, wait > 0))
+        return wait
 
 
 def _time(v: Any) -> datetime | None:

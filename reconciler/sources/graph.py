@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
@@ -125,7 +125,7 @@ class GraphSource:
     def __init__(self, http_factory: Callable[[], GraphHttp], *, strategy: str = "auto",
                  save_tenant: Path | None = None, label: str = "graph", partitions: int = 8,
                  targeted_max_lookups: int = 2000, origins: Iterable[str] = ORIGINS,
-                 since: Any = None, health: Any = None) -> None:
+                 since: Any = None, health: Any = None, report_window: float = 10.0) -> None:
         if strategy not in ("auto", "targeted", "full"):
             raise ValueError(f"strategy must be auto, targeted or full; got {strategy!r}")
         self._factory = http_factory
@@ -144,6 +144,7 @@ class GraphSource:
         #: so holders of a Cloud Sync failure that names no value are read too
         self.onprem_values: Callable[[str], list[str]] | None = None
         self.origin_requests: dict[str, int] = {}
+        self.report_window = report_window  # the provisioning-log throttle window (5 requests per 10 s)
 
     async def read(self, progress: Progress) -> CloudSnapshot:
         async with self._factory() as http:
@@ -381,12 +382,12 @@ class _Reader:
     async def cloud_sync(self) -> None:
         from datetime import datetime, timezone
 
-        from .cloudsync import DEFAULT_SINCE, failure_records, read_failures
+        from .cloudsync import DEFAULT_SINCE, WINDOW_REQUESTS, WindowLimiter, failure_records, read_failures
 
         since = self.src.since or (datetime.now(timezone.utc) - DEFAULT_SINCE)
         before = self.http.counters.requests
         try:
-            items = await read_failures(self.http, since)
+            items = await read_failures(self.http, since, WindowLimiter(WINDOW_REQUESTS, self.src.report_window))
         except (PermissionDenied, AuthError) as e:
             licence = " (or the tenant has no Entra ID P1/P2 licence)" if "premium" in str(e).lower() else ""
             self.warnings.append(
@@ -598,9 +599,12 @@ class _Reader:
             domains = to_domains(org)
         except ValueError as e:
             raise DirectoryError(f"Graph /organization: {e}") from None
+        objects = list(self.state.objects.values())
+        if Origin.CONNECT.value not in self.src.origins:  # --errors without connect: its errors are not asked for
+            objects = [replace(o, errors=()) if o.errors else o for o in objects]
         return CloudSnapshot(
             tenant_id=str(org["id"]), tenant_name=org.get("displayName"), domains=domains,
-            features=boot["features"], objects=list(self.state.objects.values()),
+            features=boot["features"], objects=objects,
             directory_role_members={str(r.get("displayName") or r["id"]): tuple(r["members"])
                                     for r in boot["directory"]},
             role_assignments=_tuple_or_none(boot["assignments"]),
