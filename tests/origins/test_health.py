@@ -291,3 +291,23 @@ def test_reader_for_the_options() -> None:
     tok = reader_for(_Opts(graph=True, auth="token"), lambda: "graph-token")
     got = asyncio.run(tok.read())  # type: ignore[union-attr]
     assert not got.read and ARM_TOKEN_ENV in got.warnings[0] and "not 'no errors'" in got.warnings[0]
+
+
+def test_hostile_arm_bodies_are_read_defensively_and_a_next_link_loop_ends() -> None:
+    calls: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        calls.append(str(req.url))
+        if req.url.path.endswith("/services"):
+            return httpx.Response(200, json={"value": [{"serviceName": "s1", "type": "AadSyncService"}, "junk", 7]})
+        bucket = req.url.params.get("errorBucket")
+        if bucket == "DuplicateAttributeError":  # a nextLink that points back at itself
+            return httpx.Response(200, json={"value": [item(1, "LargeObject", "userCertificate", "16"), "x", None],
+                                             "nextLink": str(req.url)})
+        if bucket == "DataMismatch":
+            return httpx.Response(200, json={"value": {"not": "a list"}})
+        return httpx.Response(200, content=b"[]")
+    got = asyncio.run(_mock_reader(handler).read())
+    assert got.read and [i["id"] for i in got.items] == ["mee-1"]
+    assert len(calls) == 1 + len(BUCKETS)  # the self-referencing nextLink was not followed again
+    assert decode({"type": 5, "attributeName": None, "incomingObject": "nope"}).scenario == "unsupported"
