@@ -125,7 +125,8 @@ class GraphSource:
     def __init__(self, http_factory: Callable[[], GraphHttp], *, strategy: str = "auto",
                  save_tenant: Path | None = None, label: str = "graph", partitions: int = 8,
                  targeted_max_lookups: int = 2000, origins: Iterable[str] = ORIGINS,
-                 since: Any = None, health: Any = None, report_window: float = 10.0) -> None:
+                 since: Any = None, health: Any = None, report_window: float = 10.0,
+                 report_page_size: int = 1000) -> None:
         if strategy not in ("auto", "targeted", "full"):
             raise ValueError(f"strategy must be auto, targeted or full; got {strategy!r}")
         self._factory = http_factory
@@ -145,6 +146,7 @@ class GraphSource:
         self.onprem_values: Callable[[str], list[str]] | None = None
         self.origin_requests: dict[str, int] = {}
         self.report_window = report_window  # the provisioning-log throttle window (5 requests per 10 s)
+        self.report_page_size = report_page_size  # $top of each provisioning-log request
 
     async def read(self, progress: Progress) -> CloudSnapshot:
         async with self._factory() as http:
@@ -387,7 +389,8 @@ class _Reader:
         since = self.src.since or (datetime.now(timezone.utc) - DEFAULT_SINCE)
         before = self.http.counters.requests
         try:
-            items = await read_failures(self.http, since, WindowLimiter(WINDOW_REQUESTS, self.src.report_window))
+            items = await read_failures(self.http, since, WindowLimiter(WINDOW_REQUESTS, self.src.report_window),
+                                        top=self.src.report_page_size)
         except (PermissionDenied, AuthError) as e:
             licence = " (or the tenant has no Entra ID P1/P2 licence)" if "premium" in str(e).lower() else ""
             self.warnings.append(
