@@ -107,6 +107,8 @@ def _onprem_attrs(o: OnPremObject) -> dict[str, Any]:
         "distinguishedName": o.dn,
         "enabled": None if o.disabled is None else not o.disabled,
         "whenCreated": o.when_created,
+        **({"userCertificate": list(o.user_certificates)} if o.user_certificates else {}),
+        **({"userSMIMECertificate": list(o.smime_certificates)} if o.smime_certificates else {}),
     }
 
 

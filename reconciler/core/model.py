@@ -305,6 +305,10 @@ class OnPremObject:
     is_critical_system_object: bool = False
     group_type: int | None = None
     hidden_from_address_lists: bool = False
+    #: base64 of each userCertificate / userSMIMECertificate value, when the source carries them (an LDIF export
+    #: that includes them): the large-attribute remedy picks the stale ones from these
+    user_certificates: tuple[str, ...] = ()
+    smime_certificates: tuple[str, ...] = ()
     source: str = ""  # label of the OnPremSource it came from
 
     @property
