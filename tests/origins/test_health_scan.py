@@ -197,3 +197,38 @@ def test_data_validation_from_connect_health_becomes_an_ldif_fix_with_the_on_pre
     ((target, mods),) = read_ldif_changes((tmp_path / "fix.ldif").read_bytes())
     assert target == dn and [tuple(m) for m in mods] == [("replace", "userPrincipalName", [b"miamuller@contoso.com"])]
     assert application.state.emulator.stats["writes"] == 0
+
+
+def test_large_attribute_from_connect_health_removes_stale_certificates_read_from_the_export(tmp_path: Path) -> None:
+    import base64
+    import uuid
+
+    from reconciler.fixes.planfile import read_ldif_changes
+    from tests.fixes.test_remedies import _cert
+
+    guid = uuid.UUID("1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d")
+    anchor = base64.b64encode(guid.bytes_le).decode()
+    certs = [_cert(-700, -30, "expired")] + [_cert(-300 + i, 300, f"valid{i:02d}") for i in range(16)]
+    dn = "CN=Noor Big,OU=Staff,DC=corp,DC=contoso,DC=com"
+    lines = [f"dn: {dn}", "objectClass: user", "cn: Noor Big", f"objectGUID:: {anchor}", "sAMAccountName: nbig",
+             "userPrincipalName: noor@contoso.com"] + [f"userCertificate:: {c}" for c in certs]
+    other = ["dn: CN=Other,OU=Other,DC=corp,DC=contoso,DC=com", "objectClass: user", "cn: Other",
+             f"objectGUID:: {base64.b64encode(uuid.uuid4().bytes_le).decode()}", "sAMAccountName: other"]
+    (tmp_path / "forest.ldif").write_text("\n".join(lines) + "\n\n" + "\n".join(other) + "\n")
+    d = tenant([item(4, "LargeObject", "userCertificate", "17", anchor=anchor)],
+               [user("u-big", "noor@contoso.com", synced=True, anchor=anchor)])
+    db = tmp_path / "r.db"
+    with serve_in_thread(create_app(d)) as url:
+        r = scan(url, db, "--auth", "none", "--onprem", tmp_path / "forest.ldif")
+        assert r.exit_code == 0, r.output
+        assert findings(r)[0]["scenario"] == "large_attribute"
+        plan = tmp_path / "plan.json"
+        assert invoke("plan", "-o", plan, "--db", db).exit_code == 0
+        (step,) = json.loads(plan.read_text())["steps"]
+        assert (step["kind"], step["executor"]) == ("remove_attribute_value", "ldap")
+        assert step["change"]["userCertificate"]["remove"] == certs[:2]  # the expired one, then the oldest
+        r = invoke("apply", plan, "--graph-url", url, "--auth", "none", "--db", db, "--ldif", tmp_path / "fix.ldif")
+        assert r.exit_code == 0, r.output
+    ((target, mods),) = read_ldif_changes((tmp_path / "fix.ldif").read_bytes())
+    assert target == dn and [(m[0], m[1]) for m in mods] == [("delete", "userCertificate")]
+    assert [base64.b64encode(v).decode() for v in mods[0][2]] == certs[:2]
