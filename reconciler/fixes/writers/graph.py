@@ -130,8 +130,10 @@ def _initial_domain_detour(step: Step, current: Mapping[str, Any]) -> bool:
     upn = step.change.get("userPrincipalName") if step.kind is StepKind.SET_USER_PRINCIPAL_NAME else None
     if not isinstance(upn, str) or set(step.change) != {"userPrincipalName"}:
         return False
-    return any(str(v or "").rpartition("@")[2].casefold().endswith(_INITIAL_SUFFIXES)
-               for v in (upn, current.get("userPrincipalName")))
+    now = str(current.get("userPrincipalName") or "")
+    if upn.rpartition("@")[0].casefold() != now.rpartition("@")[0].casefold():
+        return False  # the detour keeps the name before the @; anything else is a rename Graph must not do here
+    return any(v.rpartition("@")[2].casefold().endswith(_INITIAL_SUFFIXES) for v in (upn, now))
 
 
 def _shape(body: Any, *, deleted: bool) -> dict[str, Any]:
