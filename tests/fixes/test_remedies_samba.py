@@ -102,3 +102,25 @@ def test_data_validation_and_large_attribute_applied_and_undone_on_samba(ad, eig
         undone = run(path, journal, undo=True, run_id=report.run_id)
         assert [o.status for o in undone.outcomes] == ["done", "done"]
         assert state(ad) == before  # the removed certificates are back, byte for byte
+
+
+def test_a_certificate_already_gone_is_drift_and_nothing_is_removed(ad, eighteen, tmp_path) -> None:
+    import base64
+
+    import ldap3
+
+    from reconciler.core.errors import DriftDetected
+
+    p = plan(_dn(finding("large_attribute", "userCertificate", "18", category="LargeObject",
+                         onprem={"userCertificate": eighteen})))
+    (step,) = p.steps
+    ad.modify(MIA, {"userCertificate": [(ldap3.MODIFY_DELETE, [base64.b64decode(eighteen[0])])]})  # someone else
+    before = state(ad)
+    path = tmp_path / "plan.json"
+    write_plan(path, p)
+    with Store(tmp_path / "r.db") as store:
+        journal = Journal(store)
+        journal.record_plan(p.fingerprint, p.tenant, None, len(p.steps))
+        with pytest.raises(DriftDetected, match=step.id):
+            run(path, journal)
+    assert state(ad) == before  # the other stale certificate was not removed either
