@@ -147,6 +147,9 @@ def build_graph_source(o: SourceOptions) -> CloudSource:
         from .sources.health import reader_for
 
         health = reader_for(o, tokens)
+        if health is None and o.errors and "health" in o.errors:
+            raise UsageError("--errors health needs Connect Health's Azure Resource Manager: give --health-url URL "
+                             "(or use --graph, whose cloud's ARM is used)")
     return GraphSource(make_http, strategy=o.strategy, save_tenant=o.save_tenant, label=base,
                        origins=origins, since=o.since, health=health)
 
