@@ -202,7 +202,7 @@ def parse_tlds(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
-# ------------------------------------------------------------------ skipped objects (as IdFix skipped them; docs/check-onprem.md)
+# ------------------------------------------------------------------ skipped objects (as IdFix skipped them)
 
 _CN_PREFIXES = tuple(p.casefold() for p in (
     "Admini", "CAS_{", "DiscoverySearchMailbox", "FederatedEmail", "Guest", "HTTPConnector", "krbtgt",

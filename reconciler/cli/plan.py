@@ -59,6 +59,9 @@ def plan(
     allow_purge: Annotated[bool, typer.Option("--allow-purge", help="Also purge licensed or mailbox-holding objects, "
                                               "or ones that may be the original (without it the plan stops at the "
                                               "recycle bin, restorable for 30 days).")] = False,
+    orphans: Annotated[str, typer.Option("--orphans", help="orphaned_holder remedy: adsynctools (needs a Global "
+                                         "Administrator password session) | cloud (beta: move the source of "
+                                         "authority to the cloud, delete through Graph).")] = "adsynctools",
     out: OutOpt = None,
     review: Annotated[Path | None, typer.Option("--review", help="Also render the plan for a change ticket "
                                                    "(FILE.md or FILE.html).")] = None,
@@ -75,11 +78,12 @@ def plan(
     from ..history.store import Store
 
     check_choice("--prefer", prefer, ("purge", "restore"))
+    check_choice("--orphans", orphans, ("adsynctools", "cloud"))
     if review is not None and review.suffix.lower() not in (".md", ".html", ".htm"):
         raise UsageError(f"--review {review}: use a .md or .html file name")
     opts = PlanOptions(scenarios=frozenset(scenario or ()), findings=frozenset(finding or ()),
                        allow_reanchor=allow_reanchor, assume_flags=assume_flags, prefer_restore=prefer == "restore",
-                       allow_purge=allow_purge)
+                       allow_purge=allow_purge, orphans=orphans)
     with Store(db) as store:
         p = plan_from_store(store, opts, run_id=run, tenant=tenant_name)
     import orjson

@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 _PS_QUOTES = "'\u2018\u2019\u201a\u201b"
-BINARY_ATTRIBUTES = frozenset({"ms-ds-consistencyguid", "objectguid", "objectsid"})
+BINARY_ATTRIBUTES = frozenset({"ms-ds-consistencyguid", "objectguid", "objectsid", "usercertificate",
+                               "usersmimecertificate"})
 _RECIPIENTS = {"user": ("Set-Mailbox", "-WindowsEmailAddress"),
                "contact": ("Set-MailContact", "-PrimarySmtpAddress")}
 _OBJECT_TYPES = ("User", "Group", "Contact")

@@ -35,6 +35,8 @@ from .guards import (
     may_purge,
     write_failures,
 )
+from .remedies import HANDLED as REMEDY_SCENARIOS
+from .remedies import orphan_via_cloud, plan_remedy
 from .steps import Executor, Step, StepKind
 
 __all__ = [
@@ -176,6 +178,7 @@ class PlanOptions:
     assume_flags: bool = False
     prefer_restore: bool = False
     allow_purge: bool = False  # purge licensed / mailbox-holding / possibly original objects (plan --allow-purge)
+    orphans: str = "adsynctools"  # "cloud": move an orphan's source of authority to the cloud (beta), delete it
 
 
 # --------------------------------------------------------------------------- builder
@@ -312,6 +315,7 @@ class _F:
 
     def __init__(self, f: Mapping[str, Any], detail: Mapping[str, Any], ctx: TenantContext) -> None:
         self.f = f
+        self.detail = detail
         self.ctx = ctx
         self.id = str(f["id"])
         self.cols = {c.get("role"): c.get("attrs") or {} for c in reversed(detail.get("columns") or [])
@@ -672,6 +676,8 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     if gap:
         b.refuse(F.id, "coverage_unknown", f"{holder.who} is not removed: {gap}")
         return
+    if opts.orphans == "cloud" and orphan_via_cloud(ctx, opts, b, F.f, F.detail):
+        return  # the beta source-of-authority path (remedies.py), after the same evidence checks
     if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_SYNCED_OBJECT, holder)):
         return
     htype = holder.type
@@ -822,8 +828,9 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
             b.warnings.append(f"finding {fid}: the same merge as finding {same[fid]} (same cloud account, same "
                               "source); planned once there")
             continue
-        remedy = _REMEDIES.get(str(f.get("scenario")))
-        if remedy is None:
+        scenario = str(f.get("scenario"))
+        remedy = _REMEDIES.get(scenario)
+        if remedy is None and scenario not in REMEDY_SCENARIOS:
             b.warnings.append(f"finding {fid}: unknown scenario {f.get('scenario')!r}; no step planned")
             continue
         b.begin()
@@ -835,7 +842,10 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
                 if ref.get("id"):
                     names[str(ref["id"]).casefold()] = str(a.get("userPrincipalName") or a.get("displayName")
                                                            or ref.get("display_name") or ref["id"])
-            remedy(ctx, opts, b, F)
+            if remedy is not None:
+                remedy(ctx, opts, b, F)
+            else:  # the non-duplicate scenarios (remedies.py), in the same transaction and refusal handling
+                plan_remedy(f, details.get(fid) or {}, ctx, opts, b)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             b.rollback()
             b.refuse(fid, "plan_error", f"the stored finding could not be planned ({type(e).__name__}: {e}); "

@@ -182,8 +182,16 @@ def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPre
         is_critical_system_object=_flag(g("iscriticalsystemobject")),
         group_type=_int(g("grouptype"), "groupType"),
         hidden_from_address_lists=_flag(g("msexchhidefromaddresslists")),
+        user_certificates=_b64_values(attrs, "usercertificate"),
+        smime_certificates=_b64_values(attrs, "usersmimecertificate"),
         source=source, **kw,  # type: ignore[arg-type]
     )
+
+
+def _b64_values(attrs: Mapping[str, Sequence[bytes]], name: str) -> tuple[str, ...]:
+    """A binary multi-valued attribute (also under its ``;binary`` option) as base64 strings."""
+    values = list(attrs.get(name) or ()) + list(attrs.get(name + ";binary") or ())
+    return tuple(base64.b64encode(v).decode("ascii") for v in values if v)
 
 
 def decode_entry(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str = "") -> OnPremObject:
