@@ -213,6 +213,10 @@ class OnPremObject:
     group_type: int | None = None
     hidden_from_address_lists: bool = False
     source: str = ""  # label of the OnPremSource it came from
+    # large attributes (check-onprem's LargeObject checks): raw DER certificates, the photo's size only
+    user_certificates: tuple[bytes, ...] = ()
+    smime_certificates: tuple[bytes, ...] = ()
+    thumbnail_photo_size: int | None = None
 
     @property
     def anchor(self) -> str | None:
