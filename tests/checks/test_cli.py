@@ -221,3 +221,18 @@ def test_graph_url_gives_the_same_predictions_as_the_tenant_file():
         live = problems("--graph-url", url, "--auth", "none")
     assert any(rule == "cloud-conflict" for _, rule, _, _ in live)
     assert live == offline
+
+
+def test_rules_option_selects_and_rejects_unknown_names(forest: Path, tmp_path: Path):
+    f = tmp_path / "beyond.ldif"
+    f.write_text(FOREST + entry("Dora", userPrincipalName="dora@contoso.com", sAMAccountName="dora",
+                                mail="dora moreau@contoso.com", mailNickname="dora moreau"), encoding="utf-8")
+    full = {p["rule"] for p in json.loads(invoke("--onprem", f, "--format", "json").stdout)["problems"]}
+    assert {"mail-chars", "mailnickname-chars", "smtp-duplicate"} <= full
+    r = invoke("--onprem", f, "--format", "json", "--rules", "idfix")
+    assert r.exit_code == 0, r.output
+    idfix = {p["rule"] for p in json.loads(r.stdout)["problems"]}
+    assert "smtp-duplicate" in idfix and not idfix & {"mail-chars", "mailnickname-chars"}
+    bad = invoke("--onprem", f, "--rules", "idfix,nosuch")
+    assert bad.exit_code == 2 and "--rules" in bad.output and "nosuch" in bad.output
+    assert "Traceback" not in bad.output
