@@ -443,11 +443,12 @@ class Checker:
         if o.object_class not in ("user", "group"):
             return
         if self._anchors_on:
-            a = o.anchor
-            if a:
-                self._put("anchor", _anchor_key(a), ordinal << 3, ordinal)
+            cg = o.consistency_guid
+            key = _anchor_key(cg) if cg else _guid_key(o.object_guid) if o.object_guid else None
+            if key is not None:
+                self._put("anchor", key, ordinal << 3, ordinal)
                 if own is None and self.view is not None and o.object_class == "user":
-                    self._check_moved(o, label, a)
+                    self._check_moved(o, label, o.anchor or "")
         if self._upn_domain_on and o.object_class == "user" and o.user_principal_name:
             self._check_upn_domain(o, label, own)
 
@@ -642,19 +643,32 @@ class Checker:
                        keep[0], action, me.obj.source)
 
 
+def _le_swap(b: bytes) -> bytes:
+    """GUID bytes between .NET ToByteArray (little-endian fields) and canonical order; its own inverse."""
+    return b[3::-1] + b[5:3:-1] + b[7:5:-1] + b[8:]
+
+
 def _anchor_key(anchor: str) -> int | str:
-    """A base64 GUID anchor as one int (compact in the index); anything else as given (anchors are
-    case-sensitive)."""
+    """A base64 GUID anchor (mS-DS-ConsistencyGuid, immutable id) as the GUID's int, the key objectGUID
+    gets from :func:`_guid_key` (compact in the index, no base64 round trip per object); any other anchor
+    as given (anchors are case-sensitive)."""
     try:
-        raw = base64.b64decode(anchor, validate=True)
+        raw = binascii.a2b_base64(anchor, strict_mode=True)
     except (binascii.Error, ValueError):
         return anchor
-    return int.from_bytes(raw, "big") if len(raw) == 16 else anchor
+    return int.from_bytes(_le_swap(raw), "big") if len(raw) == 16 else anchor
+
+
+def _guid_key(guid: str) -> int | str:
+    try:
+        return int(guid.replace("-", ""), 16)
+    except ValueError:
+        return guid_to_immutable_id(guid)
 
 
 def _anchor_text(key: int | str) -> str:
     if isinstance(key, int):
-        return base64.b64encode(key.to_bytes(16, "big")).decode("ascii")
+        return base64.b64encode(_le_swap(key.to_bytes(16, "big"))).decode("ascii")
     return key
 
 

@@ -666,7 +666,7 @@ def check_simple(o: OnPremObject) -> list[tuple[str, str, Hit]]:
             and (not o.mail or len(o.mail) <= 256) and (not n or (len(n) <= 64 and not _NICK_BAD.search(n)
                                                                   and n[0] != "." and n[-1] != "." and ".." not in n))
             and (not s or (len(s) <= 20 and not _SAM_BAD.search(s)))
-            and not _CONTROL.search(dn_) and not (g and _CONTROL.search(g)) and not (sn and _CONTROL.search(sn))):
+            and dn_.isprintable() and (not g or g.isprintable()) and (not sn or sn.isprintable())):
         return []  # the common, valid case
     out: list[tuple[str, str, Hit]] = []
     if dn_ is None or not dn_.strip():
