@@ -26,7 +26,8 @@ def test_twin_is_merged_by_hard_match_in_the_documented_order():
     hard = p.steps[3]
     assert hard.change == {"onPremisesImmutableId": "AAAAAAAAAAAAAAAAAAAA0001=="}
     assert hard.expect == {"onPremisesImmutableId": None, "userPrincipalName": "lena1@contoso.com",
-                           "userType": "Member", "givenName": "Lena", "surname": "Fischer"}
+                           "userType": "Member", "givenName": "Lena", "surname": "Fischer",
+                           "displayName": "Lena Fischer"}
     assert hard.after == ("s3",) and p.steps[4].after == ("s4",)
     assert p.steps[2].expect == {"deleted": True, "onPremisesImmutableId": "AAAAAAAAAAAAAAAAAAAA0001=="}
     assert "IRREVERSIBLE" in p.steps[2].why and p.steps[2].undo is None
@@ -38,7 +39,11 @@ def test_twin_is_merged_by_hard_match_in_the_documented_order():
     (ctx(eligible={"u-twin-1": ["Privileged Role Administrator"]}), {}, "holder_eligible_for_role"),
     (ctx(object_identifiers={"u-twin-1": "S-1-5-21-1"}), {}, "holder_has_object_identifier"),
     (ctx(), {"onPremisesImmutableId": "OLDANCHOR=="}, "holder_has_immutable_id"),
-    (ctx(), {"userType": "Guest"}, "holder_not_member"),
+    (ctx(), {"userType": "Guest"}, "external_account"),
+    (ctx(), {"creationType": "Invitation"}, "external_account"),
+    (ctx(eligible=None), {}, "eligibility_unknown"),
+    (ctx(roles_known=False), {}, "roles_unknown"),
+    (ctx(), {"accountEnabled": False}, "target_disabled"),
     (ctx(), {"givenName": "Leonie"}, "names_disagree"),
     (ctx(features=None), {}, "flags_unknown"),
     (ctx(features={"blockCloudObjectTakeoverThroughHardMatchEnabled": True, "blockSoftMatchEnabled": True}), {},
@@ -64,10 +69,10 @@ def test_role_through_a_role_assignable_group_is_found_from_the_snapshot():
     assert [r.guard for r in p.refusals] == ["holder_has_role"]
 
 
-def test_unknown_eligibility_is_a_warning_not_silence():
+def test_unknown_eligibility_refuses_and_says_so():
     p = _plan([twin()], ctx(eligible=None))
-    assert any("eligibility" in w for w in p.warnings)
-    assert StepKind.SET_IMMUTABLE_ID in _kinds(p)
+    assert any("eligibility (PIM) is not readable" in w for w in p.warnings)
+    assert [r.guard for r in p.refusals] == ["eligibility_unknown"] and not p.steps
 
 
 def test_federated_holder_with_anchor_needs_allow_reanchor_and_gets_the_upn_detour():
@@ -109,18 +114,20 @@ def test_undecided_onprem_duplicate_plans_no_write():
     assert not p.steps and p.refusals[0].guard == "keep_undecided"
 
 
-def test_fingerprint_is_sha256_of_canonical_tenant_steps_refusals():
+def test_fingerprint_is_sha256_of_canonical_tenant_steps_refusals_and_warnings():
     import hashlib
     import json
 
-    p = _plan([twin(), twin(2, holder={"userType": "Guest"})])
+    p = _plan([twin(), twin(2, holder={"userType": "Guest"}), twin(3, obj={"licences": 1})])
+    assert p.warnings and p.refusals
     body = json.dumps({"tenant": p.tenant, "steps": [s.data for s in p.steps],
-                       "refusals": [r.data() for r in p.refusals]}, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode()
+                       "refusals": [r.data() for r in p.refusals], "warnings": list(p.warnings)},
+                      sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     assert p.fingerprint == "sha256:" + hashlib.sha256(body).hexdigest()
     assert p.data["fingerprint"] == p.fingerprint
-    other = fingerprint(p.tenant, [s.data for s in p.steps][:-1], [r.data() for r in p.refusals])
-    assert other != p.fingerprint
+    steps, refusals = [s.data for s in p.steps], [r.data() for r in p.refusals]
+    assert fingerprint(p.tenant, steps[:-1], refusals, p.warnings) != p.fingerprint
+    assert fingerprint(p.tenant, steps, refusals, p.warnings[1:]) != p.fingerprint  # a dropped warning shows
 
 
 def test_filters_select_scenarios_and_findings():
