@@ -352,6 +352,7 @@ class Checker:
                  rules: frozenset[str] | None = None, now: datetime | None = None) -> None:
         self.tlds = tlds
         self.view = CloudView(cloud) if cloud is not None else None
+        self._cloud = cloud
         self.rules = frozenset(RULES) if rules is None else rules
         self.now = now or datetime.now(UTC)  # certificates expire relative to this
         on = self.rules
@@ -359,7 +360,7 @@ class Checker:
         self._large_on = bool(on & LARGE_RULES)
         self._anchors_on = bool(on & ANCHOR_RULES)
         self._upn_domain_on = "upn-unverified-suffix" in on and self.view is not None and bool(self.view.verified)
-        self._moved: list[tuple[str, str, str | None, CloudObject, str]] = []
+        self._moved: list[tuple[OnPremObject, str, CloudObject, str]] = []  # source (slim), label, cloud, key
         self.scanned = 0
         self.skipped_by_reason: dict[str, int] = {}
         self.problems: list[Problem] = []
@@ -464,7 +465,10 @@ class Checker:
                      and c.immutable_id and c.immutable_id != anchor}
             if found:
                 if len(found) == 1:
-                    self._moved.append((o.dn, label, o.consistency_guid, next(iter(found.values())), k))
+                    slim = OnPremObject(o.dn, o.object_class, object_guid=o.object_guid,
+                                        consistency_guid=o.consistency_guid, given_name=o.given_name, sn=o.sn,
+                                        display_name=o.display_name, user_account_control=o.user_account_control)
+                    self._moved.append((slim, label, next(iter(found.values())), k))
                 return
 
     def _check_upn_domain(self, o: OnPremObject, label: str, own: CloudObject | None) -> None:
@@ -486,7 +490,8 @@ class Checker:
     def _moved_problems(self) -> list[Problem]:
         out = []
         idx = self._index["anchor"]
-        for dn, label, current, c, key in self._moved:
+        for src, label, c, key in self._moved:
+            dn, current = src.dn, src.consistency_guid
             iid = c.immutable_id or ""
             holder = idx.get(_anchor_key(iid))
             rel = (_related_cloud(c),)
@@ -503,6 +508,9 @@ class Checker:
             elif immutable_id_to_guid(iid) is None:
                 msg = (f"{base} The immutable id is not a GUID in base64, so it cannot become mS-DS-ConsistencyGuid: "
                        "clear it on the cloud user or match by hand.")
+            elif refused := _reanchor_refusals(self._cloud, src, c):
+                msg = (f"{base} Copying the immutable id would hand the cloud user to this object, and the fix "
+                       f"engine's guards refuse that: {refused}.")
             else:
                 proposed = iid
                 msg = (f"{base} If it is the same person (moved from another forest), set this user's "
@@ -641,6 +649,29 @@ class Checker:
         msg += " Keep: " + keep[1]
         return Problem(me.obj.dn, attr, value, what.kind, rule, what.severity, msg, proposal, related,
                        keep[0], action, me.obj.source)
+
+
+def _reanchor_refusals(snap: CloudSnapshot | None, src: OnPremObject, c: CloudObject) -> str:
+    """The fix engine's re-anchor guards (roles, eligibility, external accounts, names, disabled accounts) for
+    stamping ``c``'s immutable id on ``src``; '' when they all pass. Loaded only for a moved user."""
+    from ..fixes.guards import Flags, SourceFacts, match_failures
+    from ..fixes.planner import context_from_snapshot, target_state
+
+    if snap is None:
+        return "no cloud source"
+    ctx = context_from_snapshot(snap)
+    attrs = {"userPrincipalName": c.user_principal_name, "displayName": c.display_name, "givenName": c.given_name,
+             "surname": c.surname, "userType": c.user_type, "creationType": c.creation_type,
+             "externalUserState": c.external_user_state, "employeeId": c.employee_id,
+             "accountEnabled": c.account_enabled, "onPremisesSyncEnabled": c.sync_enabled,
+             "onPremisesImmutableId": c.immutable_id, "onPremisesObjectIdentifier": c.on_premises_object_identifier,
+             "createdDateTime": c.created, "licences": c.license_count, "mail": c.mail,
+             "proxyAddresses": list(c.proxy_addresses)}
+    target = target_state(ctx, attrs, c.id, "user", deleted=c.deleted)
+    source = SourceFacts(given_name=src.given_name, surname=src.sn, display_name=src.display_name,
+                         enabled=None if src.disabled is None else not src.disabled, dn=src.dn)
+    fails = match_failures(source, target, Flags(ctx.features), None, reanchor=True)
+    return "; ".join(f"{v.guard}: {v.reason}" for v in fails)
 
 
 def _le_swap(b: bytes) -> bytes:

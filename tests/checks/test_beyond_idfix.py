@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -163,16 +164,42 @@ def test_contacts_and_distinct_anchors_are_not_anchor_duplicates():
 OLD_GUID = "0badc0de-0000-4000-8000-000000000001"
 
 
+def _alice_cloud(**kw):
+    """The cloud user as a full scan reads it: names, userType, and readable role data (none held)."""
+    user = cloud_user("c1", "alice@contoso.com", sync_enabled=True, immutable_id=guid_to_immutable_id(OLD_GUID),
+                      dn="CN=Alice,OU=Staff,DC=corp,DC=com", given_name="Alice", surname="Moreau",
+                      user_type="Member", account_enabled=True, **kw)
+    user = replace(user, display_name="Alice Moreau")
+    return user
+
+
+def _moved_alice():
+    return obj("Alice Moreau", user_principal_name="alice@contoso.com", given_name="Alice", sn="Moreau",
+               dn="CN=Alice Moreau,OU=Users,DC=fabrikam,DC=com")
+
+
 def test_moved_user_gets_the_cloud_immutable_id_proposed():
-    moved = obj("Alice Moreau", user_principal_name="alice@contoso.com",
-                dn="CN=Alice Moreau,OU=Users,DC=fabrikam,DC=com")
-    cloud = snapshot(cloud_user("c1", "alice@contoso.com", sync_enabled=True,
-                                immutable_id=guid_to_immutable_id(OLD_GUID), dn="CN=Alice,OU=Staff,DC=corp,DC=com"))
+    moved = _moved_alice()
+    cloud = snapshot(_alice_cloud(), role_eligibility=())
     (p,) = only(run(moved, cloud=cloud), "anchor-cloud-mismatch")
     assert (p.attribute, p.kind, p.severity) == ("mS-DS-ConsistencyGuid", "cloud_conflict", "error")
     assert p.proposed == guid_to_immutable_id(OLD_GUID) and p.action is None  # review: planned, never blind
     assert p.value == "" and p.related[0]["cloud_id"] == "c1"
     assert "set_consistency_guid" in p.message and "UPN" in p.message
+
+
+def test_moved_user_proposal_goes_through_the_fix_engines_guards():
+    cases = {
+        "holder_has_role": snapshot(_alice_cloud(), role_eligibility=(),
+                                    directory_role_members={"Global Administrator": ("c1",)}),
+        "eligibility_unknown": snapshot(_alice_cloud()),  # PIM eligibility not readable
+        "target_disabled": snapshot(replace(_alice_cloud(), account_enabled=False), role_eligibility=()),
+        "names_disagree": snapshot(replace(_alice_cloud(), given_name="Bob", surname="Stone",
+                                           display_name="Bob Stone"), role_eligibility=()),
+    }
+    for guard, cloud in cases.items():
+        (p,) = only(run(_moved_alice(), cloud=cloud), "anchor-cloud-mismatch")
+        assert p.proposed is None and "guards refuse" in p.message and guard in p.message, (guard, p.message)
 
 
 def test_moved_user_by_primary_smtp_and_its_current_guid_is_the_value():
