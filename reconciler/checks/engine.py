@@ -87,6 +87,10 @@ class CheckResult:
     problems: list[Problem]
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # moved users whose re-anchoring passed the guards, for reconciler.fixes.planner.plan_reanchors (with the
+    # tenant context it needs); not part of the JSON document
+    reanchors: list[dict[str, Any]] = field(default_factory=list)
+    plan_context: dict[str, Any] | None = None
 
     @property
     def has_errors(self) -> bool:
@@ -361,6 +365,7 @@ class Checker:
         self._anchors_on = bool(on & ANCHOR_RULES)
         self._upn_domain_on = "upn-unverified-suffix" in on and self.view is not None and bool(self.view.verified)
         self._moved: list[tuple[OnPremObject, str, CloudObject, str]] = []  # source (slim), label, cloud, key
+        self._reanchors: list[dict[str, Any]] = []
         self.scanned = 0
         self.skipped_by_reason: dict[str, int] = {}
         self.problems: list[Problem] = []
@@ -490,6 +495,9 @@ class Checker:
     def _moved_problems(self) -> list[Problem]:
         out = []
         idx = self._index["anchor"]
+        claims: dict[str, list[str]] = {}
+        for src, _, c, _ in self._moved:
+            claims.setdefault(c.id, []).append(src.dn)
         for src, label, c, key in self._moved:
             dn, current = src.dn, src.consistency_guid
             iid = c.immutable_id or ""
@@ -505,6 +513,10 @@ class Checker:
                 other = _Rec.load(self._records[first >> 3], self._labels).obj
                 msg = (f"{base} {other.dn} ({other.source}) still has that anchor: these are two objects, not a "
                        "moved user; resolve the duplicate instead of copying the anchor.")
+            elif len(claims[c.id]) > 1:
+                others = [d for d in claims[c.id] if d != dn]
+                msg = (f"{base} {', '.join(others[:3])} would take the same cloud user: only one object can carry "
+                       "its anchor; decide which is the moved user (the others need their own UPN).")
             elif immutable_id_to_guid(iid) is None:
                 msg = (f"{base} The immutable id is not a GUID in base64, so it cannot become mS-DS-ConsistencyGuid: "
                        "clear it on the cloud user or match by hand.")
@@ -513,10 +525,11 @@ class Checker:
                        f"engine's guards refuse that: {refused}.")
             else:
                 proposed = iid
+                self._reanchors.append(_move(src, c, len(self._reanchors) + 1))
                 msg = (f"{base} If it is the same person (moved from another forest), set this user's "
                        f"mS-DS-ConsistencyGuid to the cloud user's immutable id so the next sync hard-matches it "
-                       f"(set_consistency_guid, planned through `reconciler plan` and its guards; ADSyncTools: "
-                       f"Set-ADSyncToolsMsDsConsistencyGuid).")
+                       "(set_consistency_guid: `check-onprem --plan-out FILE` plans it through the fix engine's guards "
+                       "for review and `reconciler apply`; ADSyncTools: Set-ADSyncToolsMsDsConsistencyGuid).")
             rule = RULES["anchor-cloud-mismatch"]
             out.append(Problem(dn, "mS-DS-ConsistencyGuid", current or "", rule.kind, rule.id, rule.severity,
                                msg, proposed, rel, None, None, label))
@@ -584,8 +597,14 @@ class Checker:
         if self.view is not None and self.view.soft_upn is None:
             notes.append("tenant soft-match flags are unknown (reading them needs delegated Global "
                          "Administrator): soft matches on UPN are predicted as if softMatchOnUpnEnabled were on")
-        return CheckResult(generated, self.scanned, sum(self.skipped_by_reason.values()), problems,
-                           dict(self.skipped_by_reason), notes)
+        res = CheckResult(generated, self.scanned, sum(self.skipped_by_reason.values()), problems,
+                          dict(self.skipped_by_reason), notes)
+        if self._reanchors and "anchor-cloud-mismatch" in self.rules and self._cloud is not None:
+            from ..fixes.planner import context_from_snapshot
+
+            res.reanchors = list(self._reanchors)
+            res.plan_context = context_from_snapshot(self._cloud).data()
+        return res
 
     def _anchor_group(self, key: Any, packed: list[int]) -> list[Problem]:
         recs = [_Rec.load(self._records[p >> 3], self._labels) for p in packed]
@@ -651,6 +670,28 @@ class Checker:
                        keep[0], action, me.obj.source)
 
 
+def _cloud_attrs(c: CloudObject) -> dict[str, Any]:
+    """A cloud user in Graph's names (what the guards' TargetState reads)."""
+    return {"id": c.id, "userPrincipalName": c.user_principal_name, "displayName": c.display_name,
+            "givenName": c.given_name, "surname": c.surname, "userType": c.user_type, "creationType": c.creation_type,
+            "externalUserState": c.external_user_state, "employeeId": c.employee_id,
+            "accountEnabled": c.account_enabled, "onPremisesSyncEnabled": c.sync_enabled,
+            "onPremisesImmutableId": c.immutable_id, "onPremisesObjectIdentifier": c.on_premises_object_identifier,
+            "createdDateTime": c.created, "licences": c.license_count, "mail": c.mail,
+            "proxyAddresses": list(c.proxy_addresses)}
+
+
+def _source_attrs(src: OnPremObject) -> dict[str, Any]:
+    return {"givenName": src.given_name, "sn": src.sn, "displayName": src.display_name,
+            "enabled": None if src.disabled is None else not src.disabled, "distinguishedName": src.dn}
+
+
+def _move(src: OnPremObject, c: CloudObject, n: int) -> dict[str, Any]:
+    return {"id": f"check-onprem:anchor-cloud-mismatch:{n}", "dn": src.dn, "object_guid": src.object_guid,
+            "consistency_guid": src.consistency_guid, "immutable_id": c.immutable_id, "source": _source_attrs(src),
+            "target": _cloud_attrs(c)}
+
+
 def _reanchor_refusals(snap: CloudSnapshot | None, src: OnPremObject, c: CloudObject) -> str:
     """The fix engine's re-anchor guards (roles, eligibility, external accounts, names, disabled accounts) for
     stamping ``c``'s immutable id on ``src``; '' when they all pass. Loaded only for a moved user."""
@@ -660,16 +701,8 @@ def _reanchor_refusals(snap: CloudSnapshot | None, src: OnPremObject, c: CloudOb
     if snap is None:
         return "no cloud source"
     ctx = context_from_snapshot(snap)
-    attrs = {"userPrincipalName": c.user_principal_name, "displayName": c.display_name, "givenName": c.given_name,
-             "surname": c.surname, "userType": c.user_type, "creationType": c.creation_type,
-             "externalUserState": c.external_user_state, "employeeId": c.employee_id,
-             "accountEnabled": c.account_enabled, "onPremisesSyncEnabled": c.sync_enabled,
-             "onPremisesImmutableId": c.immutable_id, "onPremisesObjectIdentifier": c.on_premises_object_identifier,
-             "createdDateTime": c.created, "licences": c.license_count, "mail": c.mail,
-             "proxyAddresses": list(c.proxy_addresses)}
-    target = target_state(ctx, attrs, c.id, "user", deleted=c.deleted)
-    source = SourceFacts(given_name=src.given_name, surname=src.sn, display_name=src.display_name,
-                         enabled=None if src.disabled is None else not src.disabled, dn=src.dn)
+    target = target_state(ctx, _cloud_attrs(c), c.id, "user", deleted=c.deleted)
+    source = SourceFacts.from_onprem(_source_attrs(src))
     fails = match_failures(source, target, Flags(ctx.features), None, reanchor=True)
     return "; ".join(f"{v.guard}: {v.reason}" for v in fails)
 

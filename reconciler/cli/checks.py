@@ -124,6 +124,9 @@ def check_onprem(
     rules: Annotated[str | None, typer.Option(
         "--rules", help="Which rules run, comma-separated: all (default), idfix (IdFix parity only), microsoft, "
         "exchange, reconciler, large, anchors, or rule ids; '-id' removes one (all,-smtp-tld).")] = None,
+    plan_out: Annotated[Path | None, typer.Option(
+        "--plan-out", help="With a cloud source: write the moved users' re-anchoring (set_consistency_guid, "
+        "through the fix engine's guards) as an inert plan for review and `reconciler apply`.")] = None,
     quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ) -> None:
     """Check on-prem data before it syncs (IdFix successor): IdFix's attribute rules without its false
@@ -149,8 +152,16 @@ def check_onprem(
                           client_id=client_id, certificate=certificate, cloud=cloud, onprem=onprem, ldap=ldap,
                           bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
                           insecure=insecure, verbose=verbose)
+    if plan_out is not None:
+        from ..wiring import has_cloud_source
+
+        if not has_cloud_source(opts):
+            raise UsageError("--plan-out needs a cloud source (--tenant FILE or --graph): the re-anchoring copies "
+                             "a cloud user's immutable id")
     with StderrProgress(quiet, verbose) as progress:
         result = run_checks(opts, tlds, progress, selected)
+    if plan_out is not None:
+        _write_reanchor_plan(result, plan_out, quiet)
     with output(out) as stream:
         render(result, fmt, stream)
     if not quiet:
@@ -159,6 +170,20 @@ def check_onprem(
         err(summary(result))
     if check and result.has_errors:
         raise typer.Exit(1)
+
+
+def _write_reanchor_plan(result: Any, path: Path, quiet: bool) -> None:
+    """check-onprem's moved users -> reconciler.fixes.planner.plan_reanchors -> an inert plan file."""
+    from ..fixes.planfile import write_plan
+    from ..fixes.planner import TenantContext, plan_reanchors
+
+    ctx = TenantContext.from_data(result.plan_context, "") if result.plan_context else TenantContext(tenant="")
+    plan = plan_reanchors(result.reanchors, ctx, created=result.generated)
+    write_plan(path, plan)
+    if not quiet:
+        for w in plan.warnings:
+            err(f"warning: {w}")
+        err(f"plan {plan.fingerprint}: {len(plan.steps)} steps, {len(plan.refusals)} refusals -> {path}")
 
 
 # ---------------------------------------------------------------- rendering
