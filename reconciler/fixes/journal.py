@@ -98,7 +98,7 @@ class Journal:
 
     def latest_apply_run(self, fingerprint: str | None = None) -> str | None:
         sql = ("SELECT r.id FROM journal_runs r WHERE r.action = 'apply' AND EXISTS (SELECT 1 FROM journal j "
-               "WHERE j.run_id = r.id AND j.action = 'do' AND j.status = 'done')")
+               "WHERE j.run_id = r.id AND j.action IN ('do', 'confirm') AND (j.status = 'done' OR j.phase = 'intent'))")
         args: list[Any] = []
         if fingerprint:
             sql += " AND r.fingerprint = ?"
