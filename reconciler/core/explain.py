@@ -7,6 +7,7 @@ from the database alone.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -205,8 +206,8 @@ def _onprem_attrs(o: OnPremObject) -> dict[str, Any]:
         "distinguishedName": o.dn,
         "enabled": None if o.disabled is None else not o.disabled,
         "whenCreated": o.when_created,
-        **({"userCertificate": list(o.user_certificates)} if o.user_certificates else {}),
-        **({"userSMIMECertificate": list(o.smime_certificates)} if o.smime_certificates else {}),
+        **({"userCertificate": _b64(o.user_certificates)} if o.user_certificates else {}),
+        **({"userSMIMECertificate": _b64(o.smime_certificates)} if o.smime_certificates else {}),
     }
 
 
@@ -268,3 +269,8 @@ def resolve_key(key: str, findings: Sequence[Mapping[str, Any]]) -> tuple[list[M
         return [], (f"pasted error text: {parsed.property or 'attribute unknown'}, no value to search ("
                     + "; ".join(parsed.missing) + ")")
     return [], f"{k!r} (not a finding id, object id, UPN, conflicting value or known error text)"
+
+
+def _b64(values: tuple[bytes, ...]) -> list[str]:
+    """Binary values as ldifde writes them (base64), for the JSON detail."""
+    return [base64.b64encode(v).decode("ascii") for v in values]

@@ -309,11 +309,12 @@ class OnPremObject:
     is_critical_system_object: bool = False
     group_type: int | None = None
     hidden_from_address_lists: bool = False
-    #: base64 of each userCertificate / userSMIMECertificate value, when the source carries them (an LDIF export
-    #: that includes them): the large-attribute remedy picks the stale ones from these
-    user_certificates: tuple[str, ...] = ()
-    smime_certificates: tuple[str, ...] = ()
     source: str = ""  # label of the OnPremSource it came from
+    # large attributes, when the source carries them (an LDIF export that includes them): raw DER certificates
+    # (check-onprem's LargeObject checks; the large-attribute remedy picks the stale ones), the photo's size only
+    user_certificates: tuple[bytes, ...] = ()
+    smime_certificates: tuple[bytes, ...] = ()
+    thumbnail_photo_size: int | None = None
 
     @property
     def anchor(self) -> str | None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..core.anchors import immutable_id_to_guid
 from ..core.model import CloudSnapshot, fold
 from .emit import render_command
 from .guards import (
@@ -50,6 +51,7 @@ __all__ = [
     "context_from_snapshot",
     "fingerprint",
     "make_plan",
+    "plan_reanchors",
     "target_state",
 ]
 
@@ -851,6 +853,68 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
             b.refuse(fid, "plan_error", f"the stored finding could not be planned ({type(e).__name__}: {e}); "
                      "nothing is planned for it: scan again, and report it if it persists")
             continue
+        b.commit(fid, names)
+    b.finish_scheduler()
+    return Plan(tenant=ctx.tenant, created=created, scan_run=scan_run, steps=tuple(b.steps),
+                refusals=tuple(b.refusals), warnings=tuple(dict.fromkeys(b.warnings)))
+
+
+# --------------------------------------------------------------------------- check-onprem's moved users
+
+
+def plan_reanchors(moves: Sequence[Mapping[str, Any]], ctx: TenantContext, opts: PlanOptions = PlanOptions(), *,
+                   created: str = "", scan_run: str | None = None) -> Plan:
+    """check-onprem's ``anchor-cloud-mismatch`` remedies (a user moved between forests) as plan steps.
+
+    Each move (``reconciler.checks.engine.CheckResult.reanchors``): ``id``, ``dn``, ``object_guid``,
+    ``consistency_guid`` (current, or None), ``immutable_id`` (the cloud user's), ``source`` (AD names:
+    givenName, sn, displayName, enabled) and ``target`` (Graph names, with ``id``). The same re-anchor guards
+    as an orphan take-over run again here; a move that fails one is refused, never planned. The steps:
+    pause the scheduler, stamp the cloud user's immutable id as mS-DS-ConsistencyGuid, resume, delta sync.
+    """
+    b = _Builder()
+    if not moves:
+        b.warnings.append("check-onprem found no moved user whose re-anchoring passes the guards: nothing to plan")
+    elif ctx.eligible is None:
+        b.warnings.append("role eligibility (PIM) is not readable: no re-anchor is planned (guard "
+                          "eligibility_unknown); grant RoleManagement.Read.Directory and check again")
+    names: dict[str, str] = {}
+    claimed: dict[str, str] = {}  # immutable id -> the DN planned to carry it (one anchor, one object)
+    for m in moves:
+        fid = str(m.get("id") or "")
+        dn, iid, target = _s(m.get("dn")), _s(m.get("immutable_id")), m.get("target")
+        if not fid or not dn or not iid or not isinstance(target, Mapping) or not target.get("id"):
+            b.refuse(fid or "?", "plan_error", "the move lacks its DN, immutable id or cloud user; nothing planned")
+            continue
+        if immutable_id_to_guid(iid) is None:
+            b.refuse(fid, "not_a_guid", f"the immutable id {iid} is not a base64 GUID; it cannot become "
+                     "mS-DS-ConsistencyGuid")
+            continue
+        if iid in claimed and claimed[iid].casefold() != dn.casefold():
+            b.refuse(fid, "ambiguous_target", f"{claimed[iid]} is already planned to carry {iid}; two objects with "
+                     "one anchor export to one Entra object. Decide which is the moved user, then check again")
+            continue
+        if _s(target.get("onPremisesImmutableId")) != iid:
+            b.refuse(fid, "anchor_changed", f"the cloud user's immutable id is no longer {iid}: check again")
+            continue
+        state = target_state(ctx, target, str(target["id"]), "user")
+        source = m.get("source") if isinstance(m.get("source"), Mapping) else {}
+        facts = SourceFacts.from_onprem({**source, "distinguishedName": dn})
+        if not b.refuse_all(fid, match_failures(facts, state, Flags(ctx.features), opts, reanchor=True)):
+            continue
+        b.begin()
+        current = _s(m.get("consistency_guid"))
+        last = b.add(StepKind.SET_CONSISTENCY_GUID, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=fid,
+                     after=[b.pause()], expect={"objectGUID": _s(m.get("object_guid"))},
+                     change={"mS-DS-ConsistencyGuid": iid}, undo={"mS-DS-ConsistencyGuid": current},
+                     why=f"Re-anchor the moved user: {dn} is new to Entra while {state.who} holds its UPN or "
+                         f"primary SMTP address, anchored to the old forest ({iid}); carrying that immutable id, "
+                         "the next sync hard-matches it onto the existing cloud user instead of quarantining "
+                         "the value or creating a second user.")
+        b.scheduler_tails.append(last)
+        claimed[iid] = dn
+        names[dn.casefold()] = dn
+        names[str(target["id"]).casefold()] = state.who
         b.commit(fid, names)
     b.finish_scheduler()
     return Plan(tenant=ctx.tenant, created=created, scan_run=scan_run, steps=tuple(b.steps),
