@@ -761,7 +761,7 @@ _MATCHING = frozenset({"cloud_only_twin", "orphaned_holder"})
 
 
 def _selected(f: Mapping[str, Any], opts: PlanOptions) -> bool:
-    if opts.scenarios and f.get("scenario") not in opts.scenarios:
+    if opts.scenarios and str(f.get("scenario")) not in opts.scenarios:
         return False
     return not opts.findings or any(f["id"] == x or (len(x) >= 6 and f["id"].startswith(x)) for x in opts.findings)
 
@@ -784,7 +784,7 @@ def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -
     for f in findings:
         holders = f.get("holders")
         holder = holders[0] if isinstance(holders, list) and holders else None
-        if f.get("scenario") in _MATCHING and isinstance(holder, Mapping) and holder.get("id"):
+        if str(f.get("scenario")) in _MATCHING and isinstance(holder, Mapping) and holder.get("id"):
             by_target.setdefault(str(holder["id"]), []).append(f)
     same: dict[str, str] = {}
     for tid, fs in by_target.items():
@@ -847,7 +847,7 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
             if remedy is not None:
                 remedy(ctx, opts, b, F)
             else:  # the non-duplicate scenarios (remedies.py), in the same transaction and refusal handling
-                plan_remedy(f, details.get(fid) or {}, ctx, opts, b)
+                plan_remedy(f, F.detail, ctx, opts, b)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             b.rollback()
             b.refuse(fid, "plan_error", f"the stored finding could not be planned ({type(e).__name__}: {e}); "

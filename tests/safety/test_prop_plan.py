@@ -12,6 +12,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.core.model import Scenario
 from reconciler.fixes.planner import Plan, PlanOptions
 from reconciler.fixes.steps import Executor, StepKind
 
@@ -73,8 +74,8 @@ def cloud_ids_written(t: Tenant, plan: Plan) -> set[str]:
     return out
 
 
-def check(t: Tenant, opts: PlanOptions) -> Plan:
-    plan = t.plan(opts)  # property 1: never raises
+def check(t: Tenant, opts: PlanOptions, plan: Plan | None = None) -> Plan:
+    plan = plan or t.plan(opts)  # property 1: never raises
     # property 2: one target, one change
     seen: dict[tuple[str, str], tuple[str | None, str]] = {}
     up = ancestors(plan)
@@ -110,6 +111,21 @@ def test_prop_plan_invariants_hold_with_every_permission_granted(seed):
     """--allow-purge --allow-reanchor --assume-flags --prefer restore: the guards alone must hold the line."""
     check(random_tenant(seed, n=10), PlanOptions(allow_reanchor=True, assume_flags=True, prefer_restore=True,
                                                  allow_purge=True))
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), opts=OPTIONS, pick=st.integers(0, 10**6),
+       scenario=st.sampled_from([s.value for s in Scenario]))
+def test_prop_plan_invariants_hold_whatever_the_scenario_label_says(seed, opts, pick, scenario):
+    """A finding classified wrongly (an old run, a matcher bug) still meets the guards of its targets: every
+    remedy, the non-duplicate ones included, refuses role holders, external accounts and unconsented purges."""
+    from reconciler.fixes.planner import context_from_snapshot, make_plan
+
+    t = random_tenant(seed)
+    snap, findings, details = t.scan()
+    if findings:
+        findings[pick % len(findings)]["scenario"] = scenario
+    check(t, opts, make_plan(findings, details, context_from_snapshot(snap), opts))
 
 
 def test_prop_generator_plants_what_it_claims():
@@ -155,15 +171,20 @@ def _damage(doc, path, junk, delete):
 
 @settings(max_examples=100, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**16), pick=st.integers(0, 10**6), junk=JUNK, delete=st.booleans(), opts=OPTIONS,
-       in_detail=st.booleans())
-def test_prop_plan_never_crashes_on_damaged_stored_findings(seed, pick, junk, delete, opts, in_detail):
-    """What the database holds may be old, hand-edited or half-migrated: plan refuses, it never raises."""
+       in_detail=st.booleans(), scenario=st.sampled_from([None, *(s.value for s in Scenario)]))
+def test_prop_plan_never_crashes_on_damaged_stored_findings(seed, pick, junk, delete, opts, in_detail, scenario):
+    """What the database holds may be old, hand-edited or half-migrated: plan refuses, it never raises.
+
+    ``scenario`` re-labels one finding, so every remedy (the non-duplicate ones too) meets data it did not expect.
+    """
     import copy
 
     from reconciler.fixes.planner import context_from_snapshot, make_plan
 
     t = random_tenant(seed, n=3)
     snap, findings, details = t.scan()
+    if scenario and findings:
+        findings[pick % len(findings)]["scenario"] = scenario
     target = details if in_detail else findings
     paths = list(_paths(target))
     damaged = _damage(copy.deepcopy(target), paths[pick % len(paths)], junk, delete)
