@@ -34,6 +34,7 @@ from .guards import (
     match_failures,
     match_mode,
     may_purge,
+    purge_concerns,
     write_failures,
 )
 from .remedies import HANDLED as REMEDY_SCENARIOS
@@ -441,13 +442,14 @@ def _remove_duplicate(opts: PlanOptions, b: _Builder, F: _F, after: Sequence[str
     if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_SYNCED_OBJECT, dup)):
         return None
     older = _older(F.o, F.h)
-    consent = may_purge(replace(dup, deleted=True), allow_purge=opts.allow_purge, possibly_original=older is True)
-    if not consent.ok:
-        b.refuse(F.id, consent.guard or "purge_needs_allow_purge",
-                 f"{purpose} needs the synced duplicate purged, and " + consent.reason)
-        b.warnings.append(f"finding {F.id}: nothing planned: {purpose.lower()} needs the purge of {dup.who}, "
-                          "which needs --allow-purge (it would stay in the recycle bin and the next sync would "
-                          "restore it)")
+    concerns = [] if opts.allow_purge else purge_concerns(dup, possibly_original=older is True)
+    if concerns:
+        b.refuse(F.id, "purge_needs_allow_purge",
+                 f"{purpose} needs the synced duplicate {dup.who} removed and purged (left in the recycle bin it "
+                 f"still holds the anchor, and the next sync would restore it), but {' and '.join(concerns)}: "
+                 "nothing is planned. Check it holds nothing to keep, then plan again with --allow-purge")
+        b.warnings.append(f"finding {F.id}: not planned: {purpose.lower()} needs the purge of {dup.who}, which "
+                          "needs --allow-purge (see refusals)")
         return None
     o = F.o
     params = {"SourceAnchor": anchor, "ObjectType": otype.capitalize()}
