@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from reconciler.core.model import Scenario
 from reconciler.fixes.planner import Plan, PlanOptions
-from reconciler.fixes.steps import Executor, StepKind
+from reconciler.fixes.steps import Executor, StepKind, check_step
 
 from .hazards import Tenant, random_tenant
 
@@ -94,8 +94,9 @@ def check(t: Tenant, opts: PlanOptions, plan: Plan | None = None) -> Plan:
     if not opts.allow_purge:
         purged = {str(s.target["id"]) for s in plan.steps if s.kind is StepKind.PURGE_DELETED}
         assert not purged & t.valuable, (t.hazards, purged & t.valuable)
-    # every refusal names a guard and says why; every finding is accounted for once at most per guard
+    # every refusal names a guard and says why; every step passes the table apply checks plans against
     assert all(r.guard and r.reason for r in plan.refusals)
+    assert [(s.id, check_step(s)) for s in plan.steps if check_step(s)] == []
     return plan
 
 
