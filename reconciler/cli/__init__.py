@@ -7,8 +7,21 @@ commands parse options, call one ``workflow`` function, render, and exit.
 from __future__ import annotations
 
 import typer
+from typer.core import TyperGroup
+
+
+class _Group(TyperGroup):
+    """The root command group: readable metavars on every option of every command."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        from .common import readable_metavars
+
+        readable_metavars(self)
+
 
 app = typer.Typer(
+    cls=_Group,
     name="reconciler",
     help=(
         "Find and fix Microsoft Entra ID directory-sync conflicts (duplicate UPN / proxy address "
@@ -17,12 +30,28 @@ app = typer.Typer(
         "5 directory/network/auth/permission error."
     ),
     no_args_is_help=True,
-    # plain help and usage errors: rich rendering costs ~0.12 s of imports on every --help
-    rich_markup_mode=None,
+    # rich help (option panels); markup off so "[...]" in help text is shown as written
+    rich_markup_mode="rich",
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"reconciler {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                       callback=_version)) -> None:
+    """Find and fix Microsoft Entra ID directory-sync conflicts."""
+
 
 from . import scan as _scan  # noqa: E402,F401  (registers scan, explain, demo)
 
@@ -34,5 +63,34 @@ for _optional in ("emulator", "checks", "plan", "report"):
             raise
 
 
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")
+COMPLETE_VAR = "_RECONCILER_COMPLETE"
+
+
+@app.command()
+def completion(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, fish, powershell or pwsh.")) -> None:
+    """Print the shell completion script (commands, options, file names) for SHELL.
+
+    bash: reconciler completion bash > ~/.local/share/bash-completion/completions/reconciler
+    zsh: reconciler completion zsh > "${fpath[1]}/_reconciler"
+    fish: reconciler completion fish > ~/.config/fish/completions/reconciler.fish
+    PowerShell: reconciler completion powershell | Out-String | Invoke-Expression   (add it to $PROFILE)
+    """
+    from typer._completion_shared import get_completion_script
+
+    if shell not in SHELLS:
+        from .common import err
+
+        err(f"error: no completion for shell {shell!r}; choose one of {', '.join(SHELLS)}")
+        raise typer.Exit(2)
+    typer.echo(get_completion_script(prog_name="reconciler", complete_var=COMPLETE_VAR, shell=shell))
+
+
 def main() -> None:
-    app()
+    import os
+
+    if os.environ.get(COMPLETE_VAR):  # the shell asks for completions: typer's completers, only now
+        from typer._completion_classes import completion_init
+
+        completion_init()
+    app(prog_name="reconciler")
