@@ -55,7 +55,7 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
 
 from . import scan as _scan  # noqa: E402,F401  (registers scan, explain, demo)
 
-for _optional in ("emulator", "checks", "plan", "report"):
+for _optional in ("emulator", "checks", "plan", "report", "formats"):
     try:
         __import__(f"{__name__}.{_optional}")
     except ModuleNotFoundError as _e:  # a command module not built yet
