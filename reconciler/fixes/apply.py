@@ -16,7 +16,7 @@ thresholds (exit 3, dry runs too), then walks the steps in ``after`` order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -111,6 +111,7 @@ class ApplyOptions:
     skip_drift: bool = False
     confirm: tuple[str, ...] = ()
     concurrency: int = 8
+    on_step: Callable[[StepOutcome], None] | None = field(default=None, compare=False)  # progress: each outcome
 
 
 # --------------------------------------------------------------------------- kind semantics
@@ -325,7 +326,10 @@ class _Run:
 
         async def one(s: Step) -> StepOutcome:
             async with sem:
-                return await self.step(s)
+                outcome = await self.step(s)
+            if self.opts.on_step is not None:
+                self.opts.on_step(outcome)
+            return outcome
 
         return list(await asyncio.gather(*(one(s) for s in level)))
 
@@ -366,8 +370,10 @@ async def apply_plan(loaded: LoadedPlan, journal: Journal | None, writers: Mappi
             journal.finish_run(run_id, report.summary())
     if report.count("drift") and not opts.skip_drift:
         drifted = [o.step for o in report.outcomes if o.status == "drift"]
-        raise DriftDetected(f"{len(drifted)} step(s) skipped because their target changed since the plan was made: "
-                            f"{', '.join(drifted[:20])} (re-scan and plan again, or --skip-drift)")
+        error = DriftDetected(f"{len(drifted)} step(s) skipped because their target changed since the plan was "
+                              f"made: {', '.join(drifted[:20])} (re-scan and plan again, or --skip-drift)")
+        error.report = report  # what the other steps did
+        raise error
     return report
 
 
