@@ -6,6 +6,8 @@ commands parse options, call one ``workflow`` function, render, and exit.
 
 from __future__ import annotations
 
+import sys
+
 import typer
 from typer.core import TyperGroup
 
@@ -27,30 +29,16 @@ app = typer.Typer(
         "Find and fix Microsoft Entra ID directory-sync conflicts (duplicate UPN / proxy address "
         "errors).\n\nStart with `reconciler demo`. Exit codes: 0 ok, 1 findings (--check) or "
         "failed steps, 2 usage/bad input, 3 unsafe plan, 4 fingerprint mismatch/drift, "
-        "5 directory/network/auth/permission error."
+        "5 directory/network/auth/permission error. `reconciler --version` prints the version."
     ),
     no_args_is_help=True,
     # rich help (option panels); markup off so "[...]" in help text is shown as written
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-
-
-def _version(value: bool) -> None:
-    if value:
-        from .. import __version__
-
-        typer.echo(f"reconciler {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
-                                       callback=_version)) -> None:
-    """Find and fix Microsoft Entra ID directory-sync conflicts."""
 
 
 from . import scan as _scan  # noqa: E402,F401  (registers scan, explain, demo)
@@ -88,6 +76,12 @@ def completion(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh
 
 def main() -> None:
     import os
+
+    if sys.argv[1:] == ["--version"]:  # not a typer option: a root option is coerced on every command (~0.1 s)
+        from .. import __version__
+
+        print(f"reconciler {__version__}")
+        return
 
     if os.environ.get(COMPLETE_VAR):  # the shell asks for completions: typer's completers, only now
         from typer._completion_classes import completion_init

@@ -38,6 +38,7 @@ from .common import (
 )
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table|json|csv|md|html.")]
+ExplainFormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="FMT", help="table|json|md.")]
 
 
 def _run_scan(opts, db: Optional[Path], quiet: bool, verbose: bool):  # type: ignore[no-untyped-def]
@@ -131,7 +132,7 @@ def explain(
     db: DbOpt = None,
     run: Annotated[Optional[str], typer.Option("--run", help="Explain from this run (default: latest).")] = None,
     tenant_name: Annotated[Optional[str], typer.Option("--tenant-name", help="Pick the tenant's latest run.")] = None,
-    fmt: FormatOpt = "table", out: OutOpt = None, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+    fmt: ExplainFormatOpt = "table", out: OutOpt = None, quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ) -> None:
     """Side-by-side view of one conflict: error object, every holder, their on-prem objects, and why.
 
