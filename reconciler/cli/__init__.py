@@ -56,7 +56,9 @@ COMPLETE_VAR = "_RECONCILER_COMPLETE"
 
 
 @app.command()
-def completion(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, fish, powershell or pwsh.")) -> None:
+def completion(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh, fish, powershell or pwsh."),
+               quiet: bool = typer.Option(False, "-q", "--quiet", help="Accepted for symmetry: only the script "
+                                          "is printed.")) -> None:
     """Print the shell completion script (commands, options, file names) for SHELL.
 
     bash: reconciler completion bash > ~/.local/share/bash-completion/completions/reconciler

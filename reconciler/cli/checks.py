@@ -146,7 +146,7 @@ def check_onprem(
     if not quiet:
         for n in result.notes:
             err(f"note: {n}")
-        err(summary(result))
+        err(summary(result) + (". Details: --format json|md." if fmt == "table" and result.problems else ""))
     if check and result.has_errors:
         raise typer.Exit(1)
 
@@ -245,10 +245,9 @@ def _cut(s: str | None, n: int) -> str:
 
 
 def _table(result: Any, out: TextIO) -> None:
-    if not result.problems:
-        out.write(f"no problems: {summary(result)}\n")
+    if not result.problems:  # the result; the summary (counts) goes to stderr, once
+        out.write("no problems\n")
         return
     out.write(f"{'SEVERITY':8} {'RULE':26} {'ATTRIBUTE':17} {'VALUE':38} {'PROPOSED':30} {'KEEP':9} DN\n")
     out.writelines(f"{p.severity:8} {p.rule:26} {p.attribute:17} {_cut(p.value, 38):38} {_cut(p.proposed, 30):30} "
                   f"{p.keep or '-':9} {p.dn}\n" for p in result.problems)
-    out.write(f"\n{summary(result)}. Details: --format json|md.\n")

@@ -7,12 +7,12 @@ from typing import Annotated
 import typer
 
 from . import app
-from .common import err
+from .common import QuietOpt, err
 
 
 @app.command()
 def schema(name: Annotated[str, typer.Argument(
-        metavar="NAME", help="tenant, findings, plan, report, checks or config.")]) -> None:
+        metavar="NAME", help="tenant, findings, plan, report, checks or config.")], quiet: QuietOpt = False) -> None:
     """Print the JSON Schema of a file reconciler reads or writes (docs/formats.md describes each).
 
     Example: reconciler schema findings > findings.schema.json

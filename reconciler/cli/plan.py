@@ -100,6 +100,11 @@ def _ldap_opts(ldap: str | None, bind_dn: str | None, ldap_ca: Path | None, inse
     return source_options(ldap=[ldap] if ldap else [], bind_dn=bind_dn, ldap_ca=ldap_ca, insecure=insecure)
 
 
+def _notifier(quiet: bool) -> Any:
+    """Where apply's notes go (emitted .ps1/LDIF files, manual steps): stderr, or nowhere with -q."""
+    return (lambda _message: None) if quiet else err
+
+
 def _finish(report: Any, fmt: str, quiet: bool) -> None:
     """Print the outcomes, then exit with the report's code (4 drift, 1 failed steps)."""
     _print_report(report, fmt, quiet)
@@ -165,7 +170,7 @@ def apply(
     import asyncio
 
     report = asyncio.run(run_apply(plan_file, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), opts,
-                                   ps1=ps1, ldif=ldif, notify=err))
+                                   ps1=ps1, ldif=ldif, notify=_notifier(quiet)))
     _finish(report, fmt, quiet)
 
 
@@ -193,6 +198,6 @@ def undo(
     import asyncio
 
     report = asyncio.run(run_undo(run, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), doit=doit, ps1=ps1,
-                                  notify=err))
+                                  notify=_notifier(quiet)))
     _finish(report, fmt, quiet)
 
