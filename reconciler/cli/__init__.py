@@ -79,6 +79,10 @@ def completion(shell: str = typer.Argument(..., metavar="SHELL", help="bash, zsh
 def main() -> None:
     import os
 
+    from .common import utf8_console
+
+    utf8_console()
+
     if sys.argv[1:] == ["--version"]:  # not a typer option: a root option is coerced on every command (~0.1 s)
         from .. import __version__
 

@@ -153,6 +153,34 @@ def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
 
 
+def terminal_width() -> int | None:
+    """Columns of the terminal stdout writes to (``COLUMNS`` wins); None for a pipe or a file (whole values)."""
+    if not sys.stdout.isatty():
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
+def utf8_console() -> None:
+    """stdout/stderr in UTF-8 where the console allows it, else its own encoding with unknown characters
+    replaced (a legacy Windows code page must not turn "Müller" or "…" into a UnicodeEncodeError)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
+        encoding = (getattr(stream, "encoding", "") or "").lower().replace("-", "")
+        try:
+            if encoding in ("utf8", "utf8sig"):
+                continue
+            if sys.platform == "win32" or not stream.isatty():
+                reconfigure(encoding="utf-8", errors="replace")  # pipes and files: UTF-8, like every output file
+            else:
+                reconfigure(errors="replace")  # a terminal in a legacy locale: its encoding, "?" for the rest
+        except (OSError, ValueError):  # a closed or detached stream: leave it as it is
+            pass
+
+
 # ---------------------------------------------------------------- progress
 
 
