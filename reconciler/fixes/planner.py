@@ -770,8 +770,8 @@ def _selected(f: Mapping[str, Any], opts: PlanOptions) -> bool:
 
 
 def _source_key(f: Mapping[str, Any]) -> str:
-    src = f.get("source") if isinstance(f.get("source"), Mapping) else {}
-    obj = f.get("object") if isinstance(f.get("object"), Mapping) else {}
+    src: Mapping[str, Any] = f["source"] if isinstance(f.get("source"), Mapping) else {}
+    obj: Mapping[str, Any] = f["object"] if isinstance(f.get("object"), Mapping) else {}
     if not (src.get("dn") or src.get("immutable_id")):
         return f"the source of object {obj.get('id')}"
     return f"{src.get('dn') or '(DN unknown)'} (anchor {src.get('immutable_id')})"
@@ -901,7 +901,7 @@ def plan_reanchors(moves: Sequence[Mapping[str, Any]], ctx: TenantContext, opts:
             b.refuse(fid, "anchor_changed", f"the cloud user's immutable id is no longer {iid}: check again")
             continue
         state = target_state(ctx, target, str(target["id"]), "user")
-        source = m.get("source") if isinstance(m.get("source"), Mapping) else {}
+        source: Mapping[str, Any] = m["source"] if isinstance(m.get("source"), Mapping) else {}
         facts = SourceFacts.from_onprem({**source, "distinguishedName": dn})
         if not b.refuse_all(fid, match_failures(facts, state, Flags(ctx.features), opts, reanchor=True)):
             continue
