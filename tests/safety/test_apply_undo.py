@@ -188,3 +188,25 @@ def test_class7_samba_consistency_guid_undo_restores_the_previous_value(tmp_path
             assert conn.response[0]["raw_attributes"]["mS-DS-ConsistencyGuid"] == [base64.b64decode(OLD)]
         finally:
             forest.delete_tree(conn, ou)
+
+
+def test_class1_onprem_change_reaching_a_new_admin_is_refused_at_apply(tmp_path, journal):
+    """An ldap step names the cloud object its next sync changes (target.cloud_id): that object is re-read and
+    guarded at apply like a direct write; without a cloud source the step is refused, never run blind."""
+    from reconciler.core.errors import DriftDetected
+
+    from .conftest import GRANTS
+
+    emu = Emu(tenant_doc(1))
+    ldap = FakeLdap(directory())
+    before = copy.deepcopy(ldap.entries)
+    step = Step(**{**proxy_step().__dict__, "target": {"type": "onprem", "dn": DN, "cloud_id": "c-0"}})
+    path = save_plan(tmp_path, [step], journal)
+    with pytest.raises(DriftDetected) as e:
+        run(_apply(path, journal, {Executor.LDAP: ldap}, doit=True))
+    assert "pass the cloud source" in e.value.report.outcomes[0].detail
+    GRANTS["role_assignable_group"](emu, "c-0")
+    with pytest.raises(DriftDetected) as e:
+        run(_apply(path, journal, {Executor.LDAP: ldap, Executor.GRAPH: emu.writer()}, doit=True, tenant_id="t-0001"))
+    assert "guard holder_has_role" in e.value.report.outcomes[0].detail
+    assert ldap.entries == before and emu.writes() == []
