@@ -148,7 +148,7 @@ class GraphWriter:
         """Active and eligible roles of ``oid`` from the batch answers, plus those of its role-assignable groups."""
         assigned = await self._list(reqs["assigned"], got["assigned"], required=True)
         eligible = await self._list(reqs["eligible"], got["eligible"], required=False)
-        roles: list[str] | None = role_names(assigned or [])
+        roles: list[str] = role_names(assigned or [])
         elig: list[str] | None = None if eligible is None else role_names(eligible)
         if "memberof" in got:
             containers = await self._list(reqs["memberof"], got["memberof"], required=True) or []
