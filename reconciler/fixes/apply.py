@@ -534,7 +534,8 @@ def confirmed_before(step: Step) -> dict[str, Any] | None:
     """The values an LDIF-applied ldap step replaced, known exactly because the emitted LDIF removes the old
     value by name (it fails if the directory held anything else); None when the plan did not record it."""
     out: dict[str, Any] = {}
-    expect = {k.lower(): v for k, v in step.expect.items()}
+    undo = {k.lower(): v for k, v in (step.undo or {}).items() if not isinstance(v, Mapping)}
+    expect = {**undo, **{k.lower(): v for k, v in step.expect.items()}}  # what the emitted LDIF was guarded by
     for attr, spec in step.change.items():
         if isinstance(spec, Mapping):
             continue  # add/remove of values: the inverse needs no before-value
