@@ -49,6 +49,7 @@ __all__ = [
     "parse_certificate",
     "plan_remedy",
     "proposed_value",
+    "remove_orphan_via_cloud",
 ]
 
 #: Entra Connect exports at most 15 values of each certificate attribute (docs/plan-apply.md).
@@ -379,35 +380,42 @@ def _orphan_via_cloud(ctx: Any, opts: Any, b: Sink, F: _F) -> bool:
     h = F.attrs("holder")
     if _possibly_original(F):
         return False  # the planner re-anchors the source onto the original account instead
-    hid = str(holder["id"])
-    state = _state(ctx, hid, htype, h)
+    remove_orphan_via_cloud(b, F.id, _state(ctx, str(holder["id"]), htype, h), h, F.value, opts,
+                            evidence="no supplied on-prem object carries its anchor")
+    return True
+
+
+def remove_orphan_via_cloud(b: Sink, fid: str, holder: TargetState, attrs: Mapping[str, Any], value: str, opts: Any,
+                            *, evidence: str, possibly_original: bool = False) -> None:
+    """The steps that remove an orphaned holder without ADSyncTools (``plan --orphans cloud``): move its source of
+    authority to the cloud (beta), delete it through Graph, purge it when the guards allow. The caller has already
+    decided it is an orphan on positive evidence; every step still asks the target's guards."""
     for kind in (StepKind.SET_CLOUD_MANAGED, StepKind.DELETE_OBJECT):
-        v = may_write(kind, state)
+        v = may_write(kind, holder)
         if not v.ok:
-            b.refuse(F.id, str(v.guard), v.reason)
-            return True
-    anchor = h.get("onPremisesImmutableId")
-    target = {"type": htype, "id": hid}
-    holds = _holds(h, F.value)
-    soa = b.add(StepKind.SET_CLOUD_MANAGED, Executor.GRAPH, target, finding=F.id,
+            b.refuse(fid, str(v.guard), v.reason)
+            return
+    anchor = attrs.get("onPremisesImmutableId")
+    target = {"type": holder.type, "id": holder.id}
+    holds = _holds(attrs, value)
+    soa = b.add(StepKind.SET_CLOUD_MANAGED, Executor.GRAPH, target, finding=fid,
                 expect={"onPremisesImmutableId": anchor, "onPremisesSyncEnabled": True, **holds},
                 change={"isCloudManaged": True}, undo={"isCloudManaged": False},
                 why="BETA API (Graph /beta onPremisesSyncBehavior; subject to change, not supported by Microsoft "
                     "for production): move the orphan's source of authority to the cloud, so Graph may delete "
                     "it without ADSyncTools and a Global Administrator password session. Needs "
-                    f"{'User' if htype == 'user' else 'Group'}-OnPremisesSyncBehavior.ReadWrite.All.")
-    rm = b.add(StepKind.DELETE_OBJECT, Executor.GRAPH, target, finding=F.id, after=[soa],
+                    f"{'User' if holder.type == 'user' else 'Group'}-OnPremisesSyncBehavior.ReadWrite.All.")
+    rm = b.add(StepKind.DELETE_OBJECT, Executor.GRAPH, target, finding=fid, after=[soa],
                expect={"onPremisesImmutableId": anchor, **holds},
-               why="Delete the orphaned holder (a leftover of a re-created or re-installed AD object: no supplied "
-                   "on-prem object carries its anchor) to the recycle bin; undo restores it.")
-    verdict = may_purge(state, allow_purge=bool(getattr(opts, "allow_purge", False)))
+               why=f"Delete the orphaned holder ({evidence}) to the recycle bin; undo restores it.")
+    verdict = may_purge(holder, allow_purge=bool(getattr(opts, "allow_purge", False)),
+                        possibly_original=possibly_original)
     if not verdict.ok:
-        b.warnings.append(f"finding {F.id}: {verdict.reason}")
-        return True
-    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid, "object": htype}, finding=F.id,
-          after=[rm], expect={"deleted": True, "onPremisesImmutableId": anchor},
+        b.warnings.append(f"finding {fid}: the plan stops at the recycle bin: {verdict.reason}")
+        return
+    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": holder.id, "object": holder.type},
+          finding=fid, after=[rm], expect={"deleted": True, "onPremisesImmutableId": anchor},
           why="IRREVERSIBLE: purge the deleted orphan; a soft-deleted holder still blocks the value.")
-    return True
 
 
 def _possibly_original(F: _F) -> bool:
