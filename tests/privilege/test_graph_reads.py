@@ -19,7 +19,7 @@ from reconciler.cli import app
 from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
 from tests.conftest import SAMPLE_LDIF, SAMPLE_TENANT
 
-from .sets import PIM, PIM_UNKNOWN, READ_OPTIONAL, READ_REQUIRED, SYNC_FLAGS
+from .sets import AUDIT, PIM, PIM_UNKNOWN, READ_OPTIONAL, READ_REQUIRED, SYNC_FLAGS
 
 TWIN_UPN = "lena.fischer@contoso.com"
 FULL = READ_REQUIRED | set(READ_OPTIONAL)
@@ -117,6 +117,15 @@ def test_without_the_sync_flags_permission_it_succeeds_and_says_unknown(graph_ur
     assert READ_OPTIONAL[SYNC_FLAGS] in scan_err
     assert "flags_unknown" in (tmp_path / "plan.json").read_text()  # the twin merge is refused, not guessed
     assert PIM_UNKNOWN not in plan_err  # only what is really unknown is reported
+
+
+def test_without_audit_log_read_cloud_sync_is_a_warning_never_no_errors(graph_url, tmp_path, monkeypatch):
+    code, out, err = run(monkeypatch, f"without {AUDIT}", "scan", *graph(graph_url), "--onprem", SAMPLE_LDIF,
+                         "--db", tmp_path / "r.db", "--format", "json")
+    assert code == 0 and READ_OPTIONAL[AUDIT] in err and "not 'no errors'" in err
+    code, full, _ = run(monkeypatch, "everything", "scan", *graph(graph_url), "--onprem", SAMPLE_LDIF,
+                        "--db", tmp_path / "r2.db", "--format", "json")
+    assert code == 0 and json.loads(out)["findings"] == json.loads(full)["findings"]  # the rest intact
 
 
 def test_with_the_documented_set_and_the_flags_nothing_is_unknown(graph_url, tmp_path, monkeypatch):
