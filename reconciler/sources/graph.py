@@ -371,12 +371,36 @@ class _Reader:
 
         before = self.http.counters.requests
 
-        async def one(coll: Collection) -> None:
-            params = {"$select": "id,displayName,serviceProvisioningErrors", "$top": 999}
+        select = "id,displayName,serviceProvisioningErrors"
+
+        async def chain(coll: Collection, flt: str | None, found: list[ErrorRecord]) -> int:
+            params: dict[str, Any] = {"$select": select + (",userPrincipalName" if coll.has_upn else ""), "$top": 999}
+            if flt:
+                params["$filter"] = flt
+            n = 0
             async for page in self.pages(coll.path, params):
+                n += len(page)
                 for d in page:
                     if d.get("serviceProvisioningErrors"):
-                        self.records += service_error_records(d, coll.kind, self.warnings)
+                        found += service_error_records(d, coll.kind, self.warnings)
+            return n
+
+        async def one(coll: Collection) -> None:
+            found: list[ErrorRecord] = []
+            total = await self.count(coll) if coll.has_upn and self.src.partitions > 1 else None
+            if total is not None and total >= 999 * 4:  # big: the same startswith partitions as a full read
+                groups = [_UPN_FIRST[i::self.src.partitions] for i in range(self.src.partitions)]
+                flts = [" or ".join(f"startswith(userPrincipalName,{odata_quote(ch)})" for ch in g) for g in groups]
+                try:
+                    if sum(await gather_all(*(chain(coll, f, found) for f in flts))) == total:
+                        self.records += found
+                        return
+                except GraphStatusError as e:
+                    if e.status != 400:
+                        raise
+                found = []
+            await chain(coll, None, found)
+            self.records += found
         await gather_all(*(one(c) for c in _ACTIVE))
         self.origins_read.append(Origin.EXCHANGE.value)
         self.src.origin_requests["exchange"] = self.http.counters.requests - before
