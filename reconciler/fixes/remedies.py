@@ -418,6 +418,12 @@ def remove_orphan_via_cloud(b: Sink, fid: str, holder: TargetState, attrs: Mappi
           why="IRREVERSIBLE: purge the deleted orphan; a soft-deleted holder still blocks the value.")
 
 
+def orphan_via_cloud(ctx: Any, opts: Any, b: Sink, f: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
+    """The planner's orphan remedy with ``--orphans cloud``, called only after its evidence checks (anchor,
+    creation dates, coverage by a complete, anchored source). False: not applicable here."""
+    return _orphan_via_cloud(ctx, opts, b, _F(f, detail))
+
+
 def _possibly_original(F: _F) -> bool:
     h, o = F.attrs("holder"), F.attrs("object")
     older = bool(h.get("createdDateTime") and o.get("createdDateTime") and h["createdDateTime"] < o["createdDateTime"])
@@ -451,8 +457,6 @@ HANDLED = frozenset(_REMEDIES)
 def plan_remedy(f: Mapping[str, Any], detail: Mapping[str, Any], ctx: Any, opts: Any, b: Sink) -> bool:
     """Plan ``f`` when it is one of this module's scenarios (True); False leaves it to the planner."""
     scenario = str(f.get("scenario"))
-    if scenario == "orphaned_holder" and getattr(opts, "orphans", None) == "cloud":
-        return _orphan_via_cloud(ctx, opts, b, _F(f, detail))
     remedy = _REMEDIES.get(scenario)
     if remedy is None:
         return False

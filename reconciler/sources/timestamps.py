@@ -1,8 +1,9 @@
-"""Time stamps from any origin -> ISO 8601 UTC, or the raw text with a warning.
+"""Time stamps of every error origin: ISO 8601 UTC, or the raw text with a warning; the ``--since`` window.
 
-Graph sends ``2026-11-19T22:03:40Z``; exports and some services send
-``11/07/2024 23:11:06`` (US month first), 7-digit fractions
-(``2018-04-30T22:13:47.6380995Z``) or an offset. One helper for every reader.
+The normalising itself is :func:`reconciler.core.timestamps.normalize_time` (one rule for every reader:
+Graph's 0-7 fraction digits and offsets, ``/Date(ms)/``, GeneralizedTime, culture strings; a day and
+month that cannot be told apart are never guessed). This module turns its answer into (value, warning)
+for the readers and parses times for window filters.
 """
 
 from __future__ import annotations
@@ -10,37 +11,24 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["normalise_time", "parse_time", "parse_since"]
+from ..core.timestamps import is_iso, normalize_time, time_problem
 
-_FRACTION = re.compile(r"^(?P<head>[^.]+)\.(?P<frac>\d+)(?P<tail>.*)$")
-_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*(AM|PM)?$", re.I)
+__all__ = ["normalise_time", "parse_time", "parse_since", "iso"]
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def parse_time(raw: str) -> datetime | None:
-    """A timezone-aware UTC datetime, or None when ``raw`` is not a time stamp we can read.
+    """A timezone-aware UTC datetime, or None when ``raw`` is not a time stamp we can read unambiguously.
 
     Times without a zone are taken as UTC (Graph and Connect Health write UTC)."""
-    s = raw.strip()
-    if not s:
+    v = normalize_time(raw)
+    if v is not None and _DATE.match(v):  # a bare date (--since 2026-12-01): midnight UTC
+        v += "T00:00:00Z"
+    if v is None or not is_iso(v):
         return None
-    m = _US.match(s)
-    if m:
-        mon, day, year, hour, minute, sec, ampm = m.groups()
-        h = int(hour)
-        if ampm:
-            h = h % 12 + (12 if ampm.upper() == "PM" else 0)
-        try:
-            dt = datetime(int(year), int(mon), int(day), h, int(minute), int(sec or 0))
-        except ValueError:
-            return None
-        return dt.replace(tzinfo=timezone.utc)
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    m = _FRACTION.match(s)
-    if m:  # Python reads at most 6 fraction digits
-        s = f"{m.group('head')}.{m.group('frac')[:6].ljust(6, '0')}{m.group('tail')}"
     try:
-        dt = datetime.fromisoformat(s)
+        dt = datetime.fromisoformat(v[:-1] + "+00:00" if v.endswith("Z") else v)
     except ValueError:
         return None
     if dt.tzinfo is None:
@@ -48,22 +36,14 @@ def parse_time(raw: str) -> datetime | None:
     return dt.astimezone(timezone.utc)
 
 
-def _iso(dt: datetime) -> str:
-    if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def normalise_time(raw: object, where: str = "") -> tuple[str | None, str | None]:
-    """(ISO 8601 UTC text, None) or, when unreadable, (the raw text, a warning naming ``where``)."""
+    """(ISO 8601 text, None) or, when it cannot be normalised, (the raw text, a warning naming ``where``)."""
     if raw is None or raw == "":
         return None, None
-    if not isinstance(raw, str):
-        raw = str(raw)
-    dt = parse_time(raw)
-    if dt is None:
-        return raw, f"{where or 'a time stamp'}: {raw!r} is not an ISO 8601 time; kept as is"
-    return _iso(dt), None
+    v = normalize_time(raw)
+    if v is None or is_iso(v):
+        return v, None
+    return v, (f"{where or 'a time stamp'}: {v!r} kept as given, not ISO 8601 ({time_problem(v)})")
 
 
 _SINCE = re.compile(r"^(\d+)\s*([dhm])$", re.I)
@@ -83,4 +63,8 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 def iso(dt: datetime) -> str:
-    return _iso(dt.astimezone(timezone.utc))
+    """UTC ISO 8601 with ``Z``, fraction digits only when there are any."""
+    dt = dt.astimezone(timezone.utc)
+    if dt.microsecond:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from reconciler.cli import app
 from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
-from reconciler.emulator.generate import FINDING_SCENARIOS, SCENARIOS, GenerateOptions, generate
+from reconciler.emulator.generate import FINDING_SCENARIOS, GenerateOptions, generate
 from reconciler.sources.onprem import read_onprem_file
 from reconciler.sources.tenantfile import read_tenant_file
 

@@ -241,7 +241,15 @@ def orphan(**holder_kw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
            "onPremisesSyncEnabled": True, "onPremisesImmutableId": "NEWANCHOR==", "createdDateTime": "2026-11-01T00:00:00Z"}
     f, d = finding("orphaned_holder", "UserPrincipalName", "lena@contoso.com", obj=obj, holder=holder,
                    onprem={"userPrincipalName": "lena@contoso.com"}, category="PropertyConflict", origin="connect")
+    f["coverage"] = {"source": "corp.ldif", "anchored": True, "complete": True}  # the orphan verdict's evidence
     return f, d
+
+
+def test_orphans_cloud_needs_the_same_orphan_evidence_as_adsynctools() -> None:
+    f, d = orphan()
+    f["coverage"] = {"source": "corp.ldif", "anchored": True, "complete": False}  # a truncated export
+    p = plan((f, d), orphans="cloud")
+    assert not p.steps and p.refusals[0].guard == "coverage_unknown"
 
 
 def test_orphans_cloud_moves_the_source_of_authority_then_deletes_through_graph() -> None:

@@ -195,7 +195,9 @@ def test_data_validation_from_connect_health_becomes_an_ldif_fix_with_the_on_pre
         r = invoke("apply", plan, "--graph-url", url, "--auth", "none", "--db", db, "--ldif", tmp_path / "fix.ldif")
         assert r.exit_code == 0, r.output
     ((target, mods),) = read_ldif_changes((tmp_path / "fix.ldif").read_bytes())
-    assert target == dn and [tuple(m) for m in mods] == [("replace", "userPrincipalName", [b"miamuller@contoso.com"])]
+    # the change file deletes the exact old value and adds the new one: it fails if the value changed meanwhile
+    assert target == dn and [tuple(m) for m in mods] == [("delete", "userPrincipalName", ["mia müller@contoso.com".encode()]),
+                                                         ("add", "userPrincipalName", [b"miamuller@contoso.com"])]
     assert application.state.emulator.stats["writes"] == 0
 
 

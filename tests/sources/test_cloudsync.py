@@ -82,10 +82,13 @@ def test_a_time_stamp_that_is_not_iso_is_kept_raw_with_a_warning():
     d = failure(1, GUID, reason=UNIQUENESS_TEXT + " [UserPrincipalName a@contoso.com;]")
     d["activityDateTime"] = "yesterday-ish"
     (rec,), warns = failure_records([d], WEEK)
-    assert rec.error.occurred == "yesterday-ish" and "not an ISO 8601 time" in warns[0]
-    d["activityDateTime"] = "12/01/2026 10:15:00 PM"  # US export form: normalised
+    assert rec.error.occurred == "yesterday-ish" and "not ISO 8601" in warns[0]
+    d["activityDateTime"] = "12/01/2026 10:15:00 PM"  # 12 January or 1 December: never guessed
     (rec,), warns = failure_records([d], None)
-    assert rec.error.occurred == "2026-12-01T22:15:00Z" and not warns
+    assert rec.error.occurred == "12/01/2026 10:15:00 PM" and "day and month cannot be told apart" in warns[0]
+    d["activityDateTime"] = "12/13/2026 10:15:00 PM"  # only one reading: normalised (local time, no zone)
+    (rec,), warns = failure_records([d], None)
+    assert rec.error.occurred == "2026-12-13T22:15:00" and not warns
 
 
 def test_window_limiter_never_lets_six_requests_into_ten_seconds():

@@ -50,7 +50,9 @@ def test_records_unresolved_only_duplicates_and_service_errors():
 
 def test_time_stamps():
     assert normalise_time("2018-04-30T22:13:47.6380995Z") == ("2018-04-30T22:13:47.638099Z", None)
-    assert normalise_time("11/07/2024 23:11:06") == ("2024-11-07T23:11:06Z", None)
+    raw, warn = normalise_time("11/07/2024 23:11:06", "e[0]")  # 11 July or 7 November: never guessed
+    assert raw == "11/07/2024 23:11:06" and "day and month cannot be told apart" in warn
+    assert normalise_time("11/17/2024 11:11:06 PM") == ("2024-11-17T23:11:06", None)  # one reading only
     assert normalise_time("2026-11-19T22:03:40+02:00") == ("2026-11-19T20:03:40Z", None)
     raw, warn = normalise_time("Tuesday", "users[3] occurredDateTime")
     assert raw == "Tuesday" and "users[3] occurredDateTime" in warn
