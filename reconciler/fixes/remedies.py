@@ -46,6 +46,9 @@ __all__ = [
     "Cert",
     "Sink",
     "certificate_removals",
+    "cloud_sync_only",
+    "cloud_sync_refusal",
+    "cloud_sync_twin",
     "parse_certificate",
     "plan_remedy",
     "proposed_value",
@@ -438,6 +441,56 @@ def _holds(attrs: Mapping[str, Any], value: str) -> dict[str, Any]:
     if entries:
         out["proxyAddresses"] = entries
     return out
+
+
+# --------------------------------------------------------------------------- Cloud Sync (no ADSyncTools, no scheduler)
+
+
+def cloud_sync_only(f: Mapping[str, Any]) -> bool:
+    """The conflict was reported by Entra Cloud Sync and by no origin of Entra Connect Sync (connect, health):
+    its remedies may use neither ADSyncTools nor Set-ADSyncScheduler (Connect Sync tools)."""
+    origins = (f.get("conflict") or {}).get("origins") or [(f.get("conflict") or {}).get("origin")]
+    return "cloud_sync" in origins and not {"connect", "health"} & set(origins)
+
+
+def _provision_text(dn: str | None) -> str:
+    return ("Cloud Sync: in the Entra admin center open Entra Connect > Cloud Sync > the configuration > "
+            f"Provision on demand, and provision {dn or 'the on-prem object'} (or wait for the next cycle, every "
+            "2 minutes); then scan again.")
+
+
+def cloud_sync_twin(b: Sink, fid: str, *, prop: str, mode: str | None, has_duplicate: bool, source_dn: str | None,
+                    stamp: Callable[[], str]) -> None:
+    """The twin merge for a Cloud Sync conflict: no scheduler pause and no ADSyncTools. Hard match stamps the
+    anchor on the twin (``stamp`` plans it), then Cloud Sync provisions the object; with hard match blocked,
+    Cloud Sync soft-matches on the primary SMTP address only, never on the UPN."""
+    if has_duplicate:
+        b.refuse(fid, "cloud_sync_duplicate", "Cloud Sync created a duplicate that holds the source's anchor; without "
+                 "ADSyncTools it is removed by moving its on-prem source out of the Cloud Sync scope (then it is "
+                 "deleted), after which this merge can be planned: scan again")
+        return
+    if mode == "hard":
+        last = stamp()
+        why = "Cloud Sync joins the source to the twin that now carries its anchor (hard match)."
+    elif mode == "soft" and prop != "UserPrincipalName":
+        b.warnings.append(f"finding {fid}: hard match is blocked; Cloud Sync soft-matches on the primary SMTP "
+                          "address at its next cycle")
+        last = None
+        why = "Cloud Sync soft-matches the source to the twin on the primary SMTP address."
+    else:
+        b.refuse(fid, "cloud_sync_no_upn_soft_match", "hard match is blocked and Cloud Sync soft-matches on the "
+                 "primary SMTP address only, never on the UPN: clear blockCloudObjectTakeoverThroughHardMatchEnabled "
+                 "while the merge runs (see the blocked-hard-match runbook), then plan again")
+        return
+    b.add(StepKind.RUN_DELTA_SYNC, Executor.MANUAL, None, finding=fid, after=[last] if last else [],
+          change={"text": _provision_text(source_dn)}, why=why)
+
+
+def cloud_sync_refusal(b: Sink, fid: str, what: str) -> None:
+    """A Connect Sync remedy (ADSyncTools, the scheduler) asked for a Cloud Sync conflict: refused, with the way."""
+    b.refuse(fid, "cloud_sync_no_adsynctools", f"{what} needs ADSyncTools, which Entra Cloud Sync does not have: "
+             "move the on-prem source out of the Cloud Sync scope (the object is then deleted), or plan with "
+             "--orphans cloud where the holder is an orphan")
 
 
 # --------------------------------------------------------------------------- dispatch
