@@ -466,7 +466,7 @@ class _Reader:
             flt = " or ".join(f"onPremisesImmutableId eq {odata_quote(a)}" for a in ordered[i:i + per])
             jobs.append((_ACTIVE[0], BatchRequest(f"anchor{i}", self.http.url(
                 "/users", {"$filter": flt, "$select": _ACTIVE[0].select, "$top": 999})[rel:])))
-        for chunk in chunks(jobs, 20):
+        async def one(chunk: list[tuple[Collection, BatchRequest]]) -> None:
             res = await self.http.batch([q for _, q in chunk], raise_errors=False)
             for (coll, q), r in zip(chunk, res):
                 if r.status == 404:
@@ -477,6 +477,7 @@ class _Reader:
                 for d in body.get("value", [body]) if "value" in body else [body]:
                     if isinstance(d, dict) and d.get("id"):
                         self.state.add(coll, d)
+        await gather_all(*(one(c) for c in chunks(jobs, 20)))  # batches in flight at once (the client caps it)
 
     def record_values(self) -> dict[str, str]:
         """Values the other origins name, plus the candidates of failures that name none."""

@@ -154,7 +154,9 @@ def test_save_tenant_records_unknown_as_absent_never_as_empty(graph_url, tmp_pat
     assert code == 0, err
     saved = json.loads(out.read_text())
     assert "onPremisesSynchronization" not in saved  # not readable without the delegated permission
-    assert saved["roleAssignments"] == [] and saved["roleEligibilitySchedules"] == []  # read: really none
+    doc = tenant_doc()
+    assert saved["roleAssignments"] == doc["roleAssignments"]  # read: exactly what the tenant has
+    assert saved["roleEligibilitySchedules"] == [] == doc["roleEligibilitySchedules"]  # read: really none
 
 
 def test_report_needs_no_graph_permission(graph_url, tmp_path, monkeypatch):
