@@ -38,7 +38,7 @@ from .guards import (
     write_failures,
 )
 from .remedies import HANDLED as REMEDY_SCENARIOS
-from .remedies import orphan_via_cloud, plan_remedy
+from .remedies import cloud_sync_only, cloud_sync_refusal, cloud_sync_twin, orphan_via_cloud, plan_remedy
 from .steps import Executor, Step, StepKind
 
 __all__ = [
@@ -480,6 +480,10 @@ def _twin(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     if not b.refuse_all(F.id, match_failures(F.source_facts(), holder, flags, opts)):
         return
     mode, _ = match_mode(flags, user=holder.type == "user", assume_flags=opts.assume_flags)
+    if cloud_sync_only(F.f):  # Entra Cloud Sync: no ADSyncTools, no scheduler (remedies.py)
+        cloud_sync_twin(b, F.id, prop=F.property, mode=mode, has_duplicate=bool(F.obj.get("id")),
+                        source_dn=F.source.get("dn"), stamp=lambda: _hard_match(ctx, b, F, None))
+        return
     last = _remove_duplicate(opts, b, F, [b.pause()], purpose="Merging into the cloud twin")
     if last is None:
         return
@@ -493,7 +497,7 @@ def _twin(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     b.scheduler_tails.append(last)
 
 
-def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str) -> str:
+def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str | None) -> str:
     source = F.source or {}  # the caller checked it has an anchor
     h, hid, anchor = F.h, F.holder["id"], source["immutable_id"]
     # everything may_match needs, so apply can re-check it on a fresh read (guards.SourceFacts.from_expect)
@@ -509,12 +513,13 @@ def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str) -> str:
     detour = bool(h.get("onPremisesImmutableId")) and _federated(ctx, h) and ctx.initial_domain
     if detour:
         tmp = f"{_local(upn)}@{ctx.initial_domain}"
-        after = b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, target, finding=F.id, after=[after],
+        after = b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, target, finding=F.id, after=[after] if after else [],
                       expect=expect, change={"userPrincipalName": tmp}, undo={"userPrincipalName": upn},
                       why=f"Federated domain: move the UPN to {ctx.initial_domain} so the immutable id may "
                           "change (--allow-reanchor).")
         expect = {**expect, "userPrincipalName": tmp}
-    last = b.add(StepKind.SET_IMMUTABLE_ID, Executor.GRAPH, target, finding=F.id, after=[after], expect=expect,
+    last = b.add(StepKind.SET_IMMUTABLE_ID, Executor.GRAPH, target, finding=F.id, after=[after] if after else [],
+                 expect=expect,
                  change={"onPremisesImmutableId": anchor},
                  undo={"onPremisesImmutableId": h.get("onPremisesImmutableId")},
                  why=f"Hard match: stamp the source's anchor {anchor} ({source.get('dn')}) on the cloud-only "
@@ -663,6 +668,9 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     if older and (licensed or mailbox) and F.source:
         if not b.refuse_all(F.id, match_failures(F.source_facts(), holder, _flags(ctx, F), opts, reanchor=True)):
             return
+        if cloud_sync_only(F.f):
+            cloud_sync_refusal(b, F.id, "Re-anchoring onto the original account (removing the Cloud Sync duplicate)")
+            return
         last = _remove_duplicate(opts, b, F, [b.pause()], purpose="Re-anchoring the source onto the original")
         if last is None:
             return
@@ -681,8 +689,12 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     if gap:
         b.refuse(F.id, "coverage_unknown", f"{holder.who} is not removed: {gap}")
         return
-    if opts.orphans == "cloud" and orphan_via_cloud(ctx, opts, b, F.f, F.detail):
+    cloud_sync = cloud_sync_only(F.f)  # Entra Cloud Sync has no ADSyncTools: only the cloud path removes it
+    if (opts.orphans == "cloud" or cloud_sync) and orphan_via_cloud(ctx, opts, b, F.f, F.detail):
         return  # the beta source-of-authority path (remedies.py), after the same evidence checks
+    if cloud_sync:
+        cloud_sync_refusal(b, F.id, f"Removing the orphan {holder.who}")
+        return
     if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_SYNCED_OBJECT, holder)):
         return
     htype = holder.type

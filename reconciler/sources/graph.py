@@ -390,12 +390,36 @@ class _Reader:
 
         before = self.http.counters.requests
 
-        async def one(coll: Collection) -> None:
-            params = {"$select": "id,displayName,serviceProvisioningErrors", "$top": 999}
+        select = "id,displayName,serviceProvisioningErrors"
+
+        async def chain(coll: Collection, flt: str | None, found: list[ErrorRecord]) -> int:
+            params: dict[str, Any] = {"$select": select + (",userPrincipalName" if coll.has_upn else ""), "$top": 999}
+            if flt:
+                params["$filter"] = flt
+            n = 0
             async for page in self.pages(coll.path, params):
+                n += len(page)
                 for d in page:
                     if d.get("serviceProvisioningErrors"):
-                        self.records += service_error_records(d, coll.kind, self.warnings)
+                        found += service_error_records(d, coll.kind, self.warnings)
+            return n
+
+        async def one(coll: Collection) -> None:
+            found: list[ErrorRecord] = []
+            total = await self.count(coll) if coll.has_upn and self.src.partitions > 1 else None
+            if total is not None and total >= 999 * 4:  # big: the same startswith partitions as a full read
+                groups = [_UPN_FIRST[i::self.src.partitions] for i in range(self.src.partitions)]
+                flts = [" or ".join(f"startswith(userPrincipalName,{odata_quote(ch)})" for ch in g) for g in groups]
+                try:
+                    if sum(await gather_all(*(chain(coll, f, found) for f in flts))) == total:
+                        self.records += found
+                        return
+                except GraphStatusError as e:
+                    if e.status != 400:
+                        raise
+                found = []
+            await chain(coll, None, found)
+            self.records += found
         await gather_all(*(one(c) for c in _ACTIVE))
         self.origins_read.append(Origin.EXCHANGE.value)
         self.src.origin_requests["exchange"] = self.http.counters.requests - before
@@ -461,7 +485,7 @@ class _Reader:
             flt = " or ".join(f"onPremisesImmutableId eq {odata_quote(a)}" for a in ordered[i:i + per])
             jobs.append((_ACTIVE[0], BatchRequest(f"anchor{i}", self.http.url(
                 "/users", {"$filter": flt, "$select": _ACTIVE[0].select, "$top": 999})[rel:])))
-        for chunk in chunks(jobs, 20):
+        async def one(chunk: list[tuple[Collection, BatchRequest]]) -> None:
             res = await self.http.batch([q for _, q in chunk], raise_errors=False)
             for (coll, q), r in zip(chunk, res):
                 if r.status == 404:
@@ -472,6 +496,7 @@ class _Reader:
                 for d in body.get("value", [body]) if "value" in body else [body]:
                     if isinstance(d, dict) and d.get("id"):
                         self.state.add(coll, d)
+        await gather_all(*(one(c) for c in chunks(jobs, 20)))  # batches in flight at once (the client caps it)
 
     def record_values(self) -> dict[str, str]:
         """Values the other origins name, plus the candidates of failures that name none."""
