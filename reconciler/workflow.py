@@ -142,7 +142,7 @@ def explain(key: str, findings: Sequence[Mapping[str, Any]], details: Mapping[st
     parsed = parse_error_text(key) if how.startswith("pasted error text") else None
     if parsed is not None:
         if parsed.error_name:
-            notes.append(f"{parsed.error_name}: {parsed.meaning}")
+            notes.append(f"{parsed.error_name}: {parsed.meaning()}")
         if parsed.value:
             notes.append(f"searched {parsed.property or 'UserPrincipalName, mail and proxyAddresses'} = "
                          f"{parsed.value}: {len(hits)} finding{'s' if len(hits) != 1 else ''}")

@@ -50,8 +50,8 @@ class ParsedErrorText:
     missing: tuple[str, ...]
     error_name: str | None = None  # AttributeValueMustBeUnique, InvalidSoftMatch, ... when the text names one
 
-    @property
     def meaning(self) -> str | None:
+        """What the error name means (a method: the ``property`` field shadows the decorator's name here)."""
         return ERROR_NAMES.get(self.error_name) if self.error_name else None
 
 
