@@ -189,7 +189,9 @@ def _cloud_attrs(o: CloudObject) -> dict[str, Any]:
         "onPremisesSyncEnabled": o.synced, "onPremisesImmutableId": o.immutable_id,
         "onPremisesSecurityIdentifier": o.sid, "onPremisesDistinguishedName": o.dn,
         "accountEnabled": o.account_enabled, "createdDateTime": o.created,
-        "deletedDateTime": o.deleted_at,
+        "deletedDateTime": o.deleted_at, "creationType": o.creation_type,
+        "externalUserState": o.external_user_state, "employeeId": o.employee_id,
+        "onPremisesObjectIdentifier": o.on_premises_object_identifier,
     }
 
 

@@ -129,6 +129,9 @@ class CloudObject:
     domain_name: str | None = None
     on_premises_object_identifier: str | None = None
     last_sync: str | None = None
+    creation_type: str | None = None  # "Invitation": a B2B account, whatever its userType
+    external_user_state: str | None = None
+    employee_id: str | None = None
     errors: tuple[ProvisioningError, ...] = ()
 
     @property

@@ -122,6 +122,53 @@ def _member_shape(em: Emulator, item: dict[str, Any], req: Req) -> dict[str, Any
     return project(obj, coll.kind, select, cast=True)
 
 
+def _containers(em: Emulator, oid: str) -> list[dict[str, Any]]:
+    """Groups holding ``oid`` directly or through nested groups, then directory roles of it or of those groups."""
+    groups: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    frontier = {oid}
+    while frontier:
+        nxt: set[str] = set()
+        for g in em.state.collections["groups"]:
+            if g["id"] not in seen and frontier & set(g.get("members") or ()):
+                seen.add(g["id"])
+                groups.append({**g, "@odata.type": "#microsoft.graph.group"})
+                nxt.add(g["id"])
+        frontier = nxt
+    holders = {oid} | seen
+    roles = [{**r, "@odata.type": "#microsoft.graph.directoryRole"} for r in em.state.roles
+             if holders & set(r.get("members") or ())]
+    return groups + roles
+
+
+def transitive_member_of(kind: str) -> Handler:
+    """``/users/{id}/transitiveMemberOf`` (and groups): groups and directory roles, direct or nested."""
+    def handler(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
+        em.require(req, f"{kind}.read")
+        if em.state.collections[kind + "s"].get(m["id"]) is None:
+            raise not_found(m["id"])
+        items = _containers(em, m["id"])
+        plain = Req(req.method, req.path, {k: v for k, v in req.query.items() if k != "$select"}, req.headers,
+                    req.body, req.base, req.token)  # $select applies per type below (groups and roles differ)
+        resp = em.lister.list(plain, View("directoryObjects", "directoryObject", items=lambda: items,
+                                        key=f"tmo/{m['id']}"))
+        if resp.body:
+            select = [p.strip() for p in req.query["$select"].split(",")] if "$select" in req.query else None
+            by_id = {i["id"]: i for i in items}
+            resp.body["value"] = [_typed(by_id.get(v.get("id"), v), select) for v in resp.body["value"]]
+        return resp
+    return handler
+
+
+def _typed(obj: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    kind = str(obj.get("@odata.type", "")).rpartition(".")[2] or "directoryObject"
+    known = {p for p in (select or ()) if p in obj or p in ("isAssignableToRole", "roleTemplateId", "displayName")}
+    out = project({k: v for k, v in obj.items() if k != "@odata.type"}, kind,
+                  sorted(known | {"id"}) if select else None, cast=True)
+    out.pop("members", None)
+    return out
+
+
 def directory_roles(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     em.require(req, "role.read")
     return em.lister.list(req, View("directoryRoles", "directoryRole", items=lambda: em.state.roles,
@@ -304,6 +351,10 @@ ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
     ("GET", re.compile(rf"groups/{_ID}"), "groups/{id}", _get("groups", "group", "group.read")),
     ("DELETE", re.compile(rf"groups/{_ID}"), "groups/{id}", _delete("groups", "deletedGroups", "group.delete")),
     ("GET", re.compile(rf"groups/{_ID}/members"), "groups/{id}/members", group_members),
+    ("GET", re.compile(rf"users/{_ID}/transitiveMemberOf"), "users/{id}/transitiveMemberOf",
+     transitive_member_of("user")),
+    ("GET", re.compile(rf"groups/{_ID}/transitiveMemberOf"), "groups/{id}/transitiveMemberOf",
+     transitive_member_of("group")),
     ("GET", re.compile(r"contacts"), "contacts", _list("contacts", "orgContact", "contact.read")),
     ("GET", re.compile(rf"contacts/{_ID}"), "contacts/{id}", _get("contacts", "orgContact", "contact.read")),
     ("DELETE", re.compile(rf"contacts/{_ID}"), "contacts/{id}", _delete("contacts", None, "contact.read")),

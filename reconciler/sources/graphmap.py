@@ -20,7 +20,7 @@ USER_SELECT = (
     "userType,accountEnabled,createdDateTime,assignedLicenses,onPremisesImmutableId,"
     "onPremisesSyncEnabled,onPremisesDistinguishedName,onPremisesSecurityIdentifier,"
     "onPremisesSamAccountName,onPremisesDomainName,onPremisesLastSyncDateTime,"
-    "onPremisesProvisioningErrors"
+    "onPremisesProvisioningErrors,creationType,externalUserState,employeeId"
 )
 GROUP_SELECT = (
     "id,displayName,mail,mailEnabled,mailNickname,securityEnabled,groupTypes,proxyAddresses,"
@@ -110,6 +110,9 @@ def to_cloud_object(d: Any, kind: ObjectKind, *, deleted: bool = False) -> Cloud
         domain_name=_opt_str(d, "onPremisesDomainName"),
         on_premises_object_identifier=_opt_str(d, "onPremisesObjectIdentifier"),
         last_sync=_opt_str(d, "onPremisesLastSyncDateTime"),
+        creation_type=_opt_str(d, "creationType"),
+        external_user_state=_opt_str(d, "externalUserState"),
+        employee_id=_opt_str(d, "employeeId"),
         errors=_errors(d),
     )
 
