@@ -272,6 +272,7 @@ def plant_orphan(t: Tenant, i: int, rng: random.Random, *, created: str | None =
              proxies=(f"SMTP:{value}",))
     if export == "truncated":  # the holder's own object exists on-prem, but the export never got that far
         t.onprem_of[dn.casefold()] = holder
+        t.source(BASE_DN).complete = False  # what the file readers record for a cut-off export
     t.user(rng, upn=f"{given.lower()}{i}{rng.randint(1000, 9999)}@contoso.onmicrosoft.com", given=given, sn=sn,
            synced=True, anchor=_anchor(new_guid), created="2026-11-19T22:03:25Z", licensed=True, dn=dn,
            errors=_error("UserPrincipalName", value))
@@ -286,6 +287,9 @@ def plant_group_orphan(t: Tenant, i: int, rng: random.Random) -> None:
                             "onPremisesSyncEnabled": True, "onPremisesDomainName": "corp.contoso.com",
                             "onPremisesDistinguishedName": f"CN=Team {i},OU=Groups,{BASE_DN}",
                             "createdDateTime": "2020-01-01T00:00:00Z"})
+    # the source exports groups (linked by SID): a source holding no groups could not cover this one
+    t.source(BASE_DN).objects.append(OnPremObject(dn=f"CN=Team {i} Owners,OU=Groups,{BASE_DN}", object_class="group",
+                                                  object_sid=f"S-1-5-21-1-2-3-{7000 + i}", source="corp"))
     given, sn = rng.choice(NAMES)
     _newcomer(t, i, rng, given, sn, value, prop="ProxyAddress")
     t.hazards.append("group_orphan")
