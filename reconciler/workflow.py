@@ -13,7 +13,6 @@ from .core.errors import DirectoryError, UsageError
 from .core.explain import finding_detail, parse_error_text, resolve_key
 from .core.matcher import forest_warnings, match, uncovered_reason, upn_origin
 from .core.model import CloudSnapshot, Finding, OnPremObject, OnPremSource, ScanResult, Scenario, fold
-from .core.timestamps import is_iso, time_problem
 from .fixes.planner import context_from_snapshot
 from .history.store import Store, utcnow
 from .sources.base import CloudSource, NullProgress, OnPremReader, Progress
@@ -44,15 +43,18 @@ def scan_snapshot(snapshot: CloudSnapshot, onprem: Sequence[OnPremSource]) -> tu
         result.warnings.append("no on-prem source supplied: no finding can be onprem_duplicate or "
                                "orphaned_holder (supply --onprem or --ldap)")
     result.warnings += forest_warnings(snapshot, onprem)
-    raw_times = sorted({f.error.occurred for f in findings if f.error.occurred and not is_iso(f.error.occurred)})
-    if raw_times:
-        result.warnings.append(f"{len(raw_times)} error time stamp(s) kept as given, not ISO 8601 "
-                               f"(e.g. {raw_times[0]!r}: {time_problem(raw_times[0])})")
+    result.warnings += snapshot.warnings  # incl. each time stamp kept as given (sources.timestamps)
+    by_origin: dict[str, int] = {}
+    for f in findings:
+        for o in f.all_origins:
+            by_origin[o] = by_origin.get(o, 0) + 1
     result.stats = {"objects": len(snapshot.objects),
                     "onprem_objects": sum(len(s.objects) for s in onprem),
                     "errors": len(findings),
                     "onprem_sources": [source_stats(s) for s in onprem],
-                    "unverified_holders": unverified_stats(findings)}
+                    "unverified_holders": unverified_stats(findings),
+                    "origins_read": list(snapshot.origins_read),
+                    "by_origin": by_origin}
     return result, details
 
 
@@ -75,10 +77,28 @@ def unverified_stats(findings: Sequence[Finding]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def _onprem_values(sources: Sequence[OnPremSource]) -> Any:
+    """objectGUID -> the on-prem object's UPN, mail and SMTP values (for failures that name no value)."""
+    by_guid: dict[str, OnPremObject] = {}
+    for src in sources:
+        for o in src.objects:
+            if o.object_guid:
+                by_guid.setdefault(o.object_guid.casefold(), o)
+
+    def values(guid: str) -> list[str]:
+        o = by_guid.get(guid.casefold())
+        if o is None:
+            return []
+        return [v for v in (o.user_principal_name, o.mail, *o.smtp_addresses()) if v]
+    return values
+
+
 async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store | None,
                progress: Progress | None = None) -> ScanOutcome:
     progress = progress or NullProgress()
     sources = [r.read(progress) for r in onprem]
+    if hasattr(cloud, "onprem_values"):  # a targeted Graph read also looks up holders of these values
+        cloud.onprem_values = _onprem_values(sources)  # type: ignore[attr-defined]
     try:
         snapshot = await cloud.read(progress)
     except DirectoryError as e:  # nothing half-read is matched or stored: earlier runs stay as they were

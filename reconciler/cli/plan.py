@@ -59,6 +59,9 @@ def plan(
     allow_purge: Annotated[bool, typer.Option("--allow-purge", help="Also purge licensed or mailbox-holding objects, "
                                               "or ones that may be the original (without it the plan stops at the "
                                               "recycle bin, restorable for 30 days).")] = False,
+    orphans: Annotated[str, typer.Option("--orphans", help="orphaned_holder remedy: adsynctools (needs a Global "
+                                         "Administrator password session) | cloud (beta: move the source of "
+                                         "authority to the cloud, delete through Graph).")] = "adsynctools",
     out: OutOpt = None,
     review: Annotated[Path | None, typer.Option("--review", help="Also render the plan for a change ticket "
                                                    "(FILE.md or FILE.html).")] = None,
@@ -75,11 +78,12 @@ def plan(
     from ..history.store import Store
 
     check_choice("--prefer", prefer, ("purge", "restore"))
+    check_choice("--orphans", orphans, ("adsynctools", "cloud"))
     if review is not None and review.suffix.lower() not in (".md", ".html", ".htm"):
         raise UsageError(f"--review {review}: use a .md or .html file name")
     opts = PlanOptions(scenarios=frozenset(scenario or ()), findings=frozenset(finding or ()),
                        allow_reanchor=allow_reanchor, assume_flags=assume_flags, prefer_restore=prefer == "restore",
-                       allow_purge=allow_purge)
+                       allow_purge=allow_purge, orphans=orphans)
     with Store(db) as store:
         p = plan_from_store(store, opts, run_id=run, tenant=tenant_name)
     import orjson
@@ -106,6 +110,11 @@ def _graph_opts(tenant: Path | None, graph: bool, graph_url: str | None, auth: s
 
 def _ldap_opts(ldap: str | None, bind_dn: str | None, ldap_ca: Path | None, insecure: bool) -> Any:
     return source_options(ldap=[ldap] if ldap else [], bind_dn=bind_dn, ldap_ca=ldap_ca, insecure=insecure)
+
+
+def _notifier(quiet: bool) -> Any:
+    """Where apply's notes go (emitted .ps1/LDIF files, manual steps): stderr, or nowhere with -q."""
+    return (lambda _message: None) if quiet else err
 
 
 def _finish(report: Any, fmt: str, quiet: bool) -> None:
@@ -192,7 +201,7 @@ def apply(
                         force=force, skip_drift=skip_drift, confirm=tuple(steps or ()), max_age_days=max_age)
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
     report = _run_showing_steps(run_apply(plan_file, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), opts,
-                                          ps1=ps1, ldif=ldif, notify=err), fmt, quiet)
+                                          ps1=ps1, ldif=ldif, notify=_notifier(quiet)), fmt, quiet)
     _finish(report, fmt, quiet)
 
 
@@ -225,6 +234,6 @@ def undo(
         raise UsageError(f"unexpected arguments {' '.join(steps)}: name steps only after --confirm")
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
     report = _run_showing_steps(run_undo(run, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), doit=doit,
-                                         ps1=ps1, notify=err, confirm=tuple(steps or ())), fmt, quiet)
+                                         ps1=ps1, notify=_notifier(quiet), confirm=tuple(steps or ())), fmt, quiet)
     _finish(report, fmt, quiet)
 

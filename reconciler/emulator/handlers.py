@@ -7,9 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .auditlogs import provisioning_logs
 from .listing import Req, Resp, View
 from .shapes import GraphError, bad_request, denied, not_found, project
 from .state import ACTIVE, Collection
+from .sync_authority import get_sync_behavior, initial_domain_detour, patch_sync_behavior
 
 if TYPE_CHECKING:
     from .app import Emulator
@@ -229,7 +231,7 @@ def patch_user(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     for key in body:
         if key in _READ_ONLY:
             raise bad_request(f"Property '{key}' is read-only and cannot be set.")
-    if obj.get("onPremisesSyncEnabled") is True:
+    if obj.get("onPremisesSyncEnabled") is True and not initial_domain_detour(em, body, obj):
         raise bad_request(_SYNCED_MSG)
     _check_upn(em, obj, body)
     _check_immutable(em, obj, body)
@@ -375,6 +377,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
      "roleManagement/directory/roleEligibilitySchedules",
      _optional_list("role_eligibility", "roleManagement/directory/roleEligibilitySchedules",
                     "unifiedRoleEligibilitySchedule", "eligibility.read")),
+    ("GET", re.compile(r"auditLogs/provisioning"), "auditLogs/provisioning", provisioning_logs),
+    ("GET", re.compile(rf"beta/(?P<coll>users|groups)/{_ID}/onPremisesSyncBehavior"),
+     "beta/{coll}/{id}/onPremisesSyncBehavior", get_sync_behavior),
+    ("PATCH", re.compile(rf"beta/(?P<coll>users|groups)/{_ID}/onPremisesSyncBehavior"),
+     "beta/{coll}/{id}/onPremisesSyncBehavior", patch_sync_behavior),
     ("GET", re.compile(r"organization"), "organization", organization),
     ("GET", re.compile(r"directory/onPremisesSynchronization"), "directory/onPremisesSynchronization", on_prem_sync),
 ]

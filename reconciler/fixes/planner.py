@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..core.anchors import immutable_id_to_guid
 from ..core.model import CloudSnapshot, fold
 from .emit import render_command
 from .guards import (
@@ -35,6 +36,8 @@ from .guards import (
     may_purge,
     write_failures,
 )
+from .remedies import HANDLED as REMEDY_SCENARIOS
+from .remedies import orphan_via_cloud, plan_remedy
 from .steps import Executor, Step, StepKind
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "context_from_snapshot",
     "fingerprint",
     "make_plan",
+    "plan_reanchors",
     "target_state",
 ]
 
@@ -176,6 +180,7 @@ class PlanOptions:
     assume_flags: bool = False
     prefer_restore: bool = False
     allow_purge: bool = False  # purge licensed / mailbox-holding / possibly original objects (plan --allow-purge)
+    orphans: str = "adsynctools"  # "cloud": move an orphan's source of authority to the cloud (beta), delete it
 
 
 # --------------------------------------------------------------------------- builder
@@ -312,6 +317,7 @@ class _F:
 
     def __init__(self, f: Mapping[str, Any], detail: Mapping[str, Any], ctx: TenantContext) -> None:
         self.f = f
+        self.detail = detail
         self.ctx = ctx
         self.id = str(f["id"])
         self.cols = {c.get("role"): c.get("attrs") or {} for c in reversed(detail.get("columns") or [])
@@ -486,7 +492,8 @@ def _twin(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
 
 
 def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str) -> str:
-    h, hid, anchor = F.h, F.holder["id"], F.source["immutable_id"]
+    source = F.source or {}  # the caller checked it has an anchor
+    h, hid, anchor = F.h, F.holder["id"], source["immutable_id"]
     # everything may_match needs, so apply can re-check it on a fresh read (guards.SourceFacts.from_expect)
     expect: dict[str, Any] = {"onPremisesImmutableId": h.get("onPremisesImmutableId"),
                               "userPrincipalName": h.get("userPrincipalName"), "userType": "Member",
@@ -508,7 +515,7 @@ def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str) -> str:
     last = b.add(StepKind.SET_IMMUTABLE_ID, Executor.GRAPH, target, finding=F.id, after=[after], expect=expect,
                  change={"onPremisesImmutableId": anchor},
                  undo={"onPremisesImmutableId": h.get("onPremisesImmutableId")},
-                 why=f"Hard match: stamp the source's anchor {anchor} ({F.source.get('dn')}) on the cloud-only "
+                 why=f"Hard match: stamp the source's anchor {anchor} ({source.get('dn')}) on the cloud-only "
                      "twin, so the next sync joins them instead of creating a duplicate.")
     if detour:
         last = b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, target, finding=F.id, after=[last],
@@ -672,6 +679,8 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     if gap:
         b.refuse(F.id, "coverage_unknown", f"{holder.who} is not removed: {gap}")
         return
+    if opts.orphans == "cloud" and orphan_via_cloud(ctx, opts, b, F.f, F.detail):
+        return  # the beta source-of-authority path (remedies.py), after the same evidence checks
     if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_SYNCED_OBJECT, holder)):
         return
     htype = holder.type
@@ -818,8 +827,9 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
             b.warnings.append(f"finding {fid}: the same merge as finding {same[fid]} (same cloud account, same "
                               "source); planned once there")
             continue
-        remedy = _REMEDIES.get(str(f.get("scenario")))
-        if remedy is None:
+        scenario = str(f.get("scenario"))
+        remedy = _REMEDIES.get(scenario)
+        if remedy is None and scenario not in REMEDY_SCENARIOS:
             b.warnings.append(f"finding {fid}: unknown scenario {f.get('scenario')!r}; no step planned")
             continue
         b.begin()
@@ -830,12 +840,77 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
                 if ref.get("id"):
                     names[str(ref["id"]).casefold()] = str(a.get("userPrincipalName") or a.get("displayName")
                                                            or ref.get("display_name") or ref["id"])
-            remedy(ctx, opts, b, F)
+            if remedy is not None:
+                remedy(ctx, opts, b, F)
+            else:  # the non-duplicate scenarios (remedies.py), in the same transaction and refusal handling
+                plan_remedy(f, details.get(fid) or {}, ctx, opts, b)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             b.rollback()
             b.refuse(fid, "plan_error", f"the stored finding could not be planned ({type(e).__name__}: {e}); "
                      "nothing is planned for it: scan again, and report it if it persists")
             continue
+        b.commit(fid, names)
+    b.finish_scheduler()
+    return Plan(tenant=ctx.tenant, created=created, scan_run=scan_run, steps=tuple(b.steps),
+                refusals=tuple(b.refusals), warnings=tuple(dict.fromkeys(b.warnings)))
+
+
+# --------------------------------------------------------------------------- check-onprem's moved users
+
+
+def plan_reanchors(moves: Sequence[Mapping[str, Any]], ctx: TenantContext, opts: PlanOptions = PlanOptions(), *,
+                   created: str = "", scan_run: str | None = None) -> Plan:
+    """check-onprem's ``anchor-cloud-mismatch`` remedies (a user moved between forests) as plan steps.
+
+    Each move (``reconciler.checks.engine.CheckResult.reanchors``): ``id``, ``dn``, ``object_guid``,
+    ``consistency_guid`` (current, or None), ``immutable_id`` (the cloud user's), ``source`` (AD names:
+    givenName, sn, displayName, enabled) and ``target`` (Graph names, with ``id``). The same re-anchor guards
+    as an orphan take-over run again here; a move that fails one is refused, never planned. The steps:
+    pause the scheduler, stamp the cloud user's immutable id as mS-DS-ConsistencyGuid, resume, delta sync.
+    """
+    b = _Builder()
+    if not moves:
+        b.warnings.append("check-onprem found no moved user whose re-anchoring passes the guards: nothing to plan")
+    elif ctx.eligible is None:
+        b.warnings.append("role eligibility (PIM) is not readable: no re-anchor is planned (guard "
+                          "eligibility_unknown); grant RoleManagement.Read.Directory and check again")
+    names: dict[str, str] = {}
+    claimed: dict[str, str] = {}  # immutable id -> the DN planned to carry it (one anchor, one object)
+    for m in moves:
+        fid = str(m.get("id") or "")
+        dn, iid, target = _s(m.get("dn")), _s(m.get("immutable_id")), m.get("target")
+        if not fid or not dn or not iid or not isinstance(target, Mapping) or not target.get("id"):
+            b.refuse(fid or "?", "plan_error", "the move lacks its DN, immutable id or cloud user; nothing planned")
+            continue
+        if immutable_id_to_guid(iid) is None:
+            b.refuse(fid, "not_a_guid", f"the immutable id {iid} is not a base64 GUID; it cannot become "
+                     "mS-DS-ConsistencyGuid")
+            continue
+        if iid in claimed and claimed[iid].casefold() != dn.casefold():
+            b.refuse(fid, "ambiguous_target", f"{claimed[iid]} is already planned to carry {iid}; two objects with "
+                     "one anchor export to one Entra object. Decide which is the moved user, then check again")
+            continue
+        if _s(target.get("onPremisesImmutableId")) != iid:
+            b.refuse(fid, "anchor_changed", f"the cloud user's immutable id is no longer {iid}: check again")
+            continue
+        state = target_state(ctx, target, str(target["id"]), "user")
+        source = m.get("source") if isinstance(m.get("source"), Mapping) else {}
+        facts = SourceFacts.from_onprem({**source, "distinguishedName": dn})
+        if not b.refuse_all(fid, match_failures(facts, state, Flags(ctx.features), opts, reanchor=True)):
+            continue
+        b.begin()
+        current = _s(m.get("consistency_guid"))
+        last = b.add(StepKind.SET_CONSISTENCY_GUID, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=fid,
+                     after=[b.pause()], expect={"objectGUID": _s(m.get("object_guid"))},
+                     change={"mS-DS-ConsistencyGuid": iid}, undo={"mS-DS-ConsistencyGuid": current},
+                     why=f"Re-anchor the moved user: {dn} is new to Entra while {state.who} holds its UPN or "
+                         f"primary SMTP address, anchored to the old forest ({iid}); carrying that immutable id, "
+                         "the next sync hard-matches it onto the existing cloud user instead of quarantining "
+                         "the value or creating a second user.")
+        b.scheduler_tails.append(last)
+        claimed[iid] = dn
+        names[dn.casefold()] = dn
+        names[str(target["id"]).casefold()] = state.who
         b.commit(fid, names)
     b.finish_scheduler()
     return Plan(tenant=ctx.tenant, created=created, scan_run=scan_run, steps=tuple(b.steps),

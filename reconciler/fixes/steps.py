@@ -44,6 +44,12 @@ class StepKind(str, enum.Enum):
     RESUME_SYNC_SCHEDULER = "resume_sync_scheduler"
     RUN_DELTA_SYNC = "run_delta_sync"
     WAIT = "wait"
+    #: manual: a runbook an administrator follows (admin-role conflicts, blocked hard matches); never automated
+    RUNBOOK = "runbook"
+    #: ldap: remove listed values of a multi-valued attribute (stale certificates of a large object)
+    REMOVE_ATTRIBUTE_VALUE = "remove_attribute_value"
+    #: graph (beta ``onPremisesSyncBehavior``): move an object's source of authority to the cloud
+    SET_CLOUD_MANAGED = "set_cloud_managed"
 
 
 class Executor(str, enum.Enum):
@@ -189,7 +195,13 @@ GRAPH_EXPECT = frozenset({
 #: On-prem attributes the LDAP writer reads back (names compared without letter case, as AD does).
 LDAP_ATTRIBUTES = frozenset(a.lower() for a in (
     "userPrincipalName", "proxyAddresses", "mail", "mS-DS-ConsistencyGuid", "objectGUID", "sAMAccountName",
-    "displayName", "givenName", "sn", "employeeID", "distinguishedName", "objectClass"))
+    "displayName", "givenName", "sn", "employeeID", "distinguishedName", "objectClass", "userCertificate",
+    "userSMIMECertificate"))
+#: Multi-valued LDAP attributes a step changes with ``{"add": [...], "remove": [...]}``.
+LDAP_LISTS = frozenset({"proxyaddresses", "usercertificate", "usersmimecertificate"})
+#: Certificates travel base64-encoded DER (a few KB each), far longer than any name or address.
+LONG_VALUES = frozenset({"usercertificate", "usersmimecertificate"})
+MAX_CERTIFICATE = 32_768
 #: Parameters the PowerShell templates use (reconciler.fixes.emit.render_command).
 PS_PARAMS = frozenset({"Identity", "Recipient", "Address", "Add", "SourceAnchor", "ObjectType"})
 _PS = {"change": frozenset({"params", "command"}), "undo": frozenset({"params", "command"})}
@@ -232,6 +244,9 @@ SHAPES: dict[tuple[StepKind, Executor], KindShape] = {
     (StepKind.RESUME_SYNC_SCHEDULER, Executor.POWERSHELL): _PS_SHAPE,
     (StepKind.RUN_DELTA_SYNC, Executor.MANUAL): _shape({"text", "command"}),
     (StepKind.WAIT, Executor.MANUAL): _shape({"text", "minutes"}),
+    (StepKind.RUNBOOK, Executor.MANUAL): _shape({"text"}),
+    (StepKind.REMOVE_ATTRIBUTE_VALUE, Executor.LDAP): _shape(LONG_VALUES, LDAP_ATTRIBUTES, LONG_VALUES),
+    (StepKind.SET_CLOUD_MANAGED, Executor.GRAPH): _shape({"isCloudManaged"}, GRAPH_EXPECT, {"isCloudManaged"}),
 }
 
 #: Longest value (characters) and longest list a step may carry; Entra's own limits are far below.
@@ -240,9 +255,9 @@ MAX_ITEMS = 100
 _BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
-def _bad_text(text: str, what: str) -> str | None:
-    if len(text) > MAX_VALUE:
-        return f"{what} is longer than {MAX_VALUE} characters"
+def _bad_text(text: str, what: str, limit: int = MAX_VALUE) -> str | None:
+    if len(text) > limit:
+        return f"{what} is longer than {limit} characters"
     if any(c in _BREAKS for c in text):
         return f"{what} contains a line break"
     if "\x00" in text:
@@ -260,14 +275,14 @@ def _bad_scalar(value: Any, what: str, *, ints: bool = False) -> str | None:
     return f"{what} must be a string, a list of strings, true/false or null (got {type(value).__name__})"
 
 
-def _bad_value(value: Any, what: str, *, ints: bool = False) -> str | None:
+def _bad_value(value: Any, what: str, *, ints: bool = False, limit: int = MAX_VALUE) -> str | None:
     if isinstance(value, list):
         if len(value) > MAX_ITEMS:
             return f"{what} has more than {MAX_ITEMS} values"
         for i, v in enumerate(value):
             if not isinstance(v, str):
                 return f"{what}[{i}] must be a string"
-            bad = _bad_text(v, f"{what}[{i}]")
+            bad = _bad_text(v, f"{what}[{i}]", limit)
             if bad:
                 return bad
         return None
@@ -297,7 +312,8 @@ def _check_section(step: Step, section: str, data: Mapping[str, Any] | None, all
         if isinstance(value, Mapping):
             bad = _check_nested(step, section, key, value)
         else:
-            bad = _bad_value(value, what, ints=key == "minutes")
+            bad = _bad_value(value, what, ints=key == "minutes",
+                             limit=MAX_CERTIFICATE if ldap and key.lower() in LONG_VALUES else MAX_VALUE)
         if bad:
             return bad
     return None
@@ -313,11 +329,11 @@ def _check_nested(step: Step, section: str, key: str, value: Mapping[str, Any]) 
             if bad:
                 return bad
         return None
-    if step.executor is Executor.LDAP and section in ("change", "undo") and key.lower() == "proxyaddresses":
+    if step.executor is Executor.LDAP and section in ("change", "undo") and key.lower() in LDAP_LISTS:
         for op, v in value.items():
             if op not in ("add", "remove") or not isinstance(v, list):
                 return f"{what} may only hold add and remove lists"
-            bad = _bad_value(v, f"{what}.{op}")
+            bad = _bad_value(v, f"{what}.{op}", limit=MAX_CERTIFICATE if key.lower() in LONG_VALUES else MAX_VALUE)
             if bad:
                 return bad
         return None

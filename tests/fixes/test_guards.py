@@ -78,10 +78,10 @@ def test_every_write_kind_refuses_an_external_account(kind, ext):
 def test_scheduler_and_manual_kinds_touch_no_cloud_object():
     admin = user(roles=("Global Administrator",))
     for kind in (StepKind.PAUSE_SYNC_SCHEDULER, StepKind.RESUME_SYNC_SCHEDULER, StepKind.RUN_DELTA_SYNC,
-                 StepKind.WAIT):
+                 StepKind.WAIT, StepKind.RUNBOOK):
         assert may_write(kind, admin).ok
     assert set(StepKind) - CLOUD_WRITES == {StepKind.PAUSE_SYNC_SCHEDULER, StepKind.RESUME_SYNC_SCHEDULER,
-                                            StepKind.RUN_DELTA_SYNC, StepKind.WAIT}
+                                            StepKind.RUN_DELTA_SYNC, StepKind.WAIT, StepKind.RUNBOOK}
 
 
 def test_recycle_bin_kinds_need_a_deleted_target_and_the_others_an_active_one():

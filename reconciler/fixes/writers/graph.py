@@ -4,7 +4,11 @@ It reads a step's target and executes its change; :class:`reconciler.fixes.apply
 does the expect check and the journal around it. What Graph allows (docs/plan-apply.md):
 PATCH of a cloud-mastered user's UPN / immutable id, DELETE of users and groups,
 and recycle-bin purge / restore. It never deletes or patches a synced object
-(``onPremisesSyncEnabled`` true): that refusal happens here, before any request.
+(``onPremisesSyncEnabled`` true): that refusal happens here, before any request —
+except the two documented paths: a synced user's UPN moved to the tenant's
+onmicrosoft.com domain (the federated-domain-change detour), and an object whose
+source of authority was moved to the cloud (beta ``onPremisesSyncBehavior``,
+``set_cloud_managed``).
 """
 
 from __future__ import annotations
@@ -122,6 +126,9 @@ class GraphWriter:
             raise self.http.error_for_item(by_id["obj"], obj)
         out = _shape(obj.body, deleted=ttype == "deleted")
         out.update(await self._roles_from(raw_id, got, by_id))
+        if step.kind is StepKind.SET_CLOUD_MANAGED:  # beta: the source of authority lives on a sub-resource
+            behavior = await self.http.get_json(self._sync_behavior(t, oid))
+            out["isCloudManaged"] = bool((behavior or {}).get("isCloudManaged"))
         return out
 
     async def _roles(self, oid: str, *, ttype: str) -> dict[str, Any]:
@@ -187,6 +194,11 @@ class GraphWriter:
                 items += [i for i in page if isinstance(i, dict)]
         return items
 
+    def _sync_behavior(self, target: Mapping[str, Any], oid: str) -> str:
+        """``{graph}/beta/{users|groups}/{id}/onPremisesSyncBehavior`` (a beta API: there is no v1.0 one)."""
+        root = self.http.base_url.rsplit("/", 1)[0]
+        return f"{root}/beta/{_COLLECTION.get(str(target.get('type')), 'users')}/{oid}/onPremisesSyncBehavior"
+
     async def _read_restored(self, target: Mapping[str, Any], oid: str) -> dict[str, Any] | None:
         """A recycle-bin target that is gone from the bin: restored (active again) or purged (None).
 
@@ -207,7 +219,8 @@ class GraphWriter:
         t = step.target or {}
         oid = _seg(t.get("id"))
         if current is not None and current.get("onPremisesSyncEnabled") is True and step.kind in (
-                StepKind.DELETE_OBJECT, StepKind.SET_IMMUTABLE_ID, StepKind.SET_USER_PRINCIPAL_NAME):
+                StepKind.DELETE_OBJECT, StepKind.SET_IMMUTABLE_ID, StepKind.SET_USER_PRINCIPAL_NAME) \
+                and not current.get("isCloudManaged") and not _initial_domain_detour(step, current):
             raise SyncedObjectRefused(f"step {step.id}: {t.get('id')} is synced from on-premises; Graph must not "
                                       "change or delete it (use ADSyncTools or the on-prem directory)")
         k = step.kind
@@ -219,6 +232,8 @@ class GraphWriter:
             await self.http.delete(f"/directory/deletedItems/{oid}")
         elif k is StepKind.RESTORE_DELETED:
             await self.http.post(f"/directory/deletedItems/{oid}/restore", restore_body(step))
+        elif k is StepKind.SET_CLOUD_MANAGED:
+            await self.http.patch(self._sync_behavior(t, oid), {"isCloudManaged": bool(step.change.get("isCloudManaged"))})
         else:
             raise DirectoryError(f"step {step.id}: {k.value} is not something Graph can do")
 
@@ -243,6 +258,20 @@ def restore_body(step: Step) -> dict[str, Any]:
         if step.change.get("newUserPrincipalName"):
             body["newUserPrincipalName"] = step.change["newUserPrincipalName"]
     return body
+_INITIAL_SUFFIXES = (".onmicrosoft.com", ".onmicrosoft.us", ".onmschina.cn")
+
+
+def _initial_domain_detour(step: Step, current: Mapping[str, Any]) -> bool:
+    """A synced user's UPN moved into the tenant's initial (onmicrosoft) domain — the documented fix for a
+    FederatedDomainChangeError, which Graph allows on a synced user (the next sync sets the new UPN) — or
+    back out of it (the undo of that step)."""
+    upn = step.change.get("userPrincipalName") if step.kind is StepKind.SET_USER_PRINCIPAL_NAME else None
+    if not isinstance(upn, str) or set(step.change) != {"userPrincipalName"}:
+        return False
+    now = str(current.get("userPrincipalName") or "")
+    if upn.rpartition("@")[0].casefold() != now.rpartition("@")[0].casefold():
+        return False  # the detour keeps the name before the @; anything else is a rename Graph must not do here
+    return any(v.rpartition("@")[2].casefold().endswith(_INITIAL_SUFFIXES) for v in (upn, now))
 
 
 def _shape(body: Any, *, deleted: bool) -> dict[str, Any]:
