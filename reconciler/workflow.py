@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from .core.errors import DirectoryError, UsageError
-from .core.explain import finding_detail, parse_error_text, resolve_key
+from .core.explain import ERROR_NAMES, finding_detail, parse_error_text, resolve_key
 from .core.matcher import forest_warnings, match, uncovered_reason, upn_origin
 from .core.model import CloudSnapshot, Finding, OnPremObject, OnPremSource, ScanResult, Scenario, fold
 from .fixes.planner import context_from_snapshot
@@ -142,7 +142,7 @@ def explain(key: str, findings: Sequence[Mapping[str, Any]], details: Mapping[st
     parsed = parse_error_text(key) if how.startswith("pasted error text") else None
     if parsed is not None:
         if parsed.error_name:
-            notes.append(f"{parsed.error_name}: {parsed.meaning()}")
+            notes.append(f"{parsed.error_name}: {ERROR_NAMES[parsed.error_name]}")
         if parsed.value:
             notes.append(f"searched {parsed.property or 'UserPrincipalName, mail and proxyAddresses'} = "
                          f"{parsed.value}: {len(hits)} finding{'s' if len(hits) != 1 else ''}")

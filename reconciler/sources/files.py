@@ -7,7 +7,7 @@ from typing import Any, Iterable, Iterator
 
 from ..core.model import ORIGINS, CloudSnapshot, OnPremObject, OnPremSource
 from .base import Progress
-from .onprem import iter_onprem_file, read_onprem_file
+from .onprem import ReadReport, iter_onprem_file, read_onprem_file
 from .tenantfile import read_tenant_file
 
 __all__ = ["TenantFileSource", "OnPremFileReader"]
@@ -31,6 +31,7 @@ class OnPremFileReader:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.label = str(self.path)
+        self.warnings: list[str] = []  # what iter_objects noticed about the file, once it has been read
 
     def read(self, progress: Progress) -> OnPremSource:
         progress.stage(f"reading {self.path.name}")
@@ -39,5 +40,10 @@ class OnPremFileReader:
         return src
 
     def iter_objects(self, progress: Progress) -> Iterator[OnPremObject]:
-        """Stream the objects (flat memory for single-pass consumers such as check-onprem)."""
-        return iter_onprem_file(self.path)
+        """Stream the objects (flat memory for single-pass consumers such as check-onprem); what the reader
+        noticed about the file (cut off, a size limit, type names instead of values) is in ``warnings``
+        once the stream is exhausted."""
+        report = ReadReport()
+        yield from iter_onprem_file(self.path, report)
+        self.warnings = [f"{self.label}: incomplete export: {why}; objects beyond it were not checked"
+                         for why in report.incomplete] + [f"{self.label}: {n}" for n in report.notes]
