@@ -43,21 +43,55 @@ def scan_snapshot(snapshot: CloudSnapshot, onprem: Sequence[OnPremSource]) -> tu
         result.warnings.append("no on-prem source supplied: no finding can be onprem_duplicate or "
                                "orphaned_holder (supply --onprem or --ldap)")
     result.stats = {"objects": len(snapshot.objects),
-                    "onprem_objects": sum(len(s.objects) for s in onprem),
+                    "onprem_objects": sum(len(s.objects) if s.count is None else s.count for s in onprem),
                     "errors": len(findings)}
     return result, details
 
 
+def _prepare(readers: Sequence[OnPremReader]) -> list[Any]:
+    """The on-prem side's cheap pass (runs beside the cloud read): an index per file, or a full read."""
+    from .sources.prefilter import Whole
+
+    out = []
+    for r in readers:
+        prepare = getattr(r, "prepare", None)
+        out.append(prepare() if prepare is not None else Whole(r.read(NullProgress())))
+    return out
+
+
 async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store | None,
                progress: Progress | None = None) -> ScanOutcome:
+    """Read the cloud and (at the same time) pass over the on-prem sources; keep on-prem only what matching needs.
+
+    On-prem input errors win over cloud errors, as when the on-prem side was read first.
+    """
+    import asyncio
+
     progress = progress or NullProgress()
-    sources = [r.read(progress) for r in onprem]
+    pending = asyncio.ensure_future(asyncio.to_thread(_prepare, onprem)) if onprem else None
+    cloud_read = asyncio.ensure_future(cloud.read(progress))
     try:
-        snapshot = await cloud.read(progress)
+        prepared = await pending if pending is not None else []
+    except BaseException:
+        cloud_read.cancel()
+        await asyncio.gather(cloud_read, return_exceptions=True)
+        raise
+    for r, p in zip(onprem, prepared):
+        progress.stage(f"reading {r.label}")
+        progress.advance(p.count, objects=p.count)
+    try:
+        snapshot = await cloud_read
     except DirectoryError as e:  # nothing half-read is matched or stored: earlier runs stay as they were
         if store is not None:
             e.args = (f"{e}; nothing was stored",)
         raise
+    sources: list[OnPremSource] = []
+    if prepared:
+        from .sources.prefilter import keys_for
+
+        progress.stage("reading the on-prem objects the errors need")
+        keys = keys_for(snapshot)
+        sources = [p.select(keys) for p in prepared]
     progress.stage("matching")
     result, details = scan_snapshot(snapshot, sources)
     result.warnings += [f"{src.label}: {note}" for src in sources for note in src.notes]

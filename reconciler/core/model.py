@@ -246,6 +246,7 @@ class OnPremSource:
     objects: list[OnPremObject] = field(default_factory=list)
     skipped: int = 0
     notes: tuple[str, ...] = ()
+    count: int | None = None  # objects read, when ``objects`` keeps only those a scan needs
 
 
 @dataclass(frozen=True, slots=True)

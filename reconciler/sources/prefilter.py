@@ -1,0 +1,598 @@
+"""Keep only the on-prem objects a scan needs, decided in one cheap pass over the export.
+
+The matcher looks on-prem objects up by anchor (objectGUID or mS-DS-ConsistencyGuid),
+by objectSid, by DN and, for contacts, by address: a few thousand objects out of
+hundreds of thousands. :func:`index_ldif` passes once over an LDIF export (it can
+run while the cloud is still being read) and keeps, per record, only its offset and
+64-bit hashes of those keys; :meth:`LdifIndex.select` then decodes, with the one
+decoding path (``ldif.iter_ldif_records`` + ``onprem.decode_entry``), only the
+records whose hashes meet a key of the cloud side, and keeps those that really
+match (:meth:`NeededKeys.needs`).
+
+Strictness is unchanged: a record is read by the cheap pass only when its shape
+is plainly one the decoder accepts (attribute names, base64 values, numbers,
+``changetype: add``, UTF-8); any other record is decoded in full during the pass,
+so a file the full reader refuses is refused with the same line. Every object is
+still counted and still shapes the source's base DN (what "covers" means).
+"""
+
+from __future__ import annotations
+
+import binascii
+import io
+import os
+import re
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, Protocol, Sequence
+
+from ..core.anchors import normalize_dn, sid_str_to_bytes
+from ..core.errors import BadInput
+from ..core.matcher import cloud_values
+from ..core.model import CloudObject, CloudSnapshot, ObjectKind, OnPremObject, OnPremSource, fold
+from .inputs import open_input
+
+__all__ = ["NeededKeys", "keys_for", "LdifIndex", "index_ldif", "filtered_source", "DnSuffix", "Selectable", "Whole",
+           "total_objects"]
+
+CHUNK = 8 << 20
+
+# --------------------------------------------------------------------------- keys
+
+
+def _onprem_values(o: OnPremObject) -> set[str]:
+    vals = set()
+    if o.user_principal_name:
+        vals.add(fold(o.user_principal_name))
+    if o.mail:
+        vals.add(fold(o.mail))
+    for p in o.smtp_addresses():
+        vals.add(fold(p))
+    return vals
+
+
+def _dn_key(parts: Sequence[str]) -> bytes:
+    """Cheap comparable DN form shared by both sides: folded RDNs, no spaces, comma-joined."""
+    return ",".join(p.replace(" ", "") for p in parts).encode("utf-8")
+
+
+@dataclass(slots=True)
+class NeededKeys:
+    """What the matcher may look up on-prem for one cloud snapshot."""
+
+    anchors: frozenset[str] = frozenset()  # onPremisesImmutableId of the objects involved
+    sids: frozenset[str] = frozenset()  # upper-case SID strings
+    dns: frozenset[tuple[str, ...]] = frozenset()  # normalised DNs
+    values: frozenset[str] = frozenset()  # folded addresses, for contact links (empty: no contact involved)
+    hashes: frozenset[int] = field(default_factory=frozenset)  # of raw anchors, raw SIDs and DN keys
+
+    def needs(self, o: OnPremObject) -> bool:
+        """Exact: the matcher could look ``o`` up (anchor, SID, DN, or a contact's address)."""
+        a = o.anchor
+        if a is not None and a in self.anchors:
+            return True
+        if o.object_sid and o.object_sid.upper() in self.sids:
+            return True
+        if self.values and o.object_class == "contact" and not self.values.isdisjoint(_onprem_values(o)):
+            return True
+        return normalize_dn(o.dn) in self.dns
+
+
+def _involved(snapshot: CloudSnapshot) -> list[CloudObject]:
+    """Error objects and every object holding one of their values (the matcher's two lookups)."""
+    errs = [o for o in snapshot.objects if o.errors and not o.deleted]
+    wanted = {fold(e.value) for o in errs for e in o.errors if e.value}
+    seen = {id(o) for o in errs}
+    out = list(errs)
+    for obj in snapshot.objects:
+        if id(obj) in seen:
+            continue
+        for _, val in cloud_values(obj):
+            if val in wanted:
+                out.append(obj)
+                break
+    return out
+
+
+def keys_for(snapshot: CloudSnapshot) -> NeededKeys:
+    involved = _involved(snapshot)
+    anchors = {o.immutable_id for o in involved if o.immutable_id}
+    sids = {o.sid.upper() for o in involved if o.sid}
+    dns = {normalize_dn(o.dn) for o in involved if o.dn}
+    values: set[str] = set()
+    if any(o.kind is ObjectKind.CONTACT for o in involved):
+        values = {fold(e.value) for o in involved for e in o.errors if e.value}
+        for o in involved:
+            if o.kind is ObjectKind.CONTACT:
+                values.update(fold(a) for a in o.smtp_addresses())
+                if o.mail:
+                    values.add(fold(o.mail))
+    hashes: set[int] = set()
+    for a in anchors:
+        try:
+            raw = binascii.a2b_base64(a, strict_mode=True)
+        except (binascii.Error, ValueError):
+            continue
+        if binascii.b2a_base64(raw, newline=False).decode("ascii") == a:  # only a canonical form can equal one
+            hashes.add(hash(raw))
+    for s in sids:
+        try:
+            hashes.add(hash(sid_str_to_bytes(s)))
+        except (ValueError, OverflowError):
+            pass
+    hashes.update(hash(_dn_key(t)) for t in dns)
+    return NeededKeys(frozenset(anchors), frozenset(sids), frozenset(dns), frozenset(values), frozenset(hashes))
+
+
+# --------------------------------------------------------------------------- base DN, incrementally
+
+
+class DnSuffix:
+    """``common_dn_suffix`` over a stream of DNs without keeping them (same result, same spelling).
+
+    ``parents`` holds parent DNs (raw bytes) known to share the current suffix: a DN below one of
+    them cannot shorten it, so callers may skip :meth:`add` for it.
+    """
+
+    def __init__(self) -> None:
+        self.first: str | None = None
+        self.common: tuple[str, ...] = ()
+        self.keep = 0
+        self.zero = False
+        self._parents: dict[str, tuple[str, ...]] = {}
+        self.parents: set[bytes] = set()
+
+    def add(self, dn: str, remember: bool = False) -> None:
+        if self.first is None:
+            self.first = dn
+            self.common = normalize_dn(dn)
+            self.keep = len(self.common)
+            return
+        if self.zero:
+            return
+        keep = self.keep
+        i = dn.find(",")
+        if i >= 0 and "\\" not in dn and '"' not in dn and ";" not in dn:
+            parent = dn[i + 1:]
+            pt = self._parents.get(parent)
+            if pt is None:
+                if len(self._parents) > 4096:
+                    self._parents.clear()
+                pt = self._parents[parent] = normalize_dn(parent)
+            if len(pt) >= keep:
+                if not (keep and pt[len(pt) - keep:] == self.common[len(self.common) - keep:]):
+                    self._shrink(pt)
+                if remember:
+                    if len(self.parents) > 65536:
+                        self.parents.clear()
+                    self.parents.add(parent.encode("utf-8"))
+                return
+        self._shrink(normalize_dn(dn))
+
+    def _shrink(self, other: tuple[str, ...]) -> None:
+        common, k = self.common, 0
+        while k < self.keep and k < len(other) and common[-1 - k] == other[-1 - k]:
+            k += 1
+        self.keep = k
+        if k == 0:
+            self.zero = True
+
+    def result(self) -> str | None:
+        if self.first is None or self.zero:
+            return None
+        from ..core.anchors import split_dn
+
+        first = split_dn(self.first)
+        return ",".join(first[len(first) - self.keep:])
+
+
+# --------------------------------------------------------------------------- the cheap pass over LDIF
+
+# Checks on the lower-cased bytes; each finds a line the cheap pass does not vouch for (its record is then
+# decoded in full). Only the first is tried at every line; the others start with a literal and are quick.
+_B64 = rb"[ ]*(?:[a-z0-9+/]{4})*(?:[a-z0-9+/]{2}==|[a-z0-9+/]{3}=)?[ ]*(?:\n(?![ ])|\Z)"
+_INT_END = rb"[ ]*-?[0-9]+[ ]*(?:\n(?![ ])|\Z)"
+# attributes decode_entry reads as text: a base64 value there may not be UTF-8
+_TEXT = ("dn", "version", "cn", "sn", "mail", "mailnickname", "samaccountname", "displayname", "givenname",
+         "targetaddress", "homemdb", "msexchrecipienttypedetails", "userprincipalname", "objectclass",
+         "proxyaddresses", "whencreated", "whenchanged", "changetype", "useraccountcontrol", "grouptype")
+_LINES = re.compile(rb"\n(?![a-z][a-z0-9-]*:(?!<)|[0-9]+(?:\.[0-9]+)*:(?!<)|\n|\Z|\#|[ ]+[^ \t\n])")
+_CHECKS = (
+    re.compile(rb"\nuseraccountcontrol:(?!" + _INT_END + rb")"),
+    re.compile(rb"\ngrouptype:(?!" + _INT_END + rb")"),
+    re.compile(rb"\nobjectclass:(?! [^ \n][^\n]*\n[^ ])"),  # odd spacing or folded: contacts are found below
+    re.compile(rb"\n(?:objectguid|objectsid|ms-ds-consistencyguid):(?!:)"),  # a key attribute not in base64
+    re.compile(rb"\nchangetype:(?![ ]*add[ ]*(?:\n(?![ ])|\Z))"),
+)
+_TEXT_SET = frozenset(n.encode() for n in _TEXT)
+_KEY_NAMES = {b"objectguid": 0, b"ms-ds-consistencyguid": 1, b"objectsid": 2}
+_TOKENS = re.compile(rb"\n([A-Za-z0-9;.-]+)::[ ]*([^\n]*(?:\n [^\n]*)*)")  # every base64 value
+_CONTACT = re.compile(rb"\nobjectclass: contact(?=\n|\Z)")
+_SPAN = 5  # hashes per record: guid, consistency guid, sid, dn key, exact dn
+
+
+class _Unusual(Exception):
+    pass
+
+
+def _q() -> array:
+    return array("q")
+
+
+@dataclass(slots=True)
+class LdifIndex:
+    """Result of the cheap pass: where every record is and hashes of its keys (one slot per record)."""
+
+    path: Path
+    label: str
+    count: int = 0
+    offsets: array = field(default_factory=_q)  # file offset of each plain record; -1: a block read in full
+    lengths: array = field(default_factory=_q)
+    piece: array = field(default_factory=lambda: array("i"))  # which piece a slot is in (line numbers, CRLF)
+    pieces: list[tuple[int, int, int]] = field(default_factory=list)  # (file offset, first line, CRLF)
+    by_key: tuple[array, ...] = field(default_factory=lambda: (_q(), _q(), _q(), _q()))  # guid, cguid, sid, dn key
+    exact_dn: array = field(default_factory=_q)
+    contacts: list[int] = field(default_factory=list)  # slots that may be contacts
+    decoded: dict[int, list[OnPremObject]] = field(default_factory=dict)  # slot -> objects of a block read in full
+    base: DnSuffix = field(default_factory=lambda: DnSuffix())
+    whole: OnPremSource | None = None  # a file read in full (UTF-16): already the full reader's result
+
+    def select(self, keys: NeededKeys) -> OnPremSource:
+        """The source with only the objects ``keys`` needs; counts and base DN of the whole file."""
+        if self.whole is not None:
+            return filtered_source(self.whole, keys)
+        wanted, offsets = keys.hashes, self.offsets
+        hit: set[int] = set()
+        for arr in self.by_key:
+            hit.update(i for i, h in enumerate(arr) if h in wanted)
+        if keys.values:
+            hit.update(self.contacts)
+        chosen: dict[int, list[OnPremObject]] = {}
+        with open_input(self.path) as f:
+            fd = f.fileno()
+            for i in sorted(hit):
+                if offsets[i] >= 0:
+                    objs = [o for o in self._decode(fd, i) if keys.needs(o)]
+                    if objs:
+                        chosen[i] = objs
+            for slot, objs in self.decoded.items():
+                keep = [o for o in objs if keys.needs(o)]
+                if keep:
+                    chosen[slot] = keep
+            # the explain details look objects up by exact DN, the last one wins: keep namesakes too
+            names = {o.dn for objs in chosen.values() for o in objs}
+            if names:
+                exact = {hash(n.encode("utf-8")) for n in names}
+                for i, h in enumerate(self.exact_dn):
+                    if h in exact and i not in chosen and offsets[i] >= 0:
+                        objs = [o for o in self._decode(fd, i) if o.dn in names]
+                        if objs:
+                            chosen[i] = objs
+                for slot, objs in self.decoded.items():
+                    if slot not in chosen:
+                        same = [o for o in objs if o.dn in names]
+                        if same:
+                            chosen[slot] = same
+        objects = [o for i in sorted(chosen) for o in chosen[i]]
+        return OnPremSource(label=self.label, base_dn=self.base.result(), objects=objects, count=self.count)
+
+    def _decode(self, fd: int, i: int) -> list[OnPremObject]:
+        off, first_line, crlf = self.pieces[self.piece[i]]
+        raw = os.pread(fd, self.lengths[i], self.offsets[i])
+        if crlf:
+            raw = raw.replace(b"\r\n", b"\n")
+        try:
+            return _decode_block(raw, self.path, self.label, 1)
+        except BadInput:  # not expected for a plain record; name the right line all the same
+            line = first_line + os.pread(fd, self.offsets[i] - off, off).count(b"\n")
+            return _decode_block(raw, self.path, self.label, line)
+
+
+def _decode_block(block: bytes, path: Path, label: str, line: int) -> list[OnPremObject]:
+    """The full decoder on one block (line ``line`` of the file); errors name the line in the file."""
+    from .ldif import iter_ldif_records
+    from .onprem import EntryError, decode_entry
+
+    out = []
+    try:
+        for start, dn, attrs in iter_ldif_records(io.BytesIO(block), path):
+            try:
+                out.append(decode_entry(dn, attrs, label))
+            except EntryError as e:
+                raise BadInput(path, f"{dn}: {e}", line=start) from None
+    except BadInput as e:
+        if e.problem == "empty file, expected LDIF records" and e.line is None:
+            return out  # comments only: whether the whole file is empty is judged once, on the whole file
+        raise BadInput(e.path, e.problem, line=None if e.line is None else e.line + line - 1, column=e.column,
+                       place=e.place) from None
+    return out
+
+
+def _cuts(f: io.BufferedReader, start: int) -> Iterator[tuple[int, bytes]]:
+    """(file offset, bytes) pieces that end after a blank line (never inside a record)."""
+    f.seek(start)
+    pos, rest = start, b""
+    while True:
+        data = f.read(CHUNK)
+        if not data:
+            if rest:
+                yield pos, rest
+            return
+        buf = rest + data
+        a, b = buf.rfind(b"\n\n"), buf.rfind(b"\n\r\n")
+        cut = max(a + 2 if a >= 0 else -1, b + 3 if b >= 0 else -1)
+        if cut <= 0:
+            rest = buf
+            continue
+        yield pos, buf[:cut]
+        pos += cut
+        rest = buf[cut:]
+
+
+def index_ldif(path: Path | str) -> LdifIndex:
+    """One pass over an LDIF export (see the module docstring)."""
+    p = Path(path)
+    label = str(p)
+    idx = LdifIndex(p, label)
+    with open_input(p) as f:
+        head = f.read(3)
+        if head[:2] == b"\xff\xfe":  # ldifde -u (UTF-16): read in full, as before
+            from .onprem import read_onprem_file
+
+            idx.whole = read_onprem_file(p)
+            idx.count = len(idx.whole.objects)
+            return idx
+        start = 3 if head == b"\xef\xbb\xbf" else 0
+        line = 1
+        try:
+            for off, piece in _cuts(f, start):  # type: ignore[arg-type]
+                line = _index_piece(idx, off, piece, line)
+        except OSError as e:
+            raise BadInput(p, f"cannot read: {e.strerror}") from None
+    if idx.count == 0:  # the exact refusal ("empty file" / "contains no directory objects")
+        from .onprem import read_onprem_file
+
+        read_onprem_file(p)
+    return idx
+
+
+def _index_piece(idx: LdifIndex, off: int, piece: bytes, line: int) -> int:
+    """Index one piece starting at file offset ``off`` and line ``line``; return the next piece's line."""
+    crlf = 0
+    if b"\r" in piece:
+        n = piece.count(b"\r\n")
+        crlf = 1
+        piece = piece.replace(b"\r\n", b"\n")
+        if n != piece.count(b"\n") or b"\r" in piece:  # mixed line ends: decode this piece in full
+            _add_decoded(idx, _decode_block(piece, idx.path, idx.label, line))
+            return line + piece.count(b"\n")
+    blocks = piece.split(b"\n\n")
+    starts: list[int] = []
+    pos = 0
+    for blk in blocks:
+        starts.append(pos)
+        pos += len(blk) + 2
+    low = piece.lower()
+    unusual = _unusual_blocks(piece, low, starts)
+    contacts = _contacts(low, starts)
+    pi = len(idx.pieces)
+    idx.pieces.append((off, line, crlf))
+    first = len(idx.offsets)
+    offs: list[int] = []
+    lens: list[int] = []
+    gs: list[bytes | None] = []
+    cgs: list[bytes | None] = []
+    sids: list[bytes | None] = []
+    dnk: list[int] = []
+    dns: list[bytes | None] = []
+    nl, nl_at = 0, 0  # newlines before nl_at, counted only when needed
+    verified, base = idx.base.parents, idx.base
+    count = 0
+    for k, blk in enumerate(blocks):
+        if not blk:
+            continue
+        lead = len(blk) - len(blk.lstrip(b"\n")) if blk[0] == 10 else 0
+        if lead == len(blk):
+            continue
+        start = starts[k] + lead
+        rec = None
+        if k not in unusual:
+            try:
+                rec = _plain_record(blk, lead, low, starts[k])
+            except _Unusual:
+                unusual.add(k)
+        if k in unusual:
+            nl += piece.count(b"\n", nl_at, start)
+            nl_at = start
+            objs = _decode_block(blk[lead:], idx.path, idx.label, line + nl)
+            if objs:
+                idx.decoded[first + len(offs)] = objs
+                idx.count += len(objs)
+                for o in objs:
+                    base.add(o.dn)
+                offs.append(-1)
+                lens.append(0)
+                gs.append(None)
+                cgs.append(None)
+                sids.append(None)
+                dnk.append(0)
+                dns.append(None)
+            continue
+        if rec is None:
+            continue
+        dn, (g, cg, sid) = rec
+        if crlf:
+            nl += piece.count(b"\n", nl_at, start)
+            nl_at = start
+            offs.append(off + start + nl)
+            lens.append(len(blk) - lead + blk.count(b"\n", lead))
+        else:
+            offs.append(off + start)
+            lens.append(len(blk) - lead)
+        if k in contacts:
+            idx.contacts.append(first + len(offs) - 1)
+        c = dn.find(b",")
+        if c < 0 or dn[c + 1:] not in verified:
+            base.add(dn.decode("utf-8"), c >= 0)
+        gs.append(g)
+        cgs.append(cg)
+        sids.append(sid)
+        dnk.append(hash(dn.lower().replace(b" ", b"")))
+        dns.append(dn)
+        count += 1
+    idx.count += count
+    idx.offsets.extend(offs)
+    idx.lengths.extend(lens)
+    idx.piece.extend([pi] * len(offs))
+    hg, hcg, hsid, hdn = idx.by_key
+    hg.extend(map(hash, gs))
+    hcg.extend(map(hash, cgs))
+    hsid.extend(map(hash, sids))
+    hdn.extend(dnk)
+    idx.exact_dn.extend(map(hash, dns))
+    del low
+    return line + piece.count(b"\n")
+
+
+def _add_decoded(idx: LdifIndex, objs: list[OnPremObject]) -> None:
+    """Objects of a block read in full take one slot (no hashes: they are tested as objects)."""
+    if not objs:
+        return
+    idx.decoded[len(idx.offsets)] = objs
+    idx.count += len(objs)
+    for o in objs:
+        idx.base.add(o.dn)
+    idx.offsets.append(-1)
+    idx.lengths.append(0)
+    idx.piece.append(0)
+    for arr in idx.by_key:
+        arr.append(0)
+    idx.exact_dn.append(0)
+
+
+def _unusual_blocks(piece: bytes, low: bytes, starts: list[int]) -> set[int]:
+    """Blocks holding a line the cheap pass does not vouch for, or bytes that are not UTF-8."""
+    out: set[int] = set()
+    text = b"\n" + low  # positions in text are one past those in piece: m.start() is the line's own offset
+    end = len(starts)
+    for check in (_LINES, *_CHECKS):
+        pos = 0
+        while True:
+            m = check.search(text, pos)
+            if m is None:
+                break
+            k = bisect_right(starts, m.start()) - 1
+            out.add(k)
+            pos = starts[k + 1] if k + 1 < end else len(text)
+    mv = memoryview(piece)
+    pos = 0
+    while pos < len(piece):
+        try:
+            str(mv[pos:], "utf-8")
+            break
+        except UnicodeDecodeError as e:
+            k = bisect_right(starts, pos + e.start) - 1
+            out.add(k)
+            pos = starts[k + 1] if k + 1 < end else len(piece)
+    if piece[:1] == b" ":
+        out.add(0)
+    return out
+
+
+def _contacts(low: bytes, starts: list[int]) -> set[int]:
+    return {bisect_right(starts, m.start()) - 1 for m in _CONTACT.finditer(b"\n" + low)}
+
+
+def _plain_record(blk: bytes, p: int, low: bytes, at: int) -> tuple[bytes, list[bytes | None]] | None:
+    """(dn, [objectGUID, consistency GUID, objectSid]) of a plain record; None: comments only.
+
+    ``low`` is the lower-cased piece and ``at`` where ``blk`` starts in it.
+    """
+    n = len(blk)
+    while p < n and blk[p] == 35:  # '#': comments (with their continuation lines) before the dn
+        e = blk.find(b"\n", p)
+        if e < 0:
+            return None
+        p = e + 1
+        while p < n and blk[p] == 32:
+            e = blk.find(b"\n", p)
+            if e < 0:
+                return None
+            p = e + 1
+    if p >= n:
+        return None
+    if blk[p:p + 4] != b"dn: ":
+        raise _Unusual
+    e = blk.find(b"\n", p)
+    if e < 0:
+        e = n
+    dn = blk[p + 4:e].lstrip(b" ")
+    while e < n and blk[e + 1:e + 2] == b" ":  # folded dn
+        e2 = blk.find(b"\n", e + 1)
+        if e2 < 0:
+            e2 = n
+        dn += blk[e + 2:e2]
+        e = e2
+    if not dn or not dn.isascii() or min(dn) < 32 or b"\\" in dn or b'"' in dn or b";" in dn:
+        raise _Unusual
+    k = dn.replace(b" ", b"")
+    if b",," in k or k[:1] == b"," or k[-1:] == b",":
+        raise _Unusual
+    if low.find(b"\ndn:", at + e, at + n) >= 0 or low.find(b"\ndn;", at + e, at + n) >= 0:
+        raise _Unusual
+    keys: list[bytes | None] = [None, None, None]
+    for name, value in _TOKENS.findall(blk, e):
+        if b"\n" in value:
+            raise _Unusual
+        name = name.lower()
+        slot = _KEY_NAMES.get(name)
+        if slot is None and (name in _TEXT_SET or b";" in name):
+            raise _Unusual
+        try:
+            raw = binascii.a2b_base64(value.strip(), strict_mode=True)
+        except (binascii.Error, ValueError):
+            raise _Unusual from None
+        if slot is None or keys[slot] is not None:
+            continue
+        if slot == 0 and len(raw) != 16:
+            raise _Unusual
+        if slot == 2 and (len(raw) < 8 or len(raw) != 8 + 4 * raw[1]):
+            raise _Unusual
+        keys[slot] = raw
+    return dn, keys
+
+
+# --------------------------------------------------------------------------- any source, after a full read
+
+
+class Selectable(Protocol):
+    count: int
+
+    def select(self, keys: NeededKeys) -> OnPremSource: ...
+
+
+class Whole:
+    """A source read in full (LDAP, csvde); :meth:`select` cuts it down like an index would."""
+
+    def __init__(self, src: OnPremSource) -> None:
+        self.src = src
+        self.count = len(src.objects) if src.count is None else src.count
+
+    def select(self, keys: NeededKeys) -> OnPremSource:
+        return filtered_source(self.src, keys)
+
+
+def filtered_source(src: OnPremSource, keys: NeededKeys) -> OnPremSource:
+    """A fully read source cut down to what ``keys`` needs (LDAP, csvde, UTF-16 LDIF)."""
+    keep = [o for o in src.objects if keys.needs(o)]
+    if keep:
+        names = {o.dn for o in keep}
+        keep = [o for o in src.objects if keys.needs(o) or o.dn in names]
+    return OnPremSource(label=src.label, base_dn=src.base_dn, objects=keep, skipped=src.skipped, notes=src.notes,
+                        count=len(src.objects) if src.count is None else src.count)
+
+
+def total_objects(sources: Iterable[OnPremSource]) -> int:
+    return sum(len(s.objects) if s.count is None else s.count for s in sources)
