@@ -11,8 +11,9 @@ from typing import Any, Mapping, Sequence
 
 from .core.errors import DirectoryError, UsageError
 from .core.explain import finding_detail, parse_error_text, resolve_key
-from .core.matcher import match, upn_origin
-from .core.model import CloudSnapshot, OnPremObject, OnPremSource, ScanResult, fold
+from .core.matcher import forest_warnings, match, uncovered_reason, upn_origin
+from .core.model import CloudSnapshot, Finding, OnPremObject, OnPremSource, ScanResult, Scenario, fold
+from .core.timestamps import is_iso, time_problem
 from .fixes.planner import context_from_snapshot
 from .history.store import Store, utcnow
 from .sources.base import CloudSource, NullProgress, OnPremReader, Progress
@@ -42,10 +43,41 @@ def scan_snapshot(snapshot: CloudSnapshot, onprem: Sequence[OnPremSource]) -> tu
     if not onprem:
         result.warnings.append("no on-prem source supplied: no finding can be onprem_duplicate or "
                                "orphaned_holder (supply --onprem or --ldap)")
+    result.warnings += forest_warnings(snapshot, onprem)
+    raw_times = sorted({f.error.occurred for f in findings if f.error.occurred and not is_iso(f.error.occurred)})
+    if raw_times:
+        result.warnings.append(f"{len(raw_times)} error time stamp(s) kept as given, not ISO 8601 "
+                               f"(e.g. {raw_times[0]!r}: {time_problem(raw_times[0])})")
     result.stats = {"objects": len(snapshot.objects),
-                    "onprem_objects": sum(len(s.objects) if s.count is None else s.count for s in onprem),
-                    "errors": len(findings)}
+                    "onprem_objects": sum(_read(s) for s in onprem),
+                    "errors": len(findings),
+                    "onprem_sources": [source_stats(s) for s in onprem],
+                    "unverified_holders": unverified_stats(findings)}
     return result, details
+
+
+def _read(src: OnPremSource) -> int:
+    """Objects the source read (a scan keeps only those it needs in ``objects``)."""
+    return len(src.objects) if src.count is None else src.count
+
+
+def source_stats(src: OnPremSource) -> dict[str, Any]:
+    """What one on-prem source holds, what it cannot link (by reason) and whether it is whole."""
+    return {"source": src.label, "objects": _read(src), "complete": src.complete,
+            "incomplete": list(src.incomplete), "not_linkable": src.unlinkable(),
+            "skipped_records": src.skipped}
+
+
+def unverified_stats(findings: Sequence[Finding]) -> dict[str, int]:
+    """Holders no supplied source could decide (unverified_holder findings), counted by the reason."""
+    out: dict[str, int] = {}
+    for f in findings:
+        if f.scenario is Scenario.UNVERIFIED_HOLDER and f.holders:
+            why = uncovered_reason(f.coverage, f.holders[0].object.kind.value)
+            if f.coverage is not None:
+                why = f"{f.coverage.source} {why}"
+            out[why] = out.get(why, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _prepare(readers: Sequence[OnPremReader]) -> list[Any]:
@@ -113,30 +145,41 @@ class Explanation:
     findings: list[Mapping[str, Any]]
     details: dict[str, Mapping[str, Any]]
     notes: list[str]
+    matched: bool = False  # a finding, or an object whose notes answer the question (a MOERA UPN)
 
 
 def explain(key: str, findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mapping[str, Any]],
             snapshot: CloudSnapshot | None = None) -> Explanation:
-    """Resolve KEY; when it names no finding, say why (e.g. a MOERA UPN is not a quarantine)."""
+    """Resolve KEY; when it names no finding, say why (e.g. a MOERA UPN is not a quarantine).
+
+    For a pasted error text, the notes always say which attribute and value were
+    searched (or what the text did not contain) and what a named error means.
+    """
     hits, how = resolve_key(key, findings)
     notes: list[str] = []
+    matched = bool(hits)
+    parsed = parse_error_text(key) if how.startswith("pasted error text") else None
+    if parsed is not None:
+        if parsed.error_name:
+            notes.append(f"{parsed.error_name}: {parsed.meaning}")
+        if parsed.value:
+            notes.append(f"searched {parsed.property or 'UserPrincipalName, mail and proxyAddresses'} = "
+                         f"{parsed.value}: {len(hits)} finding{'s' if len(hits) != 1 else ''}")
+        notes += [f"could not extract {m}" for m in parsed.missing]
     if not hits and snapshot is not None:
         kf = fold(key)
         for o in snapshot.objects:
             if o.id.casefold() == kf or fold(o.user_principal_name or "") == kf:
                 origin = upn_origin(o, snapshot.initial_domain)
                 notes.append(f"{o.kind.value} {o.user_principal_name} ({o.id}) has no provisioning error.")
+                matched = True
                 if origin.kind != "normal" or (o.user_principal_name or "").endswith(
                         snapshot.initial_domain or "\0"):
                     notes.append(origin.explanation)
                 break
     if not hits and not notes:
-        parsed = parse_error_text(key)
-        if parsed is not None and parsed.missing:
-            notes += [f"could not extract {m}" for m in parsed.missing]
-    if not hits and not notes:
         notes.append(f"nothing matches {how}")
-    return Explanation(key, how, list(hits), {f["id"]: details.get(f["id"], {}) for f in hits}, notes)
+    return Explanation(key, how, list(hits), {f["id"]: details.get(f["id"], {}) for f in hits}, notes, matched)
 
 
 def require_one_cloud_source(tenant: Any, graph: bool, graph_url: Any) -> None:

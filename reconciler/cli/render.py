@@ -12,7 +12,7 @@ import orjson
 from ..core.explain import ROWS
 from ..core.model import fold
 
-__all__ = ["render_findings", "render_explanation", "FORMATS", "summary_line"]
+__all__ = ["render_findings", "render_explanation", "FORMATS", "summary_line", "stats_lines"]
 
 FORMATS = ("table", "json", "csv", "md", "html")
 
@@ -47,6 +47,21 @@ def summary_line(findings: Sequence[Mapping[str, Any]]) -> str:
         return "no sync conflicts found"
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     return f"{len(findings)} finding{'s' if len(findings) != 1 else ''}: {parts}"
+
+
+def stats_lines(stats: Mapping[str, Any]) -> list[str]:
+    """The scan summary's evidence lines: per on-prem source what it could not link, and the holders
+    no source could decide, each with the reason (empty when every source links everything)."""
+    lines = []
+    for s in stats.get("onprem_sources") or ():
+        parts = [f"could not link {n} {why}" for why, n in (s.get("not_linkable") or {}).items()]
+        if not s.get("complete", True):
+            parts.append("incomplete: " + "; ".join(s.get("incomplete") or ()))
+        if parts:
+            lines.append(f"on-prem {s['source']}: {s['objects']} objects; " + "; ".join(parts))
+    for why, n in (stats.get("unverified_holders") or {}).items():
+        lines.append(f"{n} holder{'s' if n != 1 else ''} not covered (unverified_holder): {why}")
+    return lines
 
 
 def _holder_label(f: Mapping[str, Any]) -> str:

@@ -86,7 +86,7 @@ def scan(
     Example: reconciler scan --tenant tenant.json --onprem forest.ldif --format json -o findings.json
     """
     from ..core.errors import UsageError
-    from .render import FORMATS, render_findings, summary_line
+    from .render import FORMATS, render_findings, stats_lines, summary_line
 
     check_choice("--format", fmt, FORMATS)
     check_choice("--strategy", strategy, ("auto", "targeted", "full"))
@@ -109,6 +109,8 @@ def scan(
     if not quiet:
         for w in outcome.result.warnings:
             err(f"warning: {w}")
+        for line in stats_lines(outcome.result.stats):
+            err(line)
         if out is not None or fmt != "table":
             err(f"{summary_line(doc['findings'])} (run {outcome.run_id})")
     if check and new_only:
@@ -163,7 +165,7 @@ def explain(
     exp = explain_uc(key, findings, details, snapshot)
     with output(out) as stream:
         render_explanation(exp, fmt, stream, color=out is None and fmt == "table" and sys.stdout.isatty())
-    if not exp.findings and not exp.notes:
+    if not exp.matched:  # nothing matched: exit 1 (the notes say what was searched)
         raise typer.Exit(1)
 
 

@@ -17,6 +17,7 @@ from .model import (
     UPN,
     CloudObject,
     CloudSnapshot,
+    Coverage,
     Finding,
     Holder,
     Keep,
@@ -40,6 +41,8 @@ __all__ = [
     "OnPremIndex",
     "REMEDIES",
     "cloud_values",
+    "uncovered_reason",
+    "forest_warnings",
 ]
 
 ATTR_UPN = "userPrincipalName"
@@ -185,17 +188,33 @@ class OnPremIndex:
                     self._by_dn.setdefault(normalize_dn(o.dn), []).append(o)
         return self._by_dn
 
-    def covers(self, obj: CloudObject) -> bool:
-        """Spec "covers": DN under a source's base DN; else domain equals the base DN's domain."""
+    def coverage(self, obj: CloudObject) -> Coverage | None:
+        """The source whose scope holds ``obj``: DN under its base DN; else domain equals the base DN's domain.
+
+        When several do, the first that can decide absence (anchored for the
+        object's kind and complete) wins; None when no supplied source's scope
+        holds the object.
+        """
+        found: Coverage | None = None
         for src in self.sources:
             if not src.base_dn:
                 continue
             if obj.dn:
-                if dn_is_under(obj.dn, src.base_dn):
-                    return True
-            elif obj.domain_name and dn_domain(src.base_dn) == obj.domain_name.casefold():
-                return True
-        return False
+                inside = dn_is_under(obj.dn, src.base_dn)
+            else:
+                inside = bool(obj.domain_name) and dn_domain(src.base_dn) == (obj.domain_name or "").casefold()
+            if not inside:
+                continue
+            c = Coverage(src.label, src.anchored(obj.kind.value), src.complete)
+            if c.decisive:
+                return c
+            found = found or c
+        return found
+
+    def covers(self, obj: CloudObject) -> bool:
+        """Spec "covers", narrowed to evidence that can decide: a source covers only what it can link."""
+        c = self.coverage(obj)
+        return c is not None and c.decisive
 
     def link(self, obj: CloudObject, *, value: str | None = None,
              exclude: OnPremObject | None = None) -> OnPremObject | None:
@@ -359,15 +378,33 @@ def _classify(err: ProvisioningError, holders: Sequence[Holder], err_obj: CloudO
         return Scenario.ONPREM_DUPLICATE, [
             f"holder {who} is synced and linked to on-prem {linked[0].dn}",
             "two on-prem objects carry the value"]
-    if onprem.covers(first):
+    cov = onprem.coverage(first)
+    if cov is not None and cov.decisive:
         return Scenario.ORPHANED_HOLDER, [
             f"holder {who} is synced but its anchor matches nothing in the supplied on-prem data, "
             "which covers its location "
             f"({first.dn or first.domain_name})"]
     where = first.dn or first.domain_name or "an unknown location"
+    if cov is not None:
+        return Scenario.UNVERIFIED_HOLDER, [
+            f"holder {who} is synced from {where}, inside {cov.source}, but that source "
+            f"{uncovered_reason(cov, first.kind.value)}: it cannot prove the holder is gone on-prem, "
+            "so an orphan cannot be told from a duplicate"]
     return Scenario.UNVERIFIED_HOLDER, [
         f"holder {who} is synced from {where}, which no supplied on-prem source covers: "
         "cannot tell an orphan from a duplicate"]
+
+
+def uncovered_reason(cov: Coverage | None, kind: str) -> str:
+    """Why a holder's location is not decided by the supplied sources (stats and reasons)."""
+    if cov is None:
+        return "no supplied source covers its location"
+    why = []
+    if not cov.anchored:
+        why.append(f"cannot link {kind}s (its {kind}s lack the link attribute)")
+    if not cov.complete:
+        why.append("is incomplete (cut off or a size limit hit)")
+    return " and ".join(why)
 
 
 def match(snapshot: CloudSnapshot, sources: Sequence[OnPremSource] = ()) -> list[Finding]:
@@ -439,6 +476,7 @@ def _finding(snapshot: CloudSnapshot, obj: CloudObject, err: ProvisioningError,
         reasons=tuple(reasons),
         evidence=tuple(dict.fromkeys(evidence)),
         original_upn=origin.original,
+        coverage=onprem.coverage(holders[0].object) if holders else None,
     )
 
 
@@ -449,4 +487,21 @@ def holder_counts(findings: Iterable[Finding]) -> dict[str, int]:
     return counts
 
 
+def forest_warnings(snapshot: CloudSnapshot, sources: Sequence[OnPremSource]) -> list[str]:
+    """Warn when no supplied source's domain is one the tenant's synced objects come from.
 
+    Compares the ``DC=`` domain of each source's base DN with the synced objects'
+    ``onPremisesDomainName``: no overlap means a wrong forest or a test export.
+    """
+    if not sources:
+        return []
+    synced = {o.domain_name.casefold() for o in snapshot.objects if o.synced and o.domain_name}
+    if not synced:
+        return []
+    mine = {d for s in sources if s.base_dn and (d := dn_domain(s.base_dn))}
+    if any(d == m or d.endswith("." + m) or m.endswith("." + d) for d in synced for m in mine):
+        return []
+    have = ", ".join(sorted(mine)) or "no domain (no common base DN)"
+    want = ", ".join(sorted(synced)[:5]) + (" …" if len(synced) > 5 else "")
+    return [f"no supplied on-prem source is from a domain the tenant syncs: the sources hold {have}, the "
+            f"tenant's synced objects come from {want} (wrong forest, or a test export?)"]

@@ -22,6 +22,7 @@ __all__ = [
     "CloudSnapshot",
     "OnPremObject",
     "OnPremSource",
+    "Coverage",
     "Holder",
     "SourceRef",
     "Finding",
@@ -237,16 +238,114 @@ class OnPremObject:
         return tuple(p[5:] for p in self.proxy_addresses if p[:5].lower() == "smtp:")
 
 
+# Why a source cannot link an object of a kind (the attribute the link rule needs is absent).
+UNLINKABLE_REASONS: dict[str, str] = {
+    "user": "users without objectGUID or mS-DS-ConsistencyGuid (the anchor)",
+    "group": "groups without objectSid",
+    "contact": "contacts without mail or proxyAddresses",
+    "unknown": "entries without objectClass and without objectGUID or mS-DS-ConsistencyGuid",
+}
+
+
+def _kind(o: "OnPremObject") -> str | None:
+    """The link rule an object falls under; None for objects no cloud object links to (OUs, computers)."""
+    if o.object_class in ("user", "group", "contact"):
+        return o.object_class
+    if not o.object_classes and o.anchor is None:
+        return "unknown"  # the export left out objectClass and the anchors: nothing says what it is
+    return None
+
+
+def _linkable(o: "OnPremObject", kind: str) -> bool:
+    if kind == "user":
+        return o.anchor is not None
+    if kind == "group":
+        return o.object_sid is not None
+    if kind == "contact":
+        return bool(o.mail or o.proxy_addresses)
+    return False
+
+
 @dataclass(slots=True)
 class OnPremSource:
-    """One supplied forest/domain export or LDAP connection, with what it covers."""
+    """One supplied forest/domain export or LDAP connection, with what it covers.
+
+    ``complete`` is False when the reader saw that the export is only part of
+    what it claims (cut off, a size limit hit); ``incomplete`` says why. A source
+    covers only what it can link: see :meth:`anchored`.
+    """
 
     label: str
     base_dn: str | None
     objects: list[OnPremObject] = field(default_factory=list)
     skipped: int = 0
     notes: tuple[str, ...] = ()
+    complete: bool = True
+    incomplete: tuple[str, ...] = ()
+    _gaps: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _kinds: dict[str, int] | None = field(default=None, repr=False, compare=False)
     count: int | None = None  # objects read, when ``objects`` keeps only those a scan needs
+
+    def _count(self) -> None:
+        gaps: dict[str, int] = {}
+        kinds: dict[str, int] = {}
+        for o in self.objects:
+            k = _kind(o)
+            if k is None:
+                continue
+            kinds[k] = kinds.get(k, 0) + 1
+            if not _linkable(o, k):
+                gaps[k] = gaps.get(k, 0) + 1
+        self._gaps, self._kinds = gaps, kinds
+
+    def linkable_count(self) -> int:
+        """Objects of a linkable kind that carry their link attribute."""
+        if self._gaps is None:
+            self._count()
+        return sum((self._kinds or {}).values()) - sum((self._gaps or {}).values())
+
+    def unlinkable(self) -> dict[str, int]:
+        """Objects this source holds but cannot link to a cloud object: {reason: count}."""
+        if self._gaps is None:
+            self._count()
+        return {UNLINKABLE_REASONS[k]: n for k, n in sorted((self._gaps or {}).items())}
+
+    def anchored(self, kind: str) -> bool:
+        """Whether the source can link every object of ``kind`` ("user", "group", "contact") it holds.
+
+        A kind the source holds none of counts as anchored when the source links
+        every object it does hold (an export that simply had no groups); an
+        export without the link attributes (``-l`` omitted objectGUID, only DNs)
+        is anchored for nothing.
+        """
+        if self._gaps is None:
+            self._count()
+        gaps, kinds = self._gaps or {}, self._kinds or {}
+        if kinds.get(kind):
+            return not gaps.get(kind)
+        linked = sum(kinds.values()) - sum(gaps.values())
+        return linked > 0 and not gaps
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The supplied source whose scope holds an object's location, and whether it can decide absence.
+
+    ``anchored``: the source carries the link attributes for the object's kind;
+    ``complete``: the export is whole. Only a source that is both proves that an
+    object is absent on-prem (an orphan).
+    """
+
+    source: str
+    anchored: bool
+    complete: bool
+
+    @property
+    def decisive(self) -> bool:
+        return self.anchored and self.complete
+
+    def data(self) -> dict[str, Any]:
+        return {"source": self.source, "anchored": self.anchored, "complete": self.complete}
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +392,7 @@ class Finding:
     evidence: tuple[str, ...] = ()
     original_upn: str | None = None  # the value DAR replaced, when the UPN is a DAR rename
     fixes: tuple[Mapping[str, Any], ...] = ()
+    coverage: Coverage | None = None  # the supplied source whose scope holds the first holder
 
     @property
     def property(self) -> str:
@@ -323,6 +423,7 @@ class Finding:
             "evidence": list(self.evidence),
             "original_upn": self.original_upn,
             "fixes": [dict(f) for f in self.fixes],
+            "coverage": self.coverage.data() if self.coverage else None,
         }
 
 
@@ -342,4 +443,5 @@ class ScanResult:
             "tenant": self.tenant_id,
             "generated": self.generated,
             "findings": [f.data() for f in self.findings],
+            "stats": self.stats,
         }

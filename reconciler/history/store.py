@@ -130,10 +130,16 @@ class Store:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         if str(self.path) != ":memory:":
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise UsageError(f"{self.path}: cannot create the database folder: {e.strerror}") from None
+            # Only the default state folder is created; a --db or $RECONCILER_DB path names a file in a
+            # folder that must exist (a typo must not create folders, e.g. at the filesystem root).
+            if path is None and not os.environ.get("RECONCILER_DB"):
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise UsageError(f"{self.path}: cannot create the database folder: {e.strerror}") from None
+            elif not self.path.parent.is_dir():
+                raise BadInput(self.path, f"the folder {self.path.parent} does not exist (create it first, "
+                                          "or leave out --db to use the default state folder)")
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 30000")

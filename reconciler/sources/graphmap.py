@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..core.model import CloudObject, Domain, ObjectKind, ProvisioningError
+from ..core.timestamps import normalize_time
 
 __all__ = ["to_cloud_object", "to_domains", "USER_SELECT", "GROUP_SELECT", "CONTACT_SELECT"]
 
@@ -72,7 +73,7 @@ def _errors(d: Mapping[str, Any]) -> tuple[ProvisioningError, ...]:
             category=str(e.get("category") or ""),
             property=str(e.get("propertyCausingError") or ""),
             value=str(e.get("value") or ""),
-            occurred=e.get("occurredDateTime"),
+            occurred=normalize_time(e.get("occurredDateTime")),
         ))
     return tuple(out)
 

@@ -68,6 +68,26 @@ class NeededKeys:
     values: frozenset[str] = frozenset()  # folded addresses, for contact links (empty: no contact involved)
     hashes: frozenset[int] = field(default_factory=frozenset)  # of raw anchors, raw SIDs and DN keys
 
+    @classmethod
+    def of(cls, anchors: Iterable[str], sids: Iterable[str], dns: Iterable[tuple[str, ...]],
+           values: Iterable[str] = ()) -> "NeededKeys":
+        anchors, sids, dns = set(anchors), {s.upper() for s in sids}, set(dns)
+        hashes: set[int] = set()
+        for a in anchors:
+            try:
+                raw = binascii.a2b_base64(a, strict_mode=True)
+            except (binascii.Error, ValueError):
+                continue
+            if binascii.b2a_base64(raw, newline=False).decode("ascii") == a:  # only a canonical form can equal one
+                hashes.add(hash(raw))
+        for s in sids:
+            try:
+                hashes.add(hash(sid_str_to_bytes(s)))
+            except (ValueError, OverflowError):
+                pass
+        hashes.update(hash(_dn_key(t)) for t in dns)
+        return cls(frozenset(anchors), frozenset(sids), frozenset(dns), frozenset(values), frozenset(hashes))
+
     def needs(self, o: OnPremObject) -> bool:
         """Exact: the matcher could look ``o`` up (anchor, SID, DN, or a contact's address)."""
         a = o.anchor
@@ -109,21 +129,7 @@ def keys_for(snapshot: CloudSnapshot) -> NeededKeys:
                 values.update(fold(a) for a in o.smtp_addresses())
                 if o.mail:
                     values.add(fold(o.mail))
-    hashes: set[int] = set()
-    for a in anchors:
-        try:
-            raw = binascii.a2b_base64(a, strict_mode=True)
-        except (binascii.Error, ValueError):
-            continue
-        if binascii.b2a_base64(raw, newline=False).decode("ascii") == a:  # only a canonical form can equal one
-            hashes.add(hash(raw))
-    for s in sids:
-        try:
-            hashes.add(hash(sid_str_to_bytes(s)))
-        except (ValueError, OverflowError):
-            pass
-    hashes.update(hash(_dn_key(t)) for t in dns)
-    return NeededKeys(frozenset(anchors), frozenset(sids), frozenset(dns), frozenset(values), frozenset(hashes))
+    return NeededKeys.of(anchors, sids, dns, values)
 
 
 # --------------------------------------------------------------------------- base DN, incrementally
@@ -202,15 +208,27 @@ _LINES = re.compile(rb"\n(?![a-z][a-z0-9-]*:(?!<)|[0-9]+(?:\.[0-9]+)*:(?!<)|\n|\
 _CHECKS = (
     re.compile(rb"\nuseraccountcontrol:(?!" + _INT_END + rb")"),
     re.compile(rb"\ngrouptype:(?!" + _INT_END + rb")"),
-    re.compile(rb"\nobjectclass:(?! [^ \n][^\n]*\n[^ ])"),  # odd spacing or folded: contacts are found below
     re.compile(rb"\n(?:objectguid|objectsid|ms-ds-consistencyguid):(?!:)"),  # a key attribute not in base64
     re.compile(rb"\nchangetype:(?![ ]*add[ ]*(?:\n(?![ ])|\Z))"),
+    re.compile(rb"\n(?:ref|search|result|text|matcheddn):"),  # ldapsearch references and trailer
 )
 _TEXT_SET = frozenset(n.encode() for n in _TEXT)
 _KEY_NAMES = {b"objectguid": 0, b"ms-ds-consistencyguid": 1, b"objectsid": 2}
-_TOKENS = re.compile(rb"\n([A-Za-z0-9;.-]+)::[ ]*([^\n]*(?:\n [^\n]*)*)")  # every base64 value
-_CONTACT = re.compile(rb"\nobjectclass: contact(?=\n|\Z)")
-_SPAN = 5  # hashes per record: guid, consistency guid, sid, dn key, exact dn
+
+
+def _ci(name: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in name)
+
+
+# every base64 value, and the plain values that say what an object is and whether it can be linked
+_TOKENS = re.compile(
+    rb"\n(?:([A-Za-z0-9;.-]+)::[ ]*([^\n]*(?:\n [^\n]*)*)|("
+    + "|".join(_ci(n) for n in ("objectClass", "sAMAccountName", "mail", "proxyAddresses")).encode()
+    + rb"):[ ]*([^\n]*(?:\n [^\n]*)*))")
+_CLASS_ORDER = ((b"computer", "computer"), (b"contact", "contact"), (b"group", "group"), (b"user", "user"),
+                (b"inetorgperson", "user"))
+_AD_CLASSES = frozenset({b"user", b"group", b"contact", b"computer"})
+_SPAN = 4  # hashes per record: guid, consistency guid, sid, dn key
 
 
 class _Unusual(Exception):
@@ -222,25 +240,243 @@ def _q() -> array:
 
 
 @dataclass(slots=True)
+class _Plain:
+    """What the cheap pass reads of a plain record."""
+
+    dn: bytes
+    guid: bytes | None = None
+    cguid: bytes | None = None
+    sid: bytes | None = None
+    classes: list[bytes] = field(default_factory=list)
+    sam: bool | None = None  # whether the first value is non-empty; None: no value
+    mail: bool | None = None
+    proxies: bool = False
+
+    def kind(self) -> str | None:
+        """``onprem`` model's link kind (user/group/contact/unknown) or None, as decode_entry would give it."""
+        low = {c.lower() for c in self.classes}
+        cls = next((k for name, k in _CLASS_ORDER if name in low), "other")
+        if cls in ("user", "group", "contact"):
+            return cls
+        if not self.classes and not self.cguid and self.guid is None:
+            return "unknown"
+        return None
+
+    def linkable(self, kind: str) -> bool:
+        if kind == "user":
+            return bool(self.cguid) or self.guid is not None
+        if kind == "group":
+            return self.sid is not None
+        if kind == "contact":
+            return bool(self.mail) or self.proxies
+        return False
+
+    def is_ad(self) -> bool:
+        if self.guid is not None or self.sid is not None or self.cguid or self.sam:
+            return True
+        return any(c.lower() in _AD_CLASSES for c in self.classes)
+
+
+class _Pass:
+    """State of one pass: mirrors ``ldif.iter_ldif_records`` + ``onprem.read_onprem_file`` record by record."""
+
+    def __init__(self, idx: "LdifIndex") -> None:
+        from .onprem import ReadReport
+
+        self.idx = idx
+        self.report = ReadReport()
+        self.state = [False]  # an attribute line was seen (else: "empty file")
+        self.first = True  # the next block is the file's first
+        self.claimed: int | None = None  # the trailer's numEntries
+        self.entries = 0  # records, AD or not
+        self.non_ad = 0
+        self.gaps: dict[str, int] = {}
+        self.kinds: dict[str, int] = {}
+        self.universal: dict[int, list[frozenset[str]]] = {}  # slot -> universal attributes of its records
+        self.last: tuple[int, dict[str, list[bytes]] | None] | None = None  # (slot, attrs if decoded) of the last
+        self.last_dn: bytes | str = ""
+
+    def before(self, block: bytes) -> None:
+        """What iter_ldif_records looks at before a block's records: the header, the trailer's count."""
+        if self.first:
+            from .ldif import _header
+
+            _header(block, self.report)
+            self.first = False
+        elif self.report.trailer and self.claimed is None:
+            from .ldif import _num_entries
+
+            self.claimed = _num_entries(block)
+
+    def count_kind(self, kind: str | None, linkable: bool) -> None:
+        if kind is None:
+            return
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        if not linkable:
+            self.gaps[kind] = self.gaps.get(kind, 0) + 1
+
+    def full(self, text: bytes, line: int, *, last: bool = False) -> None:
+        """Decode ``text`` (one block or a whole piece) with the full reader; its objects take one slot."""
+        from .ldif import _fast_record, _Slow, _slow_records, ldif_record_blocks
+        from .onprem import UNIVERSAL_ATTRIBUTES, EntryError, decode_entry, is_ad_object
+
+        idx, path = self.idx, self.idx.path
+        objs: list[OnPremObject] = []
+        shapes: list[frozenset[str]] = []
+        last_attrs: dict[str, list[bytes]] | None = None
+        try:
+            for start, block in ldif_record_blocks(io.BytesIO(text), self.report if last else None):
+                self.before(block)
+                try:
+                    seen, dn, attrs = _fast_record(block)
+                    recs = [(start, dn, attrs)] if dn is not None else []
+                    self.state[0] = self.state[0] or seen
+                except _Slow:
+                    recs = list(_slow_records(io.BytesIO(block), path, start - 1, self.state, self.report))
+                for rstart, rdn, rattrs in recs:
+                    self.entries += 1
+                    try:
+                        o = decode_entry(rdn, rattrs, idx.label)  # type: ignore[arg-type]
+                    except EntryError as e:
+                        raise BadInput(path, f"{rdn}: {e}", line=rstart) from None
+                    shapes.append(frozenset(a for a in UNIVERSAL_ATTRIBUTES if a in rattrs))
+                    last_attrs = rattrs
+                    self.last_dn = rdn  # type: ignore[assignment]
+                    if is_ad_object(o):
+                        objs.append(o)
+                        kind = _model_kind(o)
+                        self.count_kind(kind, kind is not None and _model_linkable(o, kind))
+                    else:
+                        self.non_ad += 1
+        except BadInput as e:
+            raise BadInput(e.path, e.problem, line=None if e.line is None else e.line + line - 1, column=e.column,
+                           place=e.place) from None
+        if not shapes:
+            return
+        slot = len(idx.offsets)
+        idx.offsets.append(-1)
+        idx.lengths.append(0)
+        idx.piece.append(0)
+        for arr in idx.by_key:
+            arr.append(0)
+        idx.exact_dn.append(0)
+        self.universal[slot] = shapes
+        self.last = (slot, last_attrs)
+        if objs:
+            idx.decoded[slot] = objs
+            idx.count += len(objs)
+            for o in objs:
+                idx.base.add(o.dn)
+
+    def finish(self) -> None:
+        """What iter_ldif_records and read_onprem_file conclude at the end of the file."""
+        from .onprem import source_notes
+
+        idx, report = self.idx, self.report
+        if not self.state[0] or idx.count == 0:
+            from .onprem import read_onprem_file
+
+            read_onprem_file(idx.path)  # the exact refusal: empty, no records, no Active Directory objects
+        if report.ldapsearch and not report.trailer:
+            report.incomplete.append("ldapsearch output without its '# search result' trailer: "
+                                     "the file was probably cut off")
+        if self.claimed is not None and self.claimed != self.entries:
+            report.incomplete.append(f"the ldapsearch trailer counts {self.claimed} entries ('# numEntries: "
+                                     f"{self.claimed}') but the file holds {self.entries}: entries were cut out of it")
+        self._shapes()
+        if self.non_ad:
+            total = idx.count + self.non_ad
+            report.notes.append(f"{self.non_ad} of {total} entries are not Active Directory objects "
+                                "(no objectGUID, objectSid or sAMAccountName, no user/group/contact class) and "
+                                "were ignored")
+        idx.complete = not report.incomplete
+        idx.incomplete = tuple(report.incomplete)
+        idx.skipped = sum(report.skipped.values())
+        idx.gaps, idx.kinds = self.gaps, self.kinds
+        idx.notes = tuple(source_notes(idx.stand_in(), report))
+
+    def _shapes(self) -> None:
+        """``RecordShapes``: a last record lacking a universal attribute that every earlier record has."""
+        from .onprem import UNIVERSAL_ATTRIBUTES
+
+        if self.entries < 2 or self.last is None:
+            return
+        slot, last_attrs = self.last
+        if last_attrs is None:
+            last_attrs = self._attrs(slot)[-1]
+        last_dn = self.last_dn.decode("utf-8") if isinstance(self.last_dn, bytes) else self.last_dn
+        missing = {a for a in UNIVERSAL_ATTRIBUTES if a not in last_attrs}
+        for i in range(slot + 1):
+            if not missing:
+                return
+            shapes = self.universal.get(i)
+            if shapes is None:
+                shapes = [frozenset(a for a in UNIVERSAL_ATTRIBUTES if a in at) for at in self._attrs(i)]
+            if i == slot:
+                shapes = shapes[:-1]
+            for sh in shapes:
+                missing &= sh
+        if missing:
+            self.report.incomplete.append(
+                f"the last record ({last_dn}) lacks {', '.join(sorted(missing))}, which every other record has: "
+                "the file was probably cut off inside it")
+
+    def _attrs(self, slot: int) -> list[dict[str, list[bytes]]]:
+        from .ldif import iter_ldif_records
+
+        with open_input(self.idx.path) as f:
+            block = self.idx.block(f.fileno(), slot)
+        return [attrs for _, _, attrs in iter_ldif_records(io.BytesIO(block), self.idx.path)]
+
+
+def _model_kind(o: OnPremObject) -> str | None:
+    from ..core.model import _kind
+
+    return _kind(o)
+
+
+def _model_linkable(o: OnPremObject, kind: str) -> bool:
+    from ..core.model import _linkable
+
+    return _linkable(o, kind)
+
+
+@dataclass(slots=True)
 class LdifIndex:
-    """Result of the cheap pass: where every record is and hashes of its keys (one slot per record)."""
+    """Result of the cheap pass: where every record is and hashes of its keys (one slot per block)."""
 
     path: Path
     label: str
-    count: int = 0
+    count: int = 0  # Active Directory objects (what the full reader would keep)
     offsets: array = field(default_factory=_q)  # file offset of each plain record; -1: a block read in full
     lengths: array = field(default_factory=_q)
     piece: array = field(default_factory=lambda: array("i"))  # which piece a slot is in (line numbers, CRLF)
     pieces: list[tuple[int, int, int]] = field(default_factory=list)  # (file offset, first line, CRLF)
     by_key: tuple[array, ...] = field(default_factory=lambda: (_q(), _q(), _q(), _q()))  # guid, cguid, sid, dn key
     exact_dn: array = field(default_factory=_q)
-    contacts: list[int] = field(default_factory=list)  # slots that may be contacts
+    contacts: list[int] = field(default_factory=list)  # plain slots holding a contact
     decoded: dict[int, list[OnPremObject]] = field(default_factory=dict)  # slot -> objects of a block read in full
     base: DnSuffix = field(default_factory=lambda: DnSuffix())
+    complete: bool = True
+    incomplete: tuple[str, ...] = ()
+    skipped: int = 0
+    notes: tuple[str, ...] = ()
+    gaps: dict[str, int] = field(default_factory=dict)
+    kinds: dict[str, int] = field(default_factory=dict)
     whole: OnPremSource | None = None  # a file read in full (UTF-16): already the full reader's result
 
+    def stand_in(self, objects: list[OnPremObject] | None = None) -> OnPremSource:
+        src = OnPremSource(label=self.label, base_dn=self.base.result(), objects=objects or [], skipped=self.skipped,
+                           notes=self.notes, complete=self.complete, incomplete=self.incomplete,
+                           _gaps=dict(self.gaps), _kinds=dict(self.kinds), count=self.count)
+        if objects is None and self.count:
+            src.objects = [_PLACEHOLDER]  # source_notes asks whether the source holds objects at all
+        return src
+
     def select(self, keys: NeededKeys) -> OnPremSource:
-        """The source with only the objects ``keys`` needs; counts and base DN of the whole file."""
+        """The source with only the objects ``keys`` needs; counts, base DN and notes of the whole file."""
+        from .onprem import is_ad_object
+
         if self.whole is not None:
             return filtered_source(self.whole, keys)
         wanted, offsets = keys.hashes, self.offsets
@@ -254,7 +490,7 @@ class LdifIndex:
             fd = f.fileno()
             for i in sorted(hit):
                 if offsets[i] >= 0:
-                    objs = [o for o in self._decode(fd, i) if keys.needs(o)]
+                    objs = [o for o in self._decode(fd, i) if keys.needs(o) and is_ad_object(o)]
                     if objs:
                         chosen[i] = objs
             for slot, objs in self.decoded.items():
@@ -267,7 +503,7 @@ class LdifIndex:
                 exact = {hash(n.encode("utf-8")) for n in names}
                 for i, h in enumerate(self.exact_dn):
                     if h in exact and i not in chosen and offsets[i] >= 0:
-                        objs = [o for o in self._decode(fd, i) if o.dn in names]
+                        objs = [o for o in self._decode(fd, i) if o.dn in names and is_ad_object(o)]
                         if objs:
                             chosen[i] = objs
                 for slot, objs in self.decoded.items():
@@ -275,23 +511,27 @@ class LdifIndex:
                         same = [o for o in objs if o.dn in names]
                         if same:
                             chosen[slot] = same
-        objects = [o for i in sorted(chosen) for o in chosen[i]]
-        return OnPremSource(label=self.label, base_dn=self.base.result(), objects=objects, count=self.count)
+        return self.stand_in([o for i in sorted(chosen) for o in chosen[i]])
+
+    def block(self, fd: int, i: int) -> bytes:
+        raw = os.pread(fd, self.lengths[i], self.offsets[i])
+        return raw.replace(b"\r\n", b"\n") if self.pieces[self.piece[i]][2] else raw
 
     def _decode(self, fd: int, i: int) -> list[OnPremObject]:
-        off, first_line, crlf = self.pieces[self.piece[i]]
-        raw = os.pread(fd, self.lengths[i], self.offsets[i])
-        if crlf:
-            raw = raw.replace(b"\r\n", b"\n")
+        raw = self.block(fd, i)
         try:
             return _decode_block(raw, self.path, self.label, 1)
         except BadInput:  # not expected for a plain record; name the right line all the same
+            off, first_line, _ = self.pieces[self.piece[i]]
             line = first_line + os.pread(fd, self.offsets[i] - off, off).count(b"\n")
             return _decode_block(raw, self.path, self.label, line)
 
 
+_PLACEHOLDER = OnPremObject(dn="", object_class="other")
+
+
 def _decode_block(block: bytes, path: Path, label: str, line: int) -> list[OnPremObject]:
-    """The full decoder on one block (line ``line`` of the file); errors name the line in the file."""
+    """The full decoder on one plain block (line ``line`` of the file); errors name the line in the file."""
     from .ldif import iter_ldif_records
     from .onprem import EntryError, decode_entry
 
@@ -303,22 +543,20 @@ def _decode_block(block: bytes, path: Path, label: str, line: int) -> list[OnPre
             except EntryError as e:
                 raise BadInput(path, f"{dn}: {e}", line=start) from None
     except BadInput as e:
-        if e.problem == "empty file, expected LDIF records" and e.line is None:
-            return out  # comments only: whether the whole file is empty is judged once, on the whole file
         raise BadInput(e.path, e.problem, line=None if e.line is None else e.line + line - 1, column=e.column,
                        place=e.place) from None
     return out
 
 
-def _cuts(f: io.BufferedReader, start: int) -> Iterator[tuple[int, bytes]]:
-    """(file offset, bytes) pieces that end after a blank line (never inside a record)."""
+def _cuts(f: io.BufferedReader, start: int) -> Iterator[tuple[int, bytes, bool]]:
+    """(file offset, bytes, last) pieces that end after a blank line (never inside a record)."""
     f.seek(start)
     pos, rest = start, b""
     while True:
         data = f.read(CHUNK)
         if not data:
             if rest:
-                yield pos, rest
+                yield pos, rest, True
             return
         buf = rest + data
         a, b = buf.rfind(b"\n\n"), buf.rfind(b"\n\r\n")
@@ -326,48 +564,52 @@ def _cuts(f: io.BufferedReader, start: int) -> Iterator[tuple[int, bytes]]:
         if cut <= 0:
             rest = buf
             continue
-        yield pos, buf[:cut]
+        yield pos, buf[:cut], False
         pos += cut
         rest = buf[cut:]
 
 
 def index_ldif(path: Path | str) -> LdifIndex:
     """One pass over an LDIF export (see the module docstring)."""
+    from .inputs import utf16_codec
+
     p = Path(path)
-    label = str(p)
-    idx = LdifIndex(p, label)
+    idx = LdifIndex(p, str(p))
     with open_input(p) as f:
-        head = f.read(3)
-        if head[:2] == b"\xff\xfe":  # ldifde -u (UTF-16): read in full, as before
+        head = f.read(4)
+        if utf16_codec(head) is not None:  # ldifde -u (UTF-16): read in full, as before
             from .onprem import read_onprem_file
 
             idx.whole = read_onprem_file(p)
             idx.count = len(idx.whole.objects)
             return idx
-        start = 3 if head == b"\xef\xbb\xbf" else 0
+        run = _Pass(idx)
         line = 1
         try:
-            for off, piece in _cuts(f, start):  # type: ignore[arg-type]
-                line = _index_piece(idx, off, piece, line)
+            for off, piece, last in _cuts(f, 3 if head[:3] == b"\xef\xbb\xbf" else 0):  # type: ignore[arg-type]
+                line = _index_piece(run, off, piece, line, last)
         except OSError as e:
             raise BadInput(p, f"cannot read: {e.strerror}") from None
-    if idx.count == 0:  # the exact refusal ("empty file" / "contains no directory objects")
-        from .onprem import read_onprem_file
-
-        read_onprem_file(p)
+    run.finish()
     return idx
 
 
-def _index_piece(idx: LdifIndex, off: int, piece: bytes, line: int) -> int:
+def _index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> int:
     """Index one piece starting at file offset ``off`` and line ``line``; return the next piece's line."""
+    idx = run.idx
     crlf = 0
     if b"\r" in piece:
         n = piece.count(b"\r\n")
         crlf = 1
         piece = piece.replace(b"\r\n", b"\n")
         if n != piece.count(b"\n") or b"\r" in piece:  # mixed line ends: decode this piece in full
-            _add_decoded(idx, _decode_block(piece, idx.path, idx.label, line))
+            run.full(piece, line, last=last)
             return line + piece.count(b"\n")
+    # the full reader's own boundary rules where they differ from "an empty line": whitespace-only separator
+    # lines, the very first piece's leading blank lines, a file that does not end with a line break
+    if (last and not piece.endswith(b"\n")) or (off <= 3 and piece[:1] in (b" ", b"\t", b"\n")):
+        run.full(piece, line, last=last)
+        return line + piece.count(b"\n")
     blocks = piece.split(b"\n\n")
     starts: list[int] = []
     pos = 0
@@ -376,7 +618,7 @@ def _index_piece(idx: LdifIndex, off: int, piece: bytes, line: int) -> int:
         pos += len(blk) + 2
     low = piece.lower()
     unusual = _unusual_blocks(piece, low, starts)
-    contacts = _contacts(low, starts)
+    del low
     pi = len(idx.pieces)
     idx.pieces.append((off, line, crlf))
     first = len(idx.offsets)
@@ -390,6 +632,7 @@ def _index_piece(idx: LdifIndex, off: int, piece: bytes, line: int) -> int:
     nl, nl_at = 0, 0  # newlines before nl_at, counted only when needed
     verified, base = idx.base.parents, idx.base
     count = 0
+    kinds, gaps = run.kinds, run.gaps
     for k, blk in enumerate(blocks):
         if not blk:
             continue
@@ -400,29 +643,28 @@ def _index_piece(idx: LdifIndex, off: int, piece: bytes, line: int) -> int:
         rec = None
         if k not in unusual:
             try:
-                rec = _plain_record(blk, lead, low, starts[k])
+                rec = _plain_record(blk, lead)
             except _Unusual:
                 unusual.add(k)
         if k in unusual:
             nl += piece.count(b"\n", nl_at, start)
             nl_at = start
-            objs = _decode_block(blk[lead:], idx.path, idx.label, line + nl)
-            if objs:
-                idx.decoded[first + len(offs)] = objs
-                idx.count += len(objs)
-                for o in objs:
-                    base.add(o.dn)
-                offs.append(-1)
-                lens.append(0)
-                gs.append(None)
-                cgs.append(None)
-                sids.append(None)
-                dnk.append(0)
-                dns.append(None)
+            if offs:  # slots stay in file order
+                _flush(idx, pi, first, offs, lens, gs, cgs, sids, dnk, dns)
+                offs, lens, gs, cgs, sids, dnk, dns = [], [], [], [], [], [], []
+            run.full(blk[lead:], line + nl)
+            first = len(idx.offsets)
             continue
+        if run.first or run.report.trailer:
+            run.before(blk[lead:])
         if rec is None:
             continue
-        dn, (g, cg, sid) = rec
+        run.entries += 1
+        run.state[0] = True
+        dn = rec.dn
+        slot = first + len(offs)
+        run.last = (slot, None)
+        run.last_dn = dn
         if crlf:
             nl += piece.count(b"\n", nl_at, start)
             nl_at = start
@@ -431,18 +673,37 @@ def _index_piece(idx: LdifIndex, off: int, piece: bytes, line: int) -> int:
         else:
             offs.append(off + start)
             lens.append(len(blk) - lead)
-        if k in contacts:
-            idx.contacts.append(first + len(offs) - 1)
+        dns.append(dn)
+        if not rec.is_ad():  # kept out of the source, as the full reader does; a slot all the same
+            run.non_ad += 1
+            gs.append(None)
+            cgs.append(None)
+            sids.append(None)
+            dnk.append(0)
+            continue
+        kind = rec.kind()
+        if kind is not None:
+            kinds[kind] = kinds.get(kind, 0) + 1
+            if not rec.linkable(kind):
+                gaps[kind] = gaps.get(kind, 0) + 1
+            if kind == "contact":
+                idx.contacts.append(slot)
         c = dn.find(b",")
         if c < 0 or dn[c + 1:] not in verified:
             base.add(dn.decode("utf-8"), c >= 0)
-        gs.append(g)
-        cgs.append(cg)
-        sids.append(sid)
+        gs.append(rec.guid)
+        cgs.append(rec.cguid)
+        sids.append(rec.sid)
         dnk.append(hash(dn.lower().replace(b" ", b"")))
-        dns.append(dn)
         count += 1
     idx.count += count
+    _flush(idx, pi, first, offs, lens, gs, cgs, sids, dnk, dns)
+    return line + piece.count(b"\n")
+
+
+def _flush(idx: LdifIndex, pi: int, first: int, offs: list[int], lens: list[int], gs: list[bytes | None],
+           cgs: list[bytes | None], sids: list[bytes | None], dnk: list[int], dns: list[bytes | None]) -> None:
+    assert first == len(idx.offsets)
     idx.offsets.extend(offs)
     idx.lengths.extend(lens)
     idx.piece.extend([pi] * len(offs))
@@ -452,24 +713,6 @@ def _index_piece(idx: LdifIndex, off: int, piece: bytes, line: int) -> int:
     hsid.extend(map(hash, sids))
     hdn.extend(dnk)
     idx.exact_dn.extend(map(hash, dns))
-    del low
-    return line + piece.count(b"\n")
-
-
-def _add_decoded(idx: LdifIndex, objs: list[OnPremObject]) -> None:
-    """Objects of a block read in full take one slot (no hashes: they are tested as objects)."""
-    if not objs:
-        return
-    idx.decoded[len(idx.offsets)] = objs
-    idx.count += len(objs)
-    for o in objs:
-        idx.base.add(o.dn)
-    idx.offsets.append(-1)
-    idx.lengths.append(0)
-    idx.piece.append(0)
-    for arr in idx.by_key:
-        arr.append(0)
-    idx.exact_dn.append(0)
 
 
 def _unusual_blocks(piece: bytes, low: bytes, starts: list[int]) -> set[int]:
@@ -501,15 +744,8 @@ def _unusual_blocks(piece: bytes, low: bytes, starts: list[int]) -> set[int]:
     return out
 
 
-def _contacts(low: bytes, starts: list[int]) -> set[int]:
-    return {bisect_right(starts, m.start()) - 1 for m in _CONTACT.finditer(b"\n" + low)}
-
-
-def _plain_record(blk: bytes, p: int, low: bytes, at: int) -> tuple[bytes, list[bytes | None]] | None:
-    """(dn, [objectGUID, consistency GUID, objectSid]) of a plain record; None: comments only.
-
-    ``low`` is the lower-cased piece and ``at`` where ``blk`` starts in it.
-    """
+def _plain_record(blk: bytes, p: int) -> _Plain | None:
+    """What the cheap pass needs of a plain record; None: comments only; _Unusual: decode it in full."""
     n = len(blk)
     while p < n and blk[p] == 35:  # '#': comments (with their continuation lines) before the dn
         e = blk.find(b"\n", p)
@@ -540,10 +776,29 @@ def _plain_record(blk: bytes, p: int, low: bytes, at: int) -> tuple[bytes, list[
     k = dn.replace(b" ", b"")
     if b",," in k or k[:1] == b"," or k[-1:] == b",":
         raise _Unusual
-    if low.find(b"\ndn:", at + e, at + n) >= 0 or low.find(b"\ndn;", at + e, at + n) >= 0:
+    if blk.find(b"\ndn:", e) >= 0 or blk.find(b"\nDN:", e) >= 0 or blk.find(b"\nDn:", e) >= 0 \
+            or blk.find(b"\ndN:", e) >= 0:
         raise _Unusual
+    rec = _Plain(dn)
     keys: list[bytes | None] = [None, None, None]
-    for name, value in _TOKENS.findall(blk, e):
+    for name, value, plain, text in _TOKENS.findall(blk, e):
+        if plain:
+            if b"\n" in text:
+                text = text.replace(b"\n ", b"")
+            low = plain.lower()
+            if low == b"objectclass":
+                if not text.isascii():
+                    raise _Unusual
+                rec.classes.append(text)
+            elif low == b"samaccountname":
+                if rec.sam is None:
+                    rec.sam = bool(text)
+            elif low == b"mail":
+                if rec.mail is None:
+                    rec.mail = bool(text)
+            else:
+                rec.proxies = True
+            continue
         if b"\n" in value:
             raise _Unusual
         name = name.lower()
@@ -561,7 +816,8 @@ def _plain_record(blk: bytes, p: int, low: bytes, at: int) -> tuple[bytes, list[
         if slot == 2 and (len(raw) < 8 or len(raw) != 8 + 4 * raw[1]):
             raise _Unusual
         keys[slot] = raw
-    return dn, keys
+    rec.guid, rec.cguid, rec.sid = keys
+    return rec
 
 
 # --------------------------------------------------------------------------- any source, after a full read
@@ -585,12 +841,14 @@ class Whole:
 
 
 def filtered_source(src: OnPremSource, keys: NeededKeys) -> OnPremSource:
-    """A fully read source cut down to what ``keys`` needs (LDAP, csvde, UTF-16 LDIF)."""
+    """A fully read source cut down to what ``keys`` needs (LDAP, csvde, UTF-16 LDIF); its counts stay whole."""
     keep = [o for o in src.objects if keys.needs(o)]
     if keep:
         names = {o.dn for o in keep}
         keep = [o for o in src.objects if keys.needs(o) or o.dn in names]
+    src.unlinkable()  # counted over every object, before the cut
     return OnPremSource(label=src.label, base_dn=src.base_dn, objects=keep, skipped=src.skipped, notes=src.notes,
+                        complete=src.complete, incomplete=src.incomplete, _gaps=src._gaps, _kinds=src._kinds,
                         count=len(src.objects) if src.count is None else src.count)
 
 

@@ -207,7 +207,7 @@ def test_explain_proxy_message_without_value_says_what_is_missing(db):
     scan_json(db)
     r = run("explain", "A synchronized object with the same proxy address already exists in your Microsoft "
                        "Online Services directory.", "--db", str(db))
-    assert r.exit_code == 0
+    assert r.exit_code == 1  # nothing was searched, so nothing matched
     assert "could not extract value" in r.stdout
 
 
@@ -223,7 +223,7 @@ def test_explain_unknown_key_and_empty_db(db):
     assert r.exit_code == 2 and "no scan in the database" in r.stderr
     scan_json(db)
     r = run("explain", "nobody@nowhere.example", "--db", str(db))
-    assert r.exit_code == 0 and "nothing matches" in r.stdout
+    assert r.exit_code == 1 and "nothing matches" in r.stdout
 
 
 # ----------------------------------------------------------------------------- demo and entry points

@@ -19,7 +19,7 @@ from reconciler.core.errors import BadInput
 from reconciler.emulator.generate import GenerateOptions, generate
 from reconciler.sources.files import OnPremFileReader, TenantFileSource
 from reconciler.sources.onprem import read_onprem_file
-from reconciler.sources.prefilter import DnSuffix, index_ldif, keys_for
+from reconciler.sources.prefilter import DnSuffix, NeededKeys, index_ldif, keys_for
 from reconciler.sources.tenantfile import read_tenant_file
 from reconciler.workflow import scan, scan_snapshot
 
@@ -40,7 +40,7 @@ def _both(tenant: Path, ldif: Path) -> tuple[bytes, bytes, int]:
     return _doc(snap, [full]), _doc(snap, [kept]), len(kept.objects)
 
 
-def _ldapsearch_shape(src: Path, dst: Path, crlf: bool = False) -> None:
+def _ldapsearch_shape(src: Path, dst: Path, crlf: bool = False, trailer: int | None = None, cut: int = 0) -> None:
     """What ``ldapsearch -o ldif-wrap=78`` writes: a header, a comment per entry, no changetype, folded lines."""
     out = ["# extended LDIF", "#", "# LDAPv3", "# base <DC=corp,DC=contoso,DC=com> with scope subtree", "#", ""]
     for rec in src.read_text(encoding="utf-8").split("\n\n"):
@@ -56,7 +56,11 @@ def _ldapsearch_shape(src: Path, dst: Path, crlf: bool = False) -> None:
                 ln = " " + ln[78:]
             out.append(ln)
         out.append("")
-    dst.write_bytes(("\r\n" if crlf else "\n").join(out).encode("utf-8"))
+    if trailer is not None:
+        out += ["# search result", "search: 2", "result: 0 Success", "", "# numResponses: 2",
+                f"# numEntries: {trailer}", ""]
+    data = ("\r\n" if crlf else "\n").join(out).encode("utf-8")
+    dst.write_bytes(data[:len(data) - cut] if cut else data)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
@@ -68,13 +72,17 @@ def test_findings_identical_on_generated_tenants(tmp_path: Path, seed: int) -> N
     assert 0 < kept < len(read_onprem_file(ldif).objects) / 2  # memory follows the errors
 
 
-@pytest.mark.parametrize("crlf", [False, True])
-def test_findings_identical_in_ldapsearch_shape(tmp_path: Path, crlf: bool) -> None:
+@pytest.mark.parametrize("crlf,trailer,cut", [(False, None, 0), (True, None, 0), (False, 0, 0), (True, 0, 0),
+                                             (False, 7, 0), (False, None, 40), (True, None, 40)])
+def test_findings_identical_in_ldapsearch_shape(tmp_path: Path, crlf: bool, trailer: int | None, cut: int) -> None:
+    """Folded lines, comments, CRLF; the trailer (right and wrong numEntries); a file cut off mid-record."""
     tenant, ldif, shaped = tmp_path / "t.json", tmp_path / "f.ldif", tmp_path / "s.ldif"
-    generate(GenerateOptions(users=1200, errors_per_1000=50, seed=11), tenant, ldif)
-    _ldapsearch_shape(ldif, shaped, crlf=crlf)
+    s = generate(GenerateOptions(users=1200, errors_per_1000=50, seed=11), tenant, ldif)
+    _ldapsearch_shape(ldif, shaped, crlf=crlf, trailer=None if trailer is None else s.ldif_entries + trailer, cut=cut)
     old, new, _ = _both(tenant, shaped)
     assert old == new
+    if trailer or cut:
+        assert b"incomplete" in new
 
 
 def test_scan_use_case_stores_the_same_findings_and_counts_every_object(tmp_path: Path) -> None:
@@ -187,3 +195,36 @@ def test_base_dn_is_computed_as_over_the_whole_list(dns: list[str]) -> None:
     for d in dns:
         s.add(d, True)
     assert s.result() == common_dn_suffix(dns)
+
+
+# ------------------------------------------------------------------ real exports: same objects, notes and refusals
+
+REAL = Path(__file__).resolve().parents[1] / "data" / "real"
+REAL_LDIF = sorted(p for p in REAL.rglob("*") if p.suffix.casefold() in (".ldif", ".ldf"))
+
+
+def _every(objects: list) -> "NeededKeys":  # type: ignore[type-arg]
+    from reconciler.core.anchors import normalize_dn
+    from reconciler.sources.prefilter import NeededKeys
+
+    return NeededKeys.of((o.anchor for o in objects if o.anchor), (o.object_sid for o in objects if o.object_sid),
+                         (normalize_dn(o.dn) for o in objects))
+
+
+@pytest.mark.parametrize("path", REAL_LDIF, ids=[p.name for p in REAL_LDIF])
+def test_real_exports_read_the_same_through_the_index(path: Path) -> None:
+    try:
+        full = read_onprem_file(path)
+    except BadInput as e:
+        with pytest.raises(BadInput) as new:
+            index_ldif(path)
+        assert str(new.value) == str(e)
+        return
+    kept = index_ldif(path).select(_every(full.objects))
+    assert kept.count == len(full.objects)
+    assert (kept.base_dn, kept.notes, kept.complete, kept.incomplete, kept.skipped) == \
+        (full.base_dn, full.notes, full.complete, full.incomplete, full.skipped)
+    assert kept.unlinkable() == full.unlinkable()
+    assert [o.anchored(k) for o in (kept,) for k in ("user", "group", "contact")] == \
+        [full.anchored(k) for k in ("user", "group", "contact")]
+    assert [o.dn for o in kept.objects] == [o.dn for o in full.objects]
