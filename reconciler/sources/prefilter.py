@@ -211,6 +211,7 @@ _CHECKS = (
     re.compile(rb"\n(?:objectguid|objectsid|ms-ds-consistencyguid):(?!:)"),  # a key attribute not in base64
     re.compile(rb"\nchangetype:(?![ ]*add[ ]*(?:\n(?![ ])|\Z))"),
     re.compile(rb"\n(?:ref|search|result|text|matcheddn):"),  # ldapsearch references and trailer
+    re.compile(rb"\nobjectclass:[^\n]*\n[ ]"),  # a folded objectClass value
 )
 _TEXT_SET = frozenset(n.encode() for n in _TEXT)
 _KEY_NAMES = {b"objectguid": 0, b"ms-ds-consistencyguid": 1, b"objectsid": 2}
@@ -220,14 +221,19 @@ def _ci(name: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in name)
 
 
-# every base64 value, and the plain values that say what an object is and whether it can be linked
+_CLASSES = ("user", "group", "contact", "computer", "inetorgperson")  # the classes decode_entry tells apart
+# per record: every base64 value (checked, keys kept), the object classes that matter, a dn: inside the record
 _TOKENS = re.compile(
-    rb"\n(?:([A-Za-z0-9;.-]+)::[ ]*([^\n]*(?:\n [^\n]*)*)|("
-    + "|".join(_ci(n) for n in ("objectClass", "sAMAccountName", "mail", "proxyAddresses")).encode()
-    + rb"):[ ]*([^\n]*(?:\n [^\n]*)*))")
+    rb"\n(?:([A-Za-z0-9;.-]+)::[ ]*([^\n]*(?:\n [^\n]*)*)|" + _ci("objectClass").encode() + rb":[ ]*("
+    + "|".join(_ci(c) for c in _CLASSES).encode() + rb")(?=\n|\Z)|([dD][nN])[:;])")
+_ANY_CLASS = re.compile(rb"\n" + _ci("objectClass").encode() + rb":")
+_FIRST_SAM = re.compile(rb"\n" + _ci("sAMAccountName").encode() + rb":[ ]*([^\n]*(?:\n [^\n]*)*)")
+_FIRST_MAIL = re.compile(rb"\n" + _ci("mail").encode() + rb":[ ]*([^\n]*(?:\n [^\n]*)*)")
+_ANY_PROXY = re.compile(rb"\n" + _ci("proxyAddresses").encode() + rb":")
+_CTRL = bytes(range(32))
 _CLASS_ORDER = ((b"computer", "computer"), (b"contact", "contact"), (b"group", "group"), (b"user", "user"),
                 (b"inetorgperson", "user"))
-_AD_CLASSES = frozenset({b"user", b"group", b"contact", b"computer"})
+_AD_CLASSES = (b"user", b"group", b"contact", b"computer")
 _SPAN = 4  # hashes per record: guid, consistency guid, sid, dn key
 
 
@@ -241,24 +247,22 @@ def _q() -> array:
 
 @dataclass(slots=True)
 class _Plain:
-    """What the cheap pass reads of a plain record."""
+    """What the cheap pass reads of a plain record (the rest is looked up in ``blk`` only when it matters)."""
 
     dn: bytes
+    blk: bytes
     guid: bytes | None = None
     cguid: bytes | None = None
     sid: bytes | None = None
-    classes: list[bytes] = field(default_factory=list)
-    sam: bool | None = None  # whether the first value is non-empty; None: no value
-    mail: bool | None = None
-    proxies: bool = False
+    classes: list[bytes] = field(default_factory=list)  # lower-cased, only those in _CLASSES
 
     def kind(self) -> str | None:
-        """``onprem`` model's link kind (user/group/contact/unknown) or None, as decode_entry would give it."""
-        low = {c.lower() for c in self.classes}
+        """The model's link kind (user/group/contact/unknown) or None, as decode_entry's object would give it."""
+        low = self.classes
         cls = next((k for name, k in _CLASS_ORDER if name in low), "other")
         if cls in ("user", "group", "contact"):
             return cls
-        if not self.classes and not self.cguid and self.guid is None:
+        if not self.cguid and self.guid is None and _ANY_CLASS.search(self.blk) is None:
             return "unknown"
         return None
 
@@ -268,13 +272,21 @@ class _Plain:
         if kind == "group":
             return self.sid is not None
         if kind == "contact":
-            return bool(self.mail) or self.proxies
+            return _first_value(_FIRST_MAIL, self.blk) or _ANY_PROXY.search(self.blk) is not None
         return False
 
     def is_ad(self) -> bool:
-        if self.guid is not None or self.sid is not None or self.cguid or self.sam:
+        if self.guid is not None or self.sid is not None or self.cguid:
             return True
-        return any(c.lower() in _AD_CLASSES for c in self.classes)
+        if any(c in _AD_CLASSES for c in self.classes):
+            return True
+        return _first_value(_FIRST_SAM, self.blk)
+
+
+def _first_value(pattern: re.Pattern[bytes], blk: bytes) -> bool:
+    """Whether the attribute's first value is non-empty (decode_entry keeps the first, '' is false)."""
+    m = pattern.search(blk)
+    return m is not None and bool(m.group(1).replace(b"\n ", b""))
 
 
 class _Pass:
@@ -771,34 +783,20 @@ def _plain_record(blk: bytes, p: int) -> _Plain | None:
             e2 = n
         dn += blk[e + 2:e2]
         e = e2
-    if not dn or not dn.isascii() or min(dn) < 32 or b"\\" in dn or b'"' in dn or b";" in dn:
+    if not dn or not dn.isascii() or len(dn.translate(None, _CTRL)) != len(dn) or b"\\" in dn or b'"' in dn \
+            or b";" in dn:
         raise _Unusual
     k = dn.replace(b" ", b"")
     if b",," in k or k[:1] == b"," or k[-1:] == b",":
         raise _Unusual
-    if blk.find(b"\ndn:", e) >= 0 or blk.find(b"\nDN:", e) >= 0 or blk.find(b"\nDn:", e) >= 0 \
-            or blk.find(b"\ndN:", e) >= 0:
-        raise _Unusual
-    rec = _Plain(dn)
+    rec = _Plain(dn, blk)
     keys: list[bytes | None] = [None, None, None]
-    for name, value, plain, text in _TOKENS.findall(blk, e):
-        if plain:
-            if b"\n" in text:
-                text = text.replace(b"\n ", b"")
-            low = plain.lower()
-            if low == b"objectclass":
-                if not text.isascii():
-                    raise _Unusual
-                rec.classes.append(text)
-            elif low == b"samaccountname":
-                if rec.sam is None:
-                    rec.sam = bool(text)
-            elif low == b"mail":
-                if rec.mail is None:
-                    rec.mail = bool(text)
-            else:
-                rec.proxies = True
+    for name, value, cls, inner in _TOKENS.findall(blk, e):
+        if cls:
+            rec.classes.append(cls.lower())
             continue
+        if inner:
+            raise _Unusual  # a dn: inside the record
         if b"\n" in value:
             raise _Unusual
         name = name.lower()
