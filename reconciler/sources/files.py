@@ -42,9 +42,9 @@ class OnPremFileReader:
     def prepare(self) -> "Selectable":
         """The scan's cheap pass (LDIF: index only; csvde: read in full); ``.select(keys)`` keeps what is needed."""
         if self.path.suffix.casefold() in (".ldif", ".ldf"):
-            from .prefilter import index_ldif
+            from .prefilter import index_ldif_elsewhere
 
-            return index_ldif(self.path)
+            return index_ldif_elsewhere(self.path)
         from .prefilter import Whole
 
         return Whole(read_onprem_file(self.path))

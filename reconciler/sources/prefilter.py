@@ -4,7 +4,7 @@ The matcher looks on-prem objects up by anchor (objectGUID or mS-DS-ConsistencyG
 by objectSid, by DN and, for contacts, by address: a few thousand objects out of
 hundreds of thousands. :func:`index_ldif` passes once over an LDIF export (it can
 run while the cloud is still being read) and keeps, per record, only its offset and
-64-bit hashes of those keys; :meth:`LdifIndex.select` then decodes, with the one
+CRC-32 hashes of those keys; :meth:`LdifIndex.select` then decodes, with the one
 decoding path (``ldif.iter_ldif_records`` + ``onprem.decode_entry``), only the
 records whose hashes meet a key of the cloud side, and keeps those that really
 match (:meth:`NeededKeys.needs`).
@@ -27,6 +27,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol, Sequence
+from zlib import crc32
 
 from ..core.anchors import normalize_dn, sid_str_to_bytes
 from ..core.errors import BadInput
@@ -38,6 +39,7 @@ __all__ = ["NeededKeys", "keys_for", "LdifIndex", "index_ldif", "filtered_source
            "total_objects"]
 
 CHUNK = 8 << 20
+CHILD_MIN = 16 << 20  # files this large are indexed in a child process (starting one costs ~0.2 s)
 
 # --------------------------------------------------------------------------- keys
 
@@ -79,13 +81,13 @@ class NeededKeys:
             except (binascii.Error, ValueError):
                 continue
             if binascii.b2a_base64(raw, newline=False).decode("ascii") == a:  # only a canonical form can equal one
-                hashes.add(hash(raw))
+                hashes.add(crc32(raw))
         for s in sids:
             try:
-                hashes.add(hash(sid_str_to_bytes(s)))
+                hashes.add(crc32(sid_str_to_bytes(s)))
             except (ValueError, OverflowError):
                 pass
-        hashes.update(hash(_dn_key(t)) for t in dns)
+        hashes.update(crc32(_dn_key(t)) for t in dns)
         return cls(frozenset(anchors), frozenset(sids), frozenset(dns), frozenset(values), frozenset(hashes))
 
     def needs(self, o: OnPremObject) -> bool:
@@ -243,6 +245,10 @@ class _Unusual(Exception):
 
 def _q() -> array:
     return array("q")
+
+
+def _h() -> array:
+    return array("I")  # CRC-32 of a key: the same in every process (hash() is salted per process)
 
 
 @dataclass(slots=True)
@@ -464,8 +470,8 @@ class LdifIndex:
     lengths: array = field(default_factory=_q)
     piece: array = field(default_factory=lambda: array("i"))  # which piece a slot is in (line numbers, CRLF)
     pieces: list[tuple[int, int, int]] = field(default_factory=list)  # (file offset, first line, CRLF)
-    by_key: tuple[array, ...] = field(default_factory=lambda: (_q(), _q(), _q(), _q()))  # guid, cguid, sid, dn key
-    exact_dn: array = field(default_factory=_q)
+    by_key: tuple[array, ...] = field(default_factory=lambda: (_h(), _h(), _h(), _h()))  # guid, cguid, sid, dn key
+    exact_dn: array = field(default_factory=_h)
     contacts: list[int] = field(default_factory=list)  # plain slots holding a contact
     decoded: dict[int, list[OnPremObject]] = field(default_factory=dict)  # slot -> objects of a block read in full
     base: DnSuffix = field(default_factory=lambda: DnSuffix())
@@ -512,7 +518,7 @@ class LdifIndex:
             # the explain details look objects up by exact DN, the last one wins: keep namesakes too
             names = {o.dn for objs in chosen.values() for o in objs}
             if names:
-                exact = {hash(n.encode("utf-8")) for n in names}
+                exact = {crc32(n.encode("utf-8")) for n in names}
                 for i, h in enumerate(self.exact_dn):
                     if h in exact and i not in chosen and offsets[i] >= 0:
                         objs = [o for o in self._decode(fd, i) if o.dn in names and is_ad_object(o)]
@@ -636,11 +642,11 @@ def _index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> i
     first = len(idx.offsets)
     offs: list[int] = []
     lens: list[int] = []
-    gs: list[bytes | None] = []
-    cgs: list[bytes | None] = []
-    sids: list[bytes | None] = []
+    gs: list[bytes] = []
+    cgs: list[bytes] = []
+    sids: list[bytes] = []
     dnk: list[int] = []
-    dns: list[bytes | None] = []
+    dns: list[bytes] = []
     nl, nl_at = 0, 0  # newlines before nl_at, counted only when needed
     verified, base = idx.base.parents, idx.base
     count = 0
@@ -688,9 +694,9 @@ def _index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> i
         dns.append(dn)
         if not rec.is_ad():  # kept out of the source, as the full reader does; a slot all the same
             run.non_ad += 1
-            gs.append(None)
-            cgs.append(None)
-            sids.append(None)
+            gs.append(b"")
+            cgs.append(b"")
+            sids.append(b"")
             dnk.append(0)
             continue
         kind = rec.kind()
@@ -703,28 +709,28 @@ def _index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> i
         c = dn.find(b",")
         if c < 0 or dn[c + 1:] not in verified:
             base.add(dn.decode("utf-8"), c >= 0)
-        gs.append(rec.guid)
-        cgs.append(rec.cguid)
-        sids.append(rec.sid)
-        dnk.append(hash(dn.lower().replace(b" ", b"")))
+        gs.append(rec.guid or b"")  # crc32(b"") is 0: no key
+        cgs.append(rec.cguid or b"")
+        sids.append(rec.sid or b"")
+        dnk.append(crc32(dn.lower().replace(b" ", b"")))
         count += 1
     idx.count += count
     _flush(idx, pi, first, offs, lens, gs, cgs, sids, dnk, dns)
     return line + piece.count(b"\n")
 
 
-def _flush(idx: LdifIndex, pi: int, first: int, offs: list[int], lens: list[int], gs: list[bytes | None],
-           cgs: list[bytes | None], sids: list[bytes | None], dnk: list[int], dns: list[bytes | None]) -> None:
+def _flush(idx: LdifIndex, pi: int, first: int, offs: list[int], lens: list[int], gs: list[bytes],
+           cgs: list[bytes], sids: list[bytes], dnk: list[int], dns: list[bytes]) -> None:
     assert first == len(idx.offsets)
     idx.offsets.extend(offs)
     idx.lengths.extend(lens)
     idx.piece.extend([pi] * len(offs))
     hg, hcg, hsid, hdn = idx.by_key
-    hg.extend(map(hash, gs))
-    hcg.extend(map(hash, cgs))
-    hsid.extend(map(hash, sids))
+    hg.extend(map(crc32, gs))
+    hcg.extend(map(crc32, cgs))
+    hsid.extend(map(crc32, sids))
     hdn.extend(dnk)
-    idx.exact_dn.extend(map(hash, dns))
+    idx.exact_dn.extend(map(crc32, dns))
 
 
 def _unusual_blocks(piece: bytes, low: bytes, starts: list[int]) -> set[int]:
@@ -852,3 +858,54 @@ def filtered_source(src: OnPremSource, keys: NeededKeys) -> OnPremSource:
 
 def total_objects(sources: Iterable[OnPremSource]) -> int:
     return sum(len(s.objects) if s.count is None else s.count for s in sources)
+
+
+# --------------------------------------------------------------------------- the pass in its own process
+
+
+def _child_main() -> None:
+    """``python -c`` entry: index the LDIF named in argv[1]; the pickled result goes to stdout."""
+    import pickle
+    import sys
+
+    try:
+        out: tuple = ("ok", index_ldif(sys.argv[1]))
+    except BadInput as e:
+        out = ("bad", e.path, e.problem, e.line, e.column, e.place)
+    sys.stdout.buffer.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def index_ldif_elsewhere(path: Path | str) -> LdifIndex:
+    """:func:`index_ldif` in a child process (another core, and its buffers' memory is not ours).
+
+    Falls back to this process when no child can be started or it does not answer.
+    """
+    import pickle
+    import subprocess
+    import sys
+
+    p = Path(path)
+    try:
+        if p.stat().st_size < CHILD_MIN:
+            return index_ldif(p)
+    except OSError:
+        return index_ldif(p)  # the reader's own refusal (no such file, a folder, unreadable)
+    try:
+        r = subprocess.run([sys.executable, "-c", "from reconciler.sources.prefilter import _child_main; _child_main()",
+                            str(p)], capture_output=True, env=_child_env(), check=False)
+        res = pickle.loads(r.stdout) if r.returncode == 0 else None
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
+        res = None
+    if not res:
+        return index_ldif(p)
+    if res[0] == "bad":
+        raise BadInput(res[1], res[2], line=res[3], column=res[4], place=res[5])
+    return res[1]
+
+
+def _child_env() -> dict[str, str]:
+    """The child imports this same package: put its folder first on PYTHONPATH."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from pathlib import Path
+from zlib import crc32
 
 import orjson
 import pytest
@@ -157,7 +158,7 @@ def test_unusual_but_valid_records_are_read_in_full(tmp_path: Path, i: int) -> N
     from reconciler.sources.prefilter import NeededKeys
 
     every = NeededKeys(anchors=frozenset(o.anchor for o in full.objects if o.anchor),
-                       hashes=frozenset(hash(base64.b64decode(o.anchor)) for o in full.objects if o.anchor))
+                       hashes=frozenset(crc32(base64.b64decode(o.anchor)) for o in full.objects if o.anchor))
     assert [o.dn for o in idx.select(every).objects] == [o.dn for o in full.objects if o.anchor]
 
 
@@ -179,7 +180,7 @@ def test_namesakes_are_kept_for_the_explain_view(tmp_path: Path) -> None:
     ldif.write_text(_rec("CN=a,DC=x") + _rec("CN=a,DC=x", guid=other), encoding="utf-8")
     from reconciler.sources.prefilter import NeededKeys
 
-    keys = NeededKeys(anchors=frozenset({_GUID}), hashes=frozenset({hash(bytes(range(16)))}))
+    keys = NeededKeys(anchors=frozenset({_GUID}), hashes=frozenset({crc32(bytes(range(16)))}))
     kept = index_ldif(ldif).select(keys)
     assert [o.object_guid for o in kept.objects] == [o.object_guid for o in read_onprem_file(ldif).objects]
 
@@ -228,3 +229,19 @@ def test_real_exports_read_the_same_through_the_index(path: Path) -> None:
     assert [o.anchored(k) for o in (kept,) for k in ("user", "group", "contact")] == \
         [full.anchored(k) for k in ("user", "group", "contact")]
     assert [o.dn for o in kept.objects] == [o.dn for o in full.objects]
+
+
+def test_a_large_export_is_indexed_in_a_child_process_with_the_same_result(tmp_path: Path, monkeypatch) -> None:
+    from reconciler.sources import prefilter
+
+    tenant, ldif = tmp_path / "t.json", tmp_path / "f.ldif"
+    generate(GenerateOptions(users=600, errors_per_1000=50, seed=3), tenant, ldif)
+    monkeypatch.setattr(prefilter, "CHILD_MIN", 0)
+    keys = keys_for(read_tenant_file(tenant))
+    here, there = index_ldif(ldif).select(keys), prefilter.index_ldif_elsewhere(ldif).select(keys)
+    assert [o.dn for o in there.objects] == [o.dn for o in here.objects] and there.count == here.count
+    bad = tmp_path / "bad.ldif"
+    bad.write_text(_rec("CN=a,DC=x", "userAccountControl: abc"), encoding="utf-8")
+    with pytest.raises(BadInput) as e:
+        prefilter.index_ldif_elsewhere(bad)
+    assert "userAccountControl is not a number" in str(e.value) and ":1:" in str(e.value).replace("line ", "")
