@@ -13,7 +13,6 @@ from .core.errors import DirectoryError, UsageError
 from .core.explain import finding_detail, parse_error_text, resolve_key
 from .core.matcher import forest_warnings, match, uncovered_reason, upn_origin
 from .core.model import CloudSnapshot, Finding, OnPremObject, OnPremSource, ScanResult, Scenario, fold
-from .core.timestamps import is_iso, time_problem
 from .fixes.planner import context_from_snapshot
 from .history.store import Store, utcnow
 from .sources.base import CloudSource, NullProgress, OnPremReader, Progress
@@ -44,15 +43,18 @@ def scan_snapshot(snapshot: CloudSnapshot, onprem: Sequence[OnPremSource]) -> tu
         result.warnings.append("no on-prem source supplied: no finding can be onprem_duplicate or "
                                "orphaned_holder (supply --onprem or --ldap)")
     result.warnings += forest_warnings(snapshot, onprem)
-    raw_times = sorted({f.error.occurred for f in findings if f.error.occurred and not is_iso(f.error.occurred)})
-    if raw_times:
-        result.warnings.append(f"{len(raw_times)} error time stamp(s) kept as given, not ISO 8601 "
-                               f"(e.g. {raw_times[0]!r}: {time_problem(raw_times[0])})")
+    result.warnings += snapshot.warnings  # incl. each time stamp kept as given (sources.timestamps)
+    by_origin: dict[str, int] = {}
+    for f in findings:
+        for o in f.all_origins:
+            by_origin[o] = by_origin.get(o, 0) + 1
     result.stats = {"objects": len(snapshot.objects),
                     "onprem_objects": sum(_read(s) for s in onprem),
                     "errors": len(findings),
                     "onprem_sources": [source_stats(s) for s in onprem],
-                    "unverified_holders": unverified_stats(findings)}
+                    "unverified_holders": unverified_stats(findings),
+                    "origins_read": list(snapshot.origins_read),
+                    "by_origin": by_origin}
     return result, details
 
 
@@ -91,6 +93,20 @@ def _prepare(readers: Sequence[OnPremReader]) -> list[Any]:
     return out
 
 
+def _onprem_values(pending: Any) -> Any:
+    """objectGUID -> the on-prem object's UPN, mail and SMTP values (for failures that name no value).
+
+    ``pending`` is the on-prem pass still running beside the cloud read: the first call waits for it.
+    """
+    def values(guid: str) -> list[str]:
+        for p in pending.result():
+            o = p.by_guid(guid)
+            if o is not None:
+                return [v for v in (o.user_principal_name, o.mail, *o.smtp_addresses()) if v]
+        return []
+    return values
+
+
 async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store | None,
                progress: Progress | None = None) -> ScanOutcome:
     """Read the cloud and (at the same time) pass over the on-prem sources; keep on-prem only what matching needs.
@@ -98,9 +114,14 @@ async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store 
     On-prem input errors win over cloud errors, as when the on-prem side was read first.
     """
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     progress = progress or NullProgress()
-    pending = asyncio.ensure_future(asyncio.to_thread(_prepare, onprem)) if onprem else None
+    pool = ThreadPoolExecutor(1, thread_name_prefix="onprem") if onprem else None
+    future = pool.submit(_prepare, onprem) if pool is not None else None
+    pending = asyncio.wrap_future(future) if future is not None else None
+    if hasattr(cloud, "onprem_values") and future is not None:  # a targeted Graph read also looks up holders
+        cloud.onprem_values = _onprem_values(future)  # type: ignore[attr-defined]
     cloud_read = asyncio.ensure_future(cloud.read(progress))
     try:
         prepared = await pending if pending is not None else []
@@ -108,6 +129,9 @@ async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store 
         cloud_read.cancel()
         await asyncio.gather(cloud_read, return_exceptions=True)
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False)
     for r, p in zip(onprem, prepared):
         progress.stage(f"reading {r.label}")
         progress.advance(p.count, objects=p.count)
@@ -124,6 +148,13 @@ async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store 
         progress.stage("reading the on-prem objects the errors need")
         keys = keys_for(snapshot)
         sources = [p.select(keys) for p in prepared]
+        for _ in range(3):  # failures found through their on-prem object bring its values and anchor
+            if not snapshot.error_records:
+                break
+            more = keys_for(snapshot, sources)
+            if more == keys:
+                break
+            keys, sources = more, [p.select(more) for p in prepared]
     progress.stage("matching")
     result, details = scan_snapshot(snapshot, sources)
     result.warnings += [f"{src.label}: {note}" for src in sources for note in src.notes]

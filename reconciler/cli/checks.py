@@ -34,12 +34,14 @@ from .common import (
     handle_errors,
     output,
     source_options,
+    terminal_width,
 )
 
 FORMATS = ("table", "json", "csv", "md", "ldif")
 CSV_COLUMNS = ("dn", "attribute", "value", "kind", "rule", "severity", "proposed", "action", "keep", "related",
                "message", "source")
 _BATCH = 10_000
+_BINARY = frozenset({"usercertificate", "usersmimecertificate", "ms-ds-consistencyguid"})
 
 
 def load_tlds(path: Path | None) -> frozenset[str]:
@@ -81,7 +83,7 @@ def _feed(checker: Any, objects: Iterable[Any], label: str, progress: Any) -> No
     progress.advance(n % _BATCH, checked=n % _BATCH)
 
 
-def run_checks(opts: Any, tlds: frozenset[str], progress: Any) -> Any:
+def run_checks(opts: Any, tlds: frozenset[str], progress: Any, rules: frozenset[str] | None = None) -> Any:
     """Read the cloud (if given) once, then stream every forest through one Checker."""
     from ..checks.engine import Checker
     from ..wiring import build_cloud_source, build_onprem_readers, has_cloud_source
@@ -90,7 +92,7 @@ def run_checks(opts: Any, tlds: frozenset[str], progress: Any) -> Any:
     import asyncio
 
     snapshot = asyncio.run(build_cloud_source(opts).read(progress)) if has_cloud_source(opts) else None
-    checker = Checker(tlds, snapshot)
+    checker = Checker(tlds, snapshot, rules)
     for r in readers:
         stream = getattr(r, "iter_objects", None)  # a streaming reader keeps memory flat
         if stream is not None:
@@ -120,6 +122,12 @@ def check_onprem(
                                         "found.")] = False,
     tld_file: Annotated[Path | None, typer.Option(
         "--tld-file", help="Replace the bundled IANA top-level-domain list (one TLD a line).")] = None,
+    rules: Annotated[str | None, typer.Option(
+        "--rules", help="Which rules run, comma-separated: all (default), idfix (IdFix parity only), microsoft, "
+        "exchange, reconciler, large, anchors, or rule ids; '-id' removes one (all,-smtp-tld).")] = None,
+    plan_out: Annotated[Path | None, typer.Option(
+        "--plan-out", help="With a cloud source: write the moved users' re-anchoring (set_consistency_guid, "
+        "through the fix engine's guards) as an inert plan for review and `reconciler apply`.")] = None,
     quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ) -> None:
     """Check on-prem data before it syncs (IdFix successor): IdFix's attribute rules without its false
@@ -134,21 +142,49 @@ def check_onprem(
     check_choice("--format", fmt, FORMATS)
     if not onprem and not ldap:
         raise UsageError("check-onprem needs an on-prem source: --onprem FILE or --ldap URL (repeatable)")
+    from ..checks.rules import select_rules
+
+    try:
+        selected = select_rules(rules)
+    except ValueError as e:
+        raise UsageError(f"--rules: {e}") from None
     tlds = load_tlds(tld_file)
     opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
                           client_id=client_id, certificate=certificate, cloud=cloud, onprem=onprem, ldap=ldap,
                           bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
                           insecure=insecure, verbose=verbose)
+    if plan_out is not None:
+        from ..wiring import has_cloud_source
+
+        if not has_cloud_source(opts):
+            raise UsageError("--plan-out needs a cloud source (--tenant FILE or --graph): the re-anchoring copies "
+                             "a cloud user's immutable id")
     with StderrProgress(quiet, verbose) as progress:
-        result = run_checks(opts, tlds, progress)
+        result = run_checks(opts, tlds, progress, selected)
+    if plan_out is not None:
+        _write_reanchor_plan(result, plan_out, quiet)
     with output(out) as stream:
-        render(result, fmt, stream)
+        render(result, fmt, stream, terminal_width() if out is None else None)
     if not quiet:
         for n in result.notes:
             err(f"note: {n}")
-        err(summary(result))
+        err(summary(result) + (". Details: --format json|md." if fmt == "table" and result.problems else ""))
     if check and result.has_errors:
         raise typer.Exit(1)
+
+
+def _write_reanchor_plan(result: Any, path: Path, quiet: bool) -> None:
+    """check-onprem's moved users -> reconciler.fixes.planner.plan_reanchors -> an inert plan file."""
+    from ..fixes.planfile import write_plan
+    from ..fixes.planner import TenantContext, plan_reanchors
+
+    ctx = TenantContext.from_data(result.plan_context, "") if result.plan_context else TenantContext(tenant="")
+    plan = plan_reanchors(result.reanchors, ctx, created=result.generated)
+    write_plan(path, plan)
+    if not quiet:
+        for w in plan.warnings:
+            err(f"warning: {w}")
+        err(f"plan {plan.fingerprint}: {len(plan.steps)} steps, {len(plan.refusals)} refusals -> {path}")
 
 
 # ---------------------------------------------------------------- rendering
@@ -197,15 +233,16 @@ def ldif_changes(result: Any) -> str:
         out += [_comment(f"# {p.rule}: {p.message}") for p in changes.values()]
         out += [*ldif_line("dn", dn), "changetype: modify"]
         for (attr, old), p in changes.items():
+            binary = attr.casefold() in _BINARY  # the value is base64 of the raw bytes (certificates, GUIDs)
             if old:
-                out += [f"delete: {attr}", *ldif_line(attr, old), "-"]
+                out += [f"delete: {attr}", *ldif_line(attr, old, binary_b64=binary), "-"]
             if p.action == "edit" and p.proposed:
-                out += [f"add: {attr}", *ldif_line(attr, p.proposed), "-"]
+                out += [f"add: {attr}", *ldif_line(attr, p.proposed, binary_b64=binary), "-"]
         out.append("")
     return "\n".join(out) + "\n"
 
 
-def render(result: Any, fmt: str, out: TextIO) -> None:
+def render(result: Any, fmt: str, out: TextIO, width: int | None = None) -> None:
     import csv
 
     import orjson
@@ -223,7 +260,7 @@ def render(result: Any, fmt: str, out: TextIO) -> None:
     elif fmt == "ldif":
         out.write(ldif_changes(result))
     else:
-        _table(result, out)
+        _table(result, out, width)
 
 
 def _md(s: Any) -> str:
@@ -244,11 +281,22 @@ def _cut(s: str | None, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _table(result: Any, out: TextIO) -> None:
-    if not result.problems:
-        out.write(f"no problems: {summary(result)}\n")
+CHECK_COLUMNS = ("SEVERITY", "RULE", "ATTRIBUTE", "VALUE", "PROPOSED", "KEEP", "DN")
+_CHECK_MIN = (8, 14, 17, 16, 10, 9, 16)
+
+
+def _table(result: Any, out: TextIO, width: int | None = None) -> None:
+    """Plain columns; on a terminal (``width``) they fit it: long values end in ``…``, PROPOSED and KEEP go
+    first when it is narrow; whole values in --format json/csv."""
+    from ..core.textfit import fit_table
+
+    if not result.problems:  # the result; the summary (counts) goes to stderr, once
+        out.write("no problems\n")
         return
-    out.write(f"{'SEVERITY':8} {'RULE':26} {'ATTRIBUTE':17} {'VALUE':38} {'PROPOSED':30} {'KEEP':9} DN\n")
-    out.writelines(f"{p.severity:8} {p.rule:26} {p.attribute:17} {_cut(p.value, 38):38} {_cut(p.proposed, 30):30} "
-                  f"{p.keep or '-':9} {p.dn}\n" for p in result.problems)
-    out.write(f"\n{summary(result)}. Details: --format json|md.\n")
+    rows = [(p.severity, p.rule, p.attribute, p.value or "-", p.proposed or "-", p.keep or "-", p.dn)
+            for p in result.problems]
+    if width is None:  # a pipe or a file: whole values, columns as wide as their longest cell
+        width = 10_000
+    keep, widths, cut = fit_table(CHECK_COLUMNS, rows, _CHECK_MIN, width, drop_order=(4, 5), per_column=1, fixed=0)
+    out.write(" ".join(f"{CHECK_COLUMNS[i]:{w}}" for i, w in zip(keep, widths)).rstrip() + "\n")
+    out.writelines(" ".join(f"{c:{w}}" for c, w in zip(r, widths)).rstrip() + "\n" for r in cut)

@@ -38,6 +38,7 @@ from .common import (
 )
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table|json|csv|md|html.")]
+ExplainFormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="FMT", help="table|json|md.")]
 
 
 def _run_scan(opts, db: Optional[Path], quiet: bool, verbose: bool):  # type: ignore[no-untyped-def]
@@ -63,6 +64,16 @@ def scan(
                                           rich_help_panel="Cloud source")] = "auto",
     save_tenant: Annotated[Optional[Path], typer.Option(
         "--save-tenant", help="Also write what was read as a reconciler.tenant/1 file.",
+        rich_help_panel="Cloud source")] = None,
+    errors: Annotated[Optional[str], typer.Option(
+        "--errors", help="Origins to read, comma-separated: connect,cloud_sync,exchange,health (default: every "
+                         "origin the credentials allow).", rich_help_panel="Cloud source")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="Cloud Sync failures since: a duration (7d, 36h) or an ISO date (default 7d).",
+        rich_help_panel="Cloud source")] = None,
+    health_url: Annotated[Optional[str], typer.Option(
+        "--health-url", help="Azure Resource Manager-compatible root for Connect Health (e.g. the emulator's "
+                             "http://127.0.0.1:PORT/arm); default with --graph: the cloud's ARM.",
         rich_help_panel="Cloud source")] = None,
     onprem: OnpremOpt = None, ldap: LdapOpt = None, bind_dn: BindDnOpt = None, base_dn: BaseDnOpt = None,
     ldap_filter: LdapFilterOpt = None, ldap_ca: LdapCaOpt = None, insecure: InsecureOpt = False,
@@ -98,10 +109,14 @@ def scan(
         scan_all_command(config, db, parallel=parallel, fmt=fmt, out=out, check=check, new_only=new_only,
                          quiet=quiet, sources_given=bool(tenant or graph or graph_url or onprem or ldap))
         return
+    from ..wiring import parse_errors_option, parse_since_option
+
     opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
                           client_id=client_id, certificate=certificate, cloud=cloud, onprem=onprem, ldap=ldap,
                           bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
-                          insecure=insecure, verbose=verbose, strategy=strategy, save_tenant=save_tenant)
+                          insecure=insecure, verbose=verbose, strategy=strategy, save_tenant=save_tenant,
+                          errors=parse_errors_option(errors), since=parse_since_option(since),
+                          health_url=health_url)
     outcome = _run_scan(opts, db, quiet, verbose)
     doc = outcome.result.data()
     with output(out) as stream:
@@ -133,7 +148,7 @@ def explain(
     db: DbOpt = None,
     run: Annotated[Optional[str], typer.Option("--run", help="Explain from this run (default: latest).")] = None,
     tenant_name: Annotated[Optional[str], typer.Option("--tenant-name", help="Pick the tenant's latest run.")] = None,
-    fmt: FormatOpt = "table", out: OutOpt = None, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+    fmt: ExplainFormatOpt = "table", out: OutOpt = None, quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ) -> None:
     """Side-by-side view of one conflict: error object, every holder, their on-prem objects, and why.
 
@@ -199,6 +214,7 @@ def demo(
     with ExitStack() as stack:
         tenant_path = stack.enter_context(resources.as_file(data / "sample-tenant.json"))
         ldif_path = stack.enter_context(resources.as_file(data / "sample-onprem.ldif"))
+        keep = workdir is not None
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reconciler-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
@@ -215,31 +231,49 @@ def demo(
         _heading(f"2. explain {first['id']}   (reconciler explain KEY)")
         exp = explain_uc(first["id"], doc["findings"], outcome.details, outcome.snapshot)
         render_explanation(exp, "table", sys.stdout, color=color)
-        _later_stages(db, workdir, tenant_path, ldif_path)
-        typer.echo("\nNext: `reconciler scan --tenant FILE --onprem FILE` (or --graph / --ldap) on your own data.")
+        _later_stages(db, workdir, tenant_path, ldif_path, quiet, keep)
+        if keep:
+            files = sorted(p.name for p in workdir.iterdir() if p.is_file() and not p.name.startswith("."))
+            typer.echo(f"\nThe demo's files are kept in {workdir}: {', '.join(files)}")
+        else:
+            typer.echo("\nThe demo worked in a temporary folder, removed now; `reconciler demo --workdir DIR` keeps "
+                       "its plan, review, PowerShell and LDIF files.")
+        typer.echo("Next: `reconciler scan --tenant FILE --onprem FILE` (or --graph / --ldap) on your own data.")
 
 
 def _heading(text: str) -> None:
     typer.echo(f"\n== {text}\n")
 
 
-def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path) -> None:
-    """plan -> dry-run apply -> report -> check-onprem, each through its own command."""
+def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path, quiet: bool = False,
+                  keep: bool = True) -> None:
+    """plan -> dry-run apply -> report -> check-onprem, each through its own command.
+
+    ``keep``: the files stay after the demo, so they are named with their paths; in a temporary folder
+    only their names are given (a path that is gone when the admin looks would mislead).
+    """
     from .checks import check_onprem
     from .plan import apply, plan
     from .report import report
 
     plan_path = workdir / "plan.json"
     _heading(f"3. plan -o {plan_path.name} --review plan.md   (inert JSON for review; nothing is changed)")
-    plan(db=db, out=plan_path, review=workdir / "plan.md", quiet=False)
-    typer.echo(f"plan written to {plan_path} and its review to {workdir / 'plan.md'}")
+    plan(db=db, out=plan_path, review=workdir / "plan.md", quiet=quiet)
+    if keep:
+        typer.echo(f"plan written to {plan_path} and its review to {workdir / 'plan.md'}")
+    else:
+        typer.echo("plan written to plan.json and its review to plan.md (in the demo's temporary folder)")
     _heading(f"4. apply {plan_path.name}   (dry run: re-reads every target, writes nothing)")
     try:
-        apply(plan_file=plan_path, tenant=tenant_path, db=db, quiet=False)
+        apply(plan_file=plan_path, tenant=tenant_path, db=db, quiet=quiet or not keep)
     except typer.Exit as e:  # a dry run reports waiting steps; the demo goes on
         if e.exit_code not in (0, 1, 4):
             raise
+    emitted = [p.name for p in (*sorted(workdir.glob("plan*.ps1")), workdir / "plan.ldif") if p.exists()]
+    if emitted and not keep:
+        typer.echo(f"steps for the admin written to {' and '.join(emitted)} (in the demo's temporary folder); "
+                   "run them, then `reconciler apply plan.json --confirm STEP`")
     _heading("5. report   (history: open / new / resolved since the last run)")
-    report(db=db)
+    report(db=db, quiet=quiet)
     _heading("6. check-onprem   (IdFix successor: on-prem rules, duplicates, values the cloud already holds)")
-    check_onprem(onprem=[ldif_path], tenant=tenant_path)
+    check_onprem(onprem=[ldif_path], tenant=tenant_path, quiet=quiet)

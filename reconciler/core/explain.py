@@ -7,6 +7,7 @@ from the database alone.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -189,7 +190,9 @@ def _cloud_attrs(o: CloudObject) -> dict[str, Any]:
         "onPremisesSyncEnabled": o.synced, "onPremisesImmutableId": o.immutable_id,
         "onPremisesSecurityIdentifier": o.sid, "onPremisesDistinguishedName": o.dn,
         "accountEnabled": o.account_enabled, "createdDateTime": o.created,
-        "deletedDateTime": o.deleted_at,
+        "deletedDateTime": o.deleted_at, "creationType": o.creation_type,
+        "externalUserState": o.external_user_state, "employeeId": o.employee_id,
+        "onPremisesObjectIdentifier": o.on_premises_object_identifier,
     }
 
 
@@ -203,6 +206,8 @@ def _onprem_attrs(o: OnPremObject) -> dict[str, Any]:
         "distinguishedName": o.dn,
         "enabled": None if o.disabled is None else not o.disabled,
         "whenCreated": o.when_created,
+        **({"userCertificate": _b64(o.user_certificates)} if o.user_certificates else {}),
+        **({"userSMIMECertificate": _b64(o.smime_certificates)} if o.smime_certificates else {}),
     }
 
 
@@ -220,12 +225,18 @@ def onprem_columns_for(finding: Finding, onprem_by_dn: Mapping[str, OnPremObject
 
 def finding_detail(finding: Finding, onprem_by_dn: Mapping[str, OnPremObject]) -> dict[str, Any]:
     """Everything `explain` needs, as plain JSON data."""
-    cols = [{"title": "error object", "side": "cloud", "role": "object", "attrs": _cloud_attrs(finding.object)}]
+    if finding.object is not None:
+        cols = [{"title": "error object", "side": "cloud", "role": "object", "attrs": _cloud_attrs(finding.object)}]
+    else:  # a Cloud Sync create that failed: nothing in the cloud yet
+        cols = [{"title": "error object (none in the cloud yet)", "side": "cloud", "role": "object",
+                 "attrs": {"type": None, "state": "not created", "onPremisesImmutableId":
+                           finding.source.immutable_id if finding.source else None}}]
     for i, h in enumerate(finding.holders, 1):
         cols.append({"title": f"holder {i}", "side": "cloud", "role": "holder",
                      "matched_on": list(h.matched_on), "attrs": _cloud_attrs(h.object)})
     cols += onprem_columns_for(finding, onprem_by_dn)
-    return {"columns": cols, "value": finding.error.value}
+    return {"columns": cols, "value": finding.error.value, "origin": finding.origin,
+            "origins": list(finding.all_origins)}
 
 
 def resolve_key(key: str, findings: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], str]:
@@ -239,12 +250,12 @@ def resolve_key(key: str, findings: Sequence[Mapping[str, Any]]) -> tuple[list[M
     by_id = [f for f in findings if f["id"] == k or (len(k) >= 6 and f["id"].startswith(k))]
     if by_id:
         return by_id, f"finding id {k}"
-    by_obj = [f for f in findings if f["object"]["id"].casefold() == kf]
+    by_obj = [f for f in findings if (f["object"] or {}).get("id", "").casefold() == kf]
     if by_obj:
         return by_obj, f"object id {k}"
     by_holder = [f for f in findings if any(h["id"].casefold() == kf for h in f["holders"])]
     by_val = [f for f in findings if fold(f["conflict"]["value"]) == kf
-              or fold(f["object"].get("user_principal_name") or "") == kf]
+              or fold((f["object"] or {}).get("user_principal_name") or "") == kf]
     if by_val:
         return by_val, f"value {k}"
     if by_holder:
@@ -258,3 +269,8 @@ def resolve_key(key: str, findings: Sequence[Mapping[str, Any]]) -> tuple[list[M
         return [], (f"pasted error text: {parsed.property or 'attribute unknown'}, no value to search ("
                     + "; ".join(parsed.missing) + ")")
     return [], f"{k!r} (not a finding id, object id, UPN, conflicting value or known error text)"
+
+
+def _b64(values: tuple[bytes, ...]) -> list[str]:
+    """Binary values as ldifde writes them (base64), for the JSON detail."""
+    return [base64.b64encode(v).decode("ascii") for v in values]

@@ -211,7 +211,7 @@ class Store:
                 "INSERT OR REPLACE INTO findings (run_id, id, scenario, property, value, object_id, "
                 "object_name, data, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, d["id"], d["scenario"], d["conflict"]["property"], d["conflict"]["value"],
-                  d["object"]["id"], d["object"].get("display_name"),
+                  _object_key(d), (d["object"] or {}).get("display_name"),
                   orjson.dumps(d).decode(), orjson.dumps(detail).decode()) for d, detail in rows])
             c.execute("UPDATE runs SET finished = ?, complete = ?, stats = ?, warnings = ? WHERE id = ?",
                       (utcnow(), int(complete), orjson.dumps(stats or {}).decode(),
@@ -321,3 +321,10 @@ class Store:
                 "AND r2.command = 'scan' AND (r2.started > r1.started "
                 "OR (r2.started = r1.started AND r2.rowid > r1.rowid))))", (cutoff_text,))
             return cur.rowcount
+
+
+def _object_key(d: dict[str, Any]) -> str:
+    """The error object's id, or ``onprem:<immutable id>`` when the cloud has none yet (a failed Cloud Sync create)."""
+    if d.get("object"):
+        return str(d["object"]["id"])
+    return "onprem:" + str((d.get("source") or {}).get("immutable_id") or "")

@@ -19,7 +19,8 @@ __all__ = ["iter_csvde_objects", "iter_csv_objects", "parse_csvde_text"]
 # csvde joins every value of a multi-valued attribute with ';'. Only these are
 # split: a single-valued attribute (displayName, ...) may itself contain ';'.
 MULTI_VALUED = {"objectclass", "proxyaddresses", "member", "memberof", "othermailbox",
-                "othertelephone", "url", "serviceprincipalname", "showinaddressbook"}
+                "othertelephone", "url", "serviceprincipalname", "showinaddressbook", "usercertificate",
+                "usersmimecertificate"}
 
 
 def _value(text: str, attr: str, line: int, path: Path) -> bytes:

@@ -3,7 +3,9 @@
 LDIF, csvde and LDAP readers all hand an entry over as ``dn`` plus a mapping of
 lower-cased attribute names to raw ``bytes`` values; :func:`decode_entry` turns
 that into an :class:`~reconciler.core.model.OnPremObject`. Binary attributes
-(objectGUID, objectSid, mS-DS-ConsistencyGuid) are decoded here and only here.
+(objectGUID, objectSid, mS-DS-ConsistencyGuid) are decoded here and only here; of the large binary
+attributes (userCertificate, userSMIMECertificate, thumbnailPhoto) the certificates are kept raw and
+the photo only as its size.
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPre
     classes = tuple(c.decode("utf-8") for c in oc) if oc else ()
     proxies = g("proxyaddresses")
     wc, wch = g("whencreated"), g("whenchanged")
+    photo = g("thumbnailphoto")
     return OnPremObject(
         dn=dn, object_class=_object_class(classes), object_classes=classes, object_guid=guid_s, object_sid=sid_s,
         consistency_guid=base64.b64encode(cg[0]).decode("ascii") if cg and cg[0] else None,
@@ -182,8 +185,16 @@ def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPre
         is_critical_system_object=_flag(g("iscriticalsystemobject")),
         group_type=_int(g("grouptype"), "groupType"),
         hidden_from_address_lists=_flag(g("msexchhidefromaddresslists")),
+        user_certificates=_binary_values(attrs, "usercertificate"),
+        smime_certificates=_binary_values(attrs, "usersmimecertificate"),
+        thumbnail_photo_size=len(photo[0]) if photo else None,
         source=source, **kw,  # type: ignore[arg-type]
     )
+
+
+def _binary_values(attrs: Mapping[str, Sequence[bytes]], name: str) -> tuple[bytes, ...]:
+    """A binary multi-valued attribute (also under its ``;binary`` option), its raw values."""
+    return tuple(v for v in (*(attrs.get(name) or ()), *(attrs.get(name + ";binary") or ())) if v)
 
 
 def decode_entry(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str = "") -> OnPremObject:
