@@ -245,3 +245,26 @@ def test_a_large_export_is_indexed_in_a_child_process_with_the_same_result(tmp_p
     with pytest.raises(BadInput) as e:
         prefilter.index_ldif_elsewhere(bad)
     assert "userAccountControl is not a number" in str(e.value) and ":1:" in str(e.value).replace("line ", "")
+
+
+def test_failures_from_other_origins_find_the_same_onprem_objects(tmp_path: Path) -> None:
+    """Cloud Sync failures name an objectGUID (and sometimes no value): the on-prem object they name, its
+    values and their holders are kept, so the findings equal those over every object."""
+    import json
+
+    from tests.conftest import SAMPLE_LDIF
+    from tests.origins.origins_helpers import ldif_user
+    from tests.origins.test_origins_e2e import NORA_GUID, tenant
+
+    doc_path = tmp_path / "t.json"
+    doc_path.write_text(json.dumps(tenant()))
+    nora = ldif_user(tmp_path / "nora.ldif", "Nora Quist", NORA_GUID, "nora.quist@contoso.com", "nora.quist@contoso.com")
+    # an anchor other than the objectGUID: only the objectGUID the failure names finds her
+    nora.write_text(nora.read_text().replace("userAccountControl: 512\n", "userAccountControl: 512\n"
+                                             "mS-DS-ConsistencyGuid:: " + _GUID + "\n"), encoding="utf-8")
+    snap = read_tenant_file(doc_path)
+    assert snap.error_records
+    full = [read_onprem_file(SAMPLE_LDIF), read_onprem_file(nora)]
+    out = asyncio.run(scan(TenantFileSource(doc_path), [OnPremFileReader(SAMPLE_LDIF), OnPremFileReader(nora)], None))
+    assert _doc(snap, full) == _doc(out.snapshot, out.onprem)
+    assert any(o.object_guid == NORA_GUID for o in out.onprem[1].objects)
