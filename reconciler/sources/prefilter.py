@@ -255,6 +255,19 @@ class DnSuffix:
                 return
         self._shrink(normalize_dn(dn))
 
+    def join(self, other: "DnSuffix") -> None:
+        """Fold in the DNs ``other`` saw (they come after this one's)."""
+        if other.first is None:
+            return
+        if other.zero:
+            if self.first is None:
+                self.first = other.first
+            self.zero = True
+            return
+        tail = other.result()
+        if tail is not None:
+            self.add(tail)
+
     def _shrink(self, other: tuple[str, ...]) -> None:
         common, k = self.common, 0
         while k < self.keep and k < len(other) and common[-1 - k] == other[-1 - k]:
@@ -381,6 +394,8 @@ class _Pass:
         self.report = ReadReport()
         self.state = [False]  # an attribute line was seen (else: "empty file")
         self.first = True  # the next block is the file's first
+        self.first_range = True  # this pass starts at the file's start
+        self.range_start = 0
         self.claimed: int | None = None  # the trailer's numEntries
         self.entries = 0  # records, AD or not
         self.non_ad = 0
@@ -663,12 +678,13 @@ def _decode_block(block: bytes, path: Path, label: str, line: int) -> list[OnPre
     return out
 
 
-def _cuts(f: io.BufferedReader, start: int) -> Iterator[tuple[int, bytes, bool]]:
-    """(file offset, bytes, last) pieces that end after a blank line (never inside a record)."""
+def _cuts(f: io.BufferedReader, start: int, end: int | None = None) -> Iterator[tuple[int, bytes, bool]]:
+    """(file offset, bytes, last) pieces of [start, end) that end after a blank line (never inside a record)."""
     f.seek(start)
-    pos, rest = start, b""
+    pos, rest, at = start, b"", start
     while True:
-        data = f.read(CHUNK)
+        data = f.read(CHUNK if end is None else max(0, min(CHUNK, end - at)))
+        at += len(data)
         if not data:
             if rest:
                 yield pos, rest, True
@@ -689,24 +705,33 @@ def index_ldif(path: Path | str) -> LdifIndex:
     from .inputs import utf16_codec
 
     p = Path(path)
-    idx = LdifIndex(p, str(p))
     with open_input(p) as f:
         head = f.read(4)
-        if utf16_codec(head) is not None:  # ldifde -u (UTF-16): read in full, as before
-            from .onprem import read_onprem_file
+    if utf16_codec(head) is not None:  # ldifde -u (UTF-16): read in full, as before
+        from .onprem import read_onprem_file
 
-            idx.whole = read_onprem_file(p)
-            idx.count = len(idx.whole.objects)
-            return idx
-        run = _Pass(idx)
-        line = 1
+        idx = LdifIndex(p, str(p))
+        idx.whole = read_onprem_file(p)
+        idx.count = len(idx.whole.objects)
+        return idx
+    run, _ = _index_range(p, 3 if head[:3] == b"\xef\xbb\xbf" else 0, None, True, True)
+    run.finish()
+    return run.idx
+
+
+def _index_range(p: Path, start: int, end: int | None, first: bool, last: bool) -> tuple["_Pass", int]:
+    """The pass over [start, end) of the file; lines counted from 1 at ``start``. (state, newlines read)"""
+    run = _Pass(LdifIndex(p, str(p)))
+    run.first = run.first_range = first
+    run.range_start = start
+    line = 1
+    with open_input(p) as f:
         try:
-            for off, piece, last in _cuts(f, 3 if head[:3] == b"\xef\xbb\xbf" else 0):  # type: ignore[arg-type]
-                line = _index_piece(run, off, piece, line, last)
+            for off, piece, final in _cuts(f, start, end):  # type: ignore[arg-type]
+                line = _index_piece(run, off, piece, line, final and last)
         except OSError as e:
             raise BadInput(p, f"cannot read: {e.strerror}") from None
-    run.finish()
-    return idx
+    return run, line - 1
 
 
 def _index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> int:
@@ -722,7 +747,8 @@ def _index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> i
             return line + piece.count(b"\n")
     # the full reader's own boundary rules where they differ from "an empty line": whitespace-only separator
     # lines, the very first piece's leading blank lines, a file that does not end with a line break
-    if (last and not piece.endswith(b"\n")) or (off <= 3 and piece[:1] in (b" ", b"\t", b"\n")):
+    if (last and not piece.endswith(b"\n")) or (
+            run.first_range and off == run.range_start and piece[:1] in (b" ", b"\t", b"\n")):
         run.full(piece, line, last=last)
         return line + piece.count(b"\n")
     blocks = piece.split(b"\n\n")
@@ -966,44 +992,143 @@ def total_objects(sources: Iterable[OnPremSource]) -> int:
 # --------------------------------------------------------------------------- the pass in its own process
 
 
+SPLIT_MIN = 24 << 20  # a part of a split pass is at least this large
+
+
 def _child_main() -> None:
-    """``python -c`` entry: index the LDIF named in argv[1]; the pickled result goes to stdout."""
+    """``python -c`` entry: argv = path, start, end, first, last; the pickled pass goes to stdout."""
     import pickle
     import sys
 
+    path, start, end, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", \
+        sys.argv[5] == "1"
     try:
-        out: tuple = ("ok", index_ldif(sys.argv[1]))
+        run, lines = _index_range(Path(path), start, end, first, last)
+        run.idx.base.parents = set()
+        run.idx.base._parents = {}
+        out: tuple = ("ok", run, lines, _first_block_entries(Path(path), start))
     except BadInput as e:
         out = ("bad", e.path, e.problem, e.line, e.column, e.place)
     sys.stdout.buffer.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
 
 
-def index_ldif_elsewhere(path: Path | str) -> LdifIndex:
-    """:func:`index_ldif` in a child process (another core, and its buffers' memory is not ours).
+def _first_block_entries(p: Path, start: int) -> int | None:
+    """``# numEntries`` of the block a part starts with (the trailer's count may open the next part)."""
+    from .ldif import _num_entries
 
-    Falls back to this process when no child can be started or it does not answer.
+    with open_input(p) as f:
+        f.seek(start)
+        head = f.read(4096).replace(b"\r\n", b"\n")
+    return _num_entries(head.split(b"\n\n", 1)[0])
+
+
+def _split_points(p: Path, start: int, size: int, parts: int) -> list[int]:
+    """Offsets after a blank line near each 1/parts of the file (a record never straddles two parts)."""
+    points = [start]
+    with open_input(p) as f:
+        for k in range(1, parts):
+            target = max(points[-1] + 1, size * k // parts)
+            f.seek(target)
+            buf = f.read(1 << 20)
+            a, b = buf.find(b"\n\n"), buf.find(b"\n\r\n")
+            cands = [x for x in (a + 2 if a >= 0 else -1, b + 3 if b >= 0 else -1) if x > 0]
+            if not cands:
+                break
+            points.append(target + min(cands))
+    return points + [size]
+
+
+def index_ldif_elsewhere(path: Path | str) -> LdifIndex:
+    """:func:`index_ldif` in child processes: one per core for a large file, each over a part that starts
+    and ends at a record boundary; the parts are joined in file order (same result as one pass).
+
+    Falls back to this process when no child can be started or one does not answer.
     """
     import pickle
     import subprocess
     import sys
 
+    from .inputs import utf16_codec
+
     p = Path(path)
     try:
-        if p.stat().st_size < CHILD_MIN:
-            return index_ldif(p)
-    except OSError:
+        size = p.stat().st_size
+        with open_input(p) as f:
+            head = f.read(4)
+    except (OSError, BadInput):
         return index_ldif(p)  # the reader's own refusal (no such file, a folder, unreadable)
-    try:
-        r = subprocess.run([sys.executable, "-c", "from reconciler.sources.prefilter import _child_main; _child_main()",
-                            str(p)], capture_output=True, env=_child_env(), check=False)
-        res = pickle.loads(r.stdout) if r.returncode == 0 else None
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
-        res = None
-    if not res:
+    if size < CHILD_MIN or utf16_codec(head) is not None:
         return index_ldif(p)
-    if res[0] == "bad":
-        raise BadInput(res[1], res[2], line=res[3], column=res[4], place=res[5])
-    return res[1]
+    start = 3 if head[:3] == b"\xef\xbb\xbf" else 0
+    parts = max(1, min(os.cpu_count() or 1, 8, size // SPLIT_MIN))
+    points = _split_points(p, start, size, parts)
+    code = "from reconciler.sources.prefilter import _child_main; _child_main()"
+    try:
+        procs = [subprocess.Popen([sys.executable, "-c", code, str(p), str(a), str(b), "1" if i == 0 else "0",
+                                   "1" if i == len(points) - 2 else "0"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, env=_child_env())
+                 for i, (a, b) in enumerate(zip(points, points[1:]))]
+    except OSError:
+        return index_ldif(p)
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        try:
+            results.append(pickle.loads(out) if proc.returncode == 0 else None)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
+            results.append(None)
+    if any(r is None for r in results):
+        return index_ldif(p)
+    base = 1
+    for r in results:  # the first refusal in file order, with its line in the file
+        if r[0] == "bad":
+            raise BadInput(r[1], r[2], line=None if r[3] is None else r[3] + base - 1, column=r[4], place=r[5])
+        base += r[2]
+    run = _join([(r[1], r[2], r[3]) for r in results])
+    run.finish()
+    return run.idx
+
+
+def _join(parts: list[tuple["_Pass", int, int | None]]) -> "_Pass":
+    """One pass's state from the passes over consecutive parts."""
+    first = parts[0][0]
+    idx, report = first.idx, first.report
+    base = 1 + parts[0][1]
+    for k, (run, lines, _) in enumerate(parts[1:], 1):
+        other, slots, npieces = run.idx, len(idx.offsets), len(idx.pieces)
+        idx.offsets.extend(other.offsets)
+        idx.lengths.extend(other.lengths)
+        idx.piece.extend(i + npieces for i in other.piece)
+        idx.pieces.extend((off, line + base - 1, crlf) for off, line, crlf in other.pieces)
+        for mine, theirs in zip(idx.by_key, other.by_key):
+            mine.extend(theirs)
+        idx.exact_dn.extend(other.exact_dn)
+        idx.contacts.extend(i + slots for i in other.contacts)
+        idx.decoded.update({i + slots: objs for i, objs in other.decoded.items()})
+        idx.count += other.count
+        idx.base.join(other.base)
+        first.universal.update({i + slots: sh for i, sh in run.universal.items()})
+        if run.last is not None:
+            first.last = (run.last[0] + slots, run.last[1])
+            first.last_dn = run.last_dn
+        first.state[0] = first.state[0] or run.state[0]
+        if report.trailer and first.claimed is None and k > 0:
+            first.claimed = parts[k][2]  # the trailer closed the previous part; its count opens this one
+        r2 = run.report
+        report.trailer = report.trailer or r2.trailer
+        report.incomplete += r2.incomplete
+        report.notes += r2.notes
+        for kind, n in r2.skipped.items():
+            report.skipped[kind] = report.skipped.get(kind, 0) + n
+        if first.claimed is None:
+            first.claimed = run.claimed
+        first.entries += run.entries
+        first.non_ad += run.non_ad
+        for mine_d, theirs_d in ((first.gaps, run.gaps), (first.kinds, run.kinds)):
+            for kind, n in theirs_d.items():
+                mine_d[kind] = mine_d.get(kind, 0) + n
+        base += lines
+    return first
 
 
 def _child_env() -> dict[str, str]:

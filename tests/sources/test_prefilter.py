@@ -231,20 +231,45 @@ def test_real_exports_read_the_same_through_the_index(path: Path) -> None:
     assert [o.dn for o in kept.objects] == [o.dn for o in full.objects]
 
 
-def test_a_large_export_is_indexed_in_a_child_process_with_the_same_result(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("shape", ["ldifde", "ldapsearch", "ldapsearch-crlf-cut", "trailer-wrong-count"])
+def test_a_large_export_is_split_across_processes_with_the_same_result(tmp_path: Path, monkeypatch, shape: str) -> None:
     from reconciler.sources import prefilter
 
-    tenant, ldif = tmp_path / "t.json", tmp_path / "f.ldif"
-    generate(GenerateOptions(users=600, errors_per_1000=50, seed=3), tenant, ldif)
+    tenant, ldif, shaped = tmp_path / "t.json", tmp_path / "f.ldif", tmp_path / "s.ldif"
+    s = generate(GenerateOptions(users=600, errors_per_1000=50, seed=3), tenant, ldif)
+    if shape != "ldifde":
+        _ldapsearch_shape(ldif, shaped, crlf="crlf" in shape, cut=40 if "cut" in shape else 0,
+                          trailer=s.ldif_entries + (3 if "wrong" in shape else 0) if "trailer" in shape else None)
+        ldif = shaped
     monkeypatch.setattr(prefilter, "CHILD_MIN", 0)
-    keys = keys_for(read_tenant_file(tenant))
-    here, there = index_ldif(ldif).select(keys), prefilter.index_ldif_elsewhere(ldif).select(keys)
-    assert [o.dn for o in there.objects] == [o.dn for o in here.objects] and there.count == here.count
-    bad = tmp_path / "bad.ldif"
-    bad.write_text(_rec("CN=a,DC=x", "userAccountControl: abc"), encoding="utf-8")
-    with pytest.raises(BadInput) as e:
-        prefilter.index_ldif_elsewhere(bad)
-    assert "userAccountControl is not a number" in str(e.value) and ":1:" in str(e.value).replace("line ", "")
+    monkeypatch.setattr(prefilter, "SPLIT_MIN", 1)
+    monkeypatch.setattr(prefilter.os, "cpu_count", lambda: 5)  # five parts
+    full = read_onprem_file(ldif)
+    keys = _every(full.objects)
+    there = prefilter.index_ldif_elsewhere(ldif)
+    assert len(there.pieces) >= 5
+    kept = there.select(keys)
+    assert [o.dn for o in kept.objects] == [o.dn for o in full.objects]
+    assert (kept.count, kept.base_dn, kept.notes, kept.complete, kept.incomplete, kept.skipped) == \
+        (len(full.objects), full.base_dn, full.notes, full.complete, full.incomplete, full.skipped)
+    snap = read_tenant_file(tenant)
+    assert _doc(snap, [full]) == _doc(snap, [there.select(keys_for(snap))])
+
+
+def test_a_refusal_in_a_later_part_names_its_line_in_the_file(tmp_path: Path, monkeypatch) -> None:
+    from reconciler.sources import prefilter
+
+    ldif = tmp_path / "f.ldif"
+    ldif.write_text("".join(_rec(f"CN=u{i},DC=x", guid=base64.b64encode(i.to_bytes(16, "little")).decode())
+                            for i in range(300)) + _rec("CN=bad,DC=x", "userAccountControl: abc"), encoding="utf-8")
+    monkeypatch.setattr(prefilter, "CHILD_MIN", 0)
+    monkeypatch.setattr(prefilter, "SPLIT_MIN", 1)
+    monkeypatch.setattr(prefilter.os, "cpu_count", lambda: 3)
+    with pytest.raises(BadInput) as old:
+        read_onprem_file(ldif)
+    with pytest.raises(BadInput) as new:
+        prefilter.index_ldif_elsewhere(ldif)
+    assert str(new.value) == str(old.value)
 
 
 def test_failures_from_other_origins_find_the_same_onprem_objects(tmp_path: Path) -> None:
