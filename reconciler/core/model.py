@@ -386,6 +386,7 @@ class OnPremSource:
     incomplete: tuple[str, ...] = ()
     _gaps: dict[str, int] | None = field(default=None, repr=False, compare=False)
     _kinds: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    count: int | None = None  # objects read, when ``objects`` keeps only those a scan needs
 
     def _count(self) -> None:
         gaps: dict[str, int] = {}

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..core.model import ORIGINS, CloudSnapshot, OnPremObject, OnPremSource
 from .base import Progress
 from .onprem import ReadReport, iter_onprem_file, read_onprem_file
 from .tenantfile import read_tenant_file
+
+if TYPE_CHECKING:
+    from .prefilter import Selectable
 
 __all__ = ["TenantFileSource", "OnPremFileReader"]
 
@@ -38,6 +41,16 @@ class OnPremFileReader:
         src = read_onprem_file(self.path)
         progress.advance(len(src.objects), objects=len(src.objects))
         return src
+
+    def prepare(self) -> "Selectable":
+        """The scan's cheap pass (LDIF: index only; csvde: read in full); ``.select(keys)`` keeps what is needed."""
+        if self.path.suffix.casefold() in (".ldif", ".ldf"):
+            from .prefilter import index_ldif_elsewhere
+
+            return index_ldif_elsewhere(self.path)
+        from .prefilter import Whole
+
+        return Whole(read_onprem_file(self.path))
 
     def iter_objects(self, progress: Progress) -> Iterator[OnPremObject]:
         """Stream the objects (flat memory for single-pass consumers such as check-onprem); what the reader
