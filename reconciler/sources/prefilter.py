@@ -26,7 +26,7 @@ from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 from zlib import crc32
 
 from ..core.anchors import guid_str_to_bytes, guid_to_immutable_id, normalize_dn, sid_str_to_bytes
@@ -1070,14 +1070,15 @@ def index_ldif_elsewhere(path: Path | str) -> LdifIndex:
                  for i, (a, b) in enumerate(zip(points, points[1:]))]
     except OSError:
         return index_ldif(p)
-    results = []
+    got: list[tuple[Any, ...] | None] = []
     for proc in procs:
         out, _ = proc.communicate()
         try:
-            results.append(pickle.loads(out) if proc.returncode == 0 else None)
+            got.append(pickle.loads(out) if proc.returncode == 0 else None)
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
-            results.append(None)
-    if any(r is None for r in results):
+            got.append(None)
+    results = [r for r in got if r is not None]
+    if len(results) != len(got):
         return index_ldif(p)
     base = 1
     for r in results:  # the first refusal in file order, with its line in the file
