@@ -167,6 +167,8 @@ class _Reader:
         strategy = self.choose(values, boot["counts"])
         self.src.chosen = strategy
         self.role_groups = boot["groups"]
+        if strategy != "targeted" and boot["counts"]:  # the size is known: "objects read N of ~M"
+            self.progress.stage(f"reading {self.src.label}", total=sum(boot["counts"].values()))
         if strategy == "targeted":
             await self.targeted(values)
         else:
@@ -220,7 +222,7 @@ class _Reader:
             reqs.append(BatchRequest("err-" + c.key, q(c.path, {
                 "$filter": "onPremisesProvisioningErrors/$count ne 0", "$count": "true",
                 "$select": c.select, "$top": 999})[rel:], headers=ADVANCED))
-        if self.src.strategy == "auto":
+        if self.src.strategy in ("auto", "full"):  # auto: to choose; full: "objects read N of ~M"
             reqs += [BatchRequest("count-" + c.key, _COUNT_URL.format(c.path), headers=ADVANCED)
                      for c in _ACTIVE]
         return reqs
