@@ -45,6 +45,34 @@ class SourceOptions:
     password_prompt: Callable[[str], str] | None = None  # asks for the LDAP bind password when interactive
     # a configured msgraph GraphServiceClient (library use): its base URL and credential, our HTTP client
     graph_client: Any = None
+    errors: tuple[str, ...] | None = None  # origins to read (--errors); None = every origin
+    since: Any = None  # datetime: start of the Cloud Sync window (--since); None = 7 days
+    health_url: str | None = None  # ARM-compatible root for Connect Health (--health-url)
+
+
+ORIGIN_NAMES = ("connect", "cloud_sync", "exchange", "health")
+
+
+def parse_errors_option(text: str | None) -> tuple[str, ...] | None:
+    """``--errors connect,cloud_sync,exchange,health`` -> the origins (UsageError on an unknown name)."""
+    if text is None or not text.strip():
+        return None
+    names = [n.strip().casefold().replace("-", "_") for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in ORIGIN_NAMES]
+    if bad:
+        raise UsageError(f"--errors: unknown origin {bad[0]!r}; known: {', '.join(ORIGIN_NAMES)}")
+    return tuple(n for n in ORIGIN_NAMES if n in names)
+
+
+def parse_since_option(text: str | None) -> Any:
+    if text is None or not text.strip():
+        return None
+    from .sources.timestamps import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def is_loopback_url(url: str) -> bool:
@@ -75,20 +103,19 @@ def build_cloud_source(o: SourceOptions) -> CloudSource:
     if o.tenant:
         from .sources.files import TenantFileSource
 
-        return TenantFileSource(o.tenant)
+        return TenantFileSource(o.tenant, origins=o.errors or ORIGIN_NAMES, since=o.since)
     return build_graph_source(o)
 
 
-def graph_http_factory(o: SourceOptions) -> tuple[str, Callable[[], Any]]:
+def graph_http_factory(o: SourceOptions, tokens: Any = None) -> tuple[str, Callable[[], Any]]:
     """(base URL, factory of GraphHttp clients) for ``--graph``/``--graph-url``; readers and writers share it.
 
     URL and ``--auth`` checks happen here, once; credentials are built lazily by ``provider_for``.
     """
     from . import __version__
-    from .sources.auth import cloud, provider_for
+    from .sources.auth import cloud
     from .sources.graph_http import GraphHttp
 
-    tokens: Any
     if o.graph_client is not None:
         from .sources.msgraph_bridge import from_graph_service_client
 
@@ -100,26 +127,50 @@ def graph_http_factory(o: SourceOptions) -> tuple[str, Callable[[], Any]]:
             raise UsageError("--auth none is accepted only with a loopback --graph-url "
                              "(http://127.0.0.1:PORT/v1.0)")
         base = (o.graph_url or cloud(o.cloud).base_url).rstrip("/")
-        tokens = None
     if urlparse(base).scheme not in ("http", "https"):
         raise UsageError(f"--graph-url must be an http(s) URL such as http://127.0.0.1:PORT/v1.0; got {base!r}")
     if base.startswith("http://") and not is_loopback_url(base):
         raise UsageError("refusing to talk to Graph over plain http on a non-loopback host; use https")
-    if tokens is None:
-        tokens = provider_for(o.auth, tenant_id=o.tenant_id, client_id=o.client_id, certificate=o.certificate,
-                              cloud_name=o.cloud, env=o.env)
+    tokens = tokens if tokens is not None else _graph_tokens(o)
     limit = o.max_concurrency or 16
     wait = o.max_throttle_wait if o.max_throttle_wait is not None else 600.0
     return base, lambda: GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}", max_concurrency=limit,
                                    max_throttle_wait=wait)
 
 
+def _graph_tokens(o: SourceOptions) -> Any:
+    from .sources.auth import provider_for
+
+    return provider_for(o.auth, tenant_id=o.tenant_id, client_id=o.client_id, certificate=o.certificate,
+                        cloud_name=o.cloud, env=o.env)
+
+
 def build_graph_source(o: SourceOptions) -> CloudSource:
-    """Live Graph or a Graph-compatible URL (the emulator)."""
+    """Live Graph or a Graph-compatible URL (the emulator), with the other error origins asked for."""
     from .sources.graph import GraphSource
 
-    base, make_http = graph_http_factory(o)
-    return GraphSource(make_http, strategy=o.strategy, save_tenant=o.save_tenant, label=base)
+    origins = o.errors or ORIGIN_NAMES
+    if o.graph_client is not None:  # a script's GraphServiceClient holds a Graph credential, not an ARM one
+        if o.errors and "health" in o.errors:
+            raise UsageError("errors=health reads Connect Health through Azure Resource Manager; a GraphServiceClient "
+                             "carries only a Graph credential: use graph=True with azure-identity settings")
+        origins = tuple(x for x in origins if x != "health")
+    tokens = None
+    if "health" in origins:  # one sign-in: ARM asks the Graph credential for the management scope
+        if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
+            graph_http_factory(o)  # the usual --auth none refusal, before any credential is built
+        tokens = _graph_tokens(o)
+    base, make_http = graph_http_factory(o, tokens)
+    health = None
+    if "health" in origins:
+        from .sources.health import reader_for
+
+        health = reader_for(o, tokens)
+        if health is None and o.errors and "health" in o.errors:
+            raise UsageError("--errors health needs Connect Health's Azure Resource Manager: give --health-url URL "
+                             "(or use --graph, whose cloud's ARM is used)")
+    return GraphSource(make_http, strategy=o.strategy, save_tenant=o.save_tenant, label=base,
+                       origins=origins, since=o.since, health=health)
 
 
 def build_onprem_readers(o: SourceOptions) -> list[OnPremReader]:

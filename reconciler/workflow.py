@@ -11,8 +11,8 @@ from typing import Any, Mapping, Sequence
 
 from .core.errors import DirectoryError, UsageError
 from .core.explain import finding_detail, parse_error_text, resolve_key
-from .core.matcher import match, upn_origin
-from .core.model import CloudSnapshot, OnPremObject, OnPremSource, ScanResult, fold
+from .core.matcher import forest_warnings, match, uncovered_reason, upn_origin
+from .core.model import CloudSnapshot, Finding, OnPremObject, OnPremSource, ScanResult, Scenario, fold
 from .fixes.planner import context_from_snapshot
 from .history.store import Store, utcnow
 from .sources.base import CloudSource, NullProgress, OnPremReader, Progress
@@ -42,16 +42,63 @@ def scan_snapshot(snapshot: CloudSnapshot, onprem: Sequence[OnPremSource]) -> tu
     if not onprem:
         result.warnings.append("no on-prem source supplied: no finding can be onprem_duplicate or "
                                "orphaned_holder (supply --onprem or --ldap)")
+    result.warnings += forest_warnings(snapshot, onprem)
+    result.warnings += snapshot.warnings  # incl. each time stamp kept as given (sources.timestamps)
+    by_origin: dict[str, int] = {}
+    for f in findings:
+        for o in f.all_origins:
+            by_origin[o] = by_origin.get(o, 0) + 1
     result.stats = {"objects": len(snapshot.objects),
                     "onprem_objects": sum(len(s.objects) for s in onprem),
-                    "errors": len(findings)}
+                    "errors": len(findings),
+                    "onprem_sources": [source_stats(s) for s in onprem],
+                    "unverified_holders": unverified_stats(findings),
+                    "origins_read": list(snapshot.origins_read),
+                    "by_origin": by_origin}
     return result, details
+
+
+def source_stats(src: OnPremSource) -> dict[str, Any]:
+    """What one on-prem source holds, what it cannot link (by reason) and whether it is whole."""
+    return {"source": src.label, "objects": len(src.objects), "complete": src.complete,
+            "incomplete": list(src.incomplete), "not_linkable": src.unlinkable(),
+            "skipped_records": src.skipped}
+
+
+def unverified_stats(findings: Sequence[Finding]) -> dict[str, int]:
+    """Holders no supplied source could decide (unverified_holder findings), counted by the reason."""
+    out: dict[str, int] = {}
+    for f in findings:
+        if f.scenario is Scenario.UNVERIFIED_HOLDER and f.holders:
+            why = uncovered_reason(f.coverage, f.holders[0].object.kind.value)
+            if f.coverage is not None:
+                why = f"{f.coverage.source} {why}"
+            out[why] = out.get(why, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _onprem_values(sources: Sequence[OnPremSource]) -> Any:
+    """objectGUID -> the on-prem object's UPN, mail and SMTP values (for failures that name no value)."""
+    by_guid: dict[str, OnPremObject] = {}
+    for src in sources:
+        for o in src.objects:
+            if o.object_guid:
+                by_guid.setdefault(o.object_guid.casefold(), o)
+
+    def values(guid: str) -> list[str]:
+        o = by_guid.get(guid.casefold())
+        if o is None:
+            return []
+        return [v for v in (o.user_principal_name, o.mail, *o.smtp_addresses()) if v]
+    return values
 
 
 async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store | None,
                progress: Progress | None = None) -> ScanOutcome:
     progress = progress or NullProgress()
     sources = [r.read(progress) for r in onprem]
+    if hasattr(cloud, "onprem_values"):  # a targeted Graph read also looks up holders of these values
+        cloud.onprem_values = _onprem_values(sources)  # type: ignore[attr-defined]
     try:
         snapshot = await cloud.read(progress)
     except DirectoryError as e:  # nothing half-read is matched or stored: earlier runs stay as they were
@@ -79,30 +126,41 @@ class Explanation:
     findings: list[Mapping[str, Any]]
     details: dict[str, Mapping[str, Any]]
     notes: list[str]
+    matched: bool = False  # a finding, or an object whose notes answer the question (a MOERA UPN)
 
 
 def explain(key: str, findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mapping[str, Any]],
             snapshot: CloudSnapshot | None = None) -> Explanation:
-    """Resolve KEY; when it names no finding, say why (e.g. a MOERA UPN is not a quarantine)."""
+    """Resolve KEY; when it names no finding, say why (e.g. a MOERA UPN is not a quarantine).
+
+    For a pasted error text, the notes always say which attribute and value were
+    searched (or what the text did not contain) and what a named error means.
+    """
     hits, how = resolve_key(key, findings)
     notes: list[str] = []
+    matched = bool(hits)
+    parsed = parse_error_text(key) if how.startswith("pasted error text") else None
+    if parsed is not None:
+        if parsed.error_name:
+            notes.append(f"{parsed.error_name}: {parsed.meaning}")
+        if parsed.value:
+            notes.append(f"searched {parsed.property or 'UserPrincipalName, mail and proxyAddresses'} = "
+                         f"{parsed.value}: {len(hits)} finding{'s' if len(hits) != 1 else ''}")
+        notes += [f"could not extract {m}" for m in parsed.missing]
     if not hits and snapshot is not None:
         kf = fold(key)
         for o in snapshot.objects:
             if o.id.casefold() == kf or fold(o.user_principal_name or "") == kf:
                 origin = upn_origin(o, snapshot.initial_domain)
                 notes.append(f"{o.kind.value} {o.user_principal_name} ({o.id}) has no provisioning error.")
+                matched = True
                 if origin.kind != "normal" or (o.user_principal_name or "").endswith(
                         snapshot.initial_domain or "\0"):
                     notes.append(origin.explanation)
                 break
     if not hits and not notes:
-        parsed = parse_error_text(key)
-        if parsed is not None and parsed.missing:
-            notes += [f"could not extract {m}" for m in parsed.missing]
-    if not hits and not notes:
         notes.append(f"nothing matches {how}")
-    return Explanation(key, how, list(hits), {f["id"]: details.get(f["id"], {}) for f in hits}, notes)
+    return Explanation(key, how, list(hits), {f["id"]: details.get(f["id"], {}) for f in hits}, notes, matched)
 
 
 def require_one_cloud_source(tenant: Any, graph: bool, graph_url: Any) -> None:

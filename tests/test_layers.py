@@ -22,7 +22,8 @@ PKG = Path(__file__).resolve().parent.parent / "reconciler"
 
 CORE = "core"
 PURE_PACKAGES = ("core", "checks")
-PURE_MODULES = {"fixes.steps", "fixes.guards", "fixes.planner", "fixes.emit", "history.timeline", "sources.base"}
+PURE_MODULES = {"fixes.steps", "fixes.guards", "fixes.planner", "fixes.remedies", "fixes.emit", "history.timeline",
+                "sources.base"}
 FORBIDDEN_THIRD_PARTY = {"httpx", "msgraph", "azure", "tenacity", "sqlite3", "typer", "click", "rich", "ldap3",
                          "starlette", "uvicorn", "orjson", "socket", "subprocess", "asyncio", "requests"}
 

@@ -14,18 +14,26 @@ and the duplicate report need), never the decoded objects themselves.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from ..core.anchors import guid_to_immutable_id, normalize_dn
+from ..core.anchors import guid_to_immutable_id, immutable_id_to_guid, normalize_dn
 from ..core.matcher import cloud_values, decide_keep
 from ..core.model import CloudObject, CloudSnapshot, Keep, ObjectKind, OnPremObject, OnPremSource, fold
 from .rules import (
+    ANCHOR_RULES,
     ERROR,
+    LARGE_RULES,
     RULES,
     WARNING,
     Hit,
+    check_certificates,
+    check_large,
+    check_mail,
     check_proxy,
     check_simple,
     check_target_address,
@@ -79,6 +87,10 @@ class CheckResult:
     problems: list[Problem]
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # moved users whose re-anchoring passed the guards, for reconciler.fixes.planner.plan_reanchors (with the
+    # tenant context it needs); not part of the JSON document
+    reanchors: list[dict[str, Any]] = field(default_factory=list)
+    plan_context: dict[str, Any] | None = None
 
     @property
     def has_errors(self) -> bool:
@@ -171,6 +183,8 @@ class CloudView:
         for c in snap.objects:
             self._index(c)
         self.privileged = _privileged(snap)
+        self.verified = frozenset(d.name.casefold() for d in snap.domains)
+        self.initial_domain = snap.initial_domain
         f = snap.features
         self.soft_upn: bool | None = None if f is None else f.get("softMatchOnUpnEnabled")
         self.block_soft: bool | None = None if f is None else f.get("blockSoftMatchEnabled")
@@ -338,17 +352,28 @@ def _cloud_problem(view: CloudView, o: OnPremObject, flag: int, value: str, c: C
 class Checker:
     """Feed objects with :meth:`add` (any number of forests), then call :meth:`finish` once."""
 
-    def __init__(self, tlds: frozenset[str], cloud: CloudSnapshot | None = None) -> None:
+    def __init__(self, tlds: frozenset[str], cloud: CloudSnapshot | None = None,
+                 rules: frozenset[str] | None = None, now: datetime | None = None) -> None:
         self.tlds = tlds
         self.view = CloudView(cloud) if cloud is not None else None
+        self._cloud = cloud
+        self.rules = frozenset(RULES) if rules is None else rules
+        self.now = now or datetime.now(UTC)  # certificates expire relative to this
+        on = self.rules
+        self._mail_on = any(r in on for r in ("mail-chars", "mail-format", "mail-idn", "mail-tld"))
+        self._large_on = bool(on & LARGE_RULES)
+        self._anchors_on = bool(on & ANCHOR_RULES)
+        self._upn_domain_on = "upn-unverified-suffix" in on and self.view is not None and bool(self.view.verified)
+        self._moved: list[tuple[OnPremObject, str, CloudObject, str]] = []  # source (slim), label, cloud, key
+        self._reanchors: list[dict[str, Any]] = []
         self.scanned = 0
         self.skipped_by_reason: dict[str, int] = {}
         self.problems: list[Problem] = []
         self._records: list[str | tuple[str, ...]] = []
         self._labels: list[str] = []
         self._label_index: dict[str, int] = {}
-        self._index: dict[str, dict[str, Any]] = {ns: {} for ns in ("addr", "x", "nick", "target", "sam")}
-        self._collided: list[tuple[str, str]] = []
+        self._index: dict[str, dict[Any, Any]] = {ns: {} for ns in ("addr", "x", "nick", "target", "sam", "anchor")}
+        self._collided: list[tuple[str, str | int]] = []
         self._own: dict[int, CloudObject] = {}
         self._messages: dict[str, str] = {}
 
@@ -370,7 +395,7 @@ class Checker:
             self._labels.append(label)
         return n
 
-    def _put(self, ns: str, key: str, packed: int, ordinal: int) -> None:
+    def _put(self, ns: str, key: str | int, packed: int, ordinal: int) -> None:
         d = self._index[ns]
         cur = d.setdefault(key, packed)
         if cur is packed:
@@ -399,11 +424,116 @@ class Checker:
         self._other_values(o, ordinal, label)
         for attr, value, hit in check_simple(o):
             self._report(o.dn, attr, value, hit, label)
+        own = None
         if self.view is not None:
             probs, own = cloud_problems(self.view, o, values, label)
             self.problems += probs
             if own is not None:
                 self._own[ordinal] = own
+        self._beyond_idfix(o, ordinal, label, own)
+
+    # ------------------------------------------------------------------ beyond IdFix (docs/check-onprem.md)
+
+    def _beyond_idfix(self, o: OnPremObject, ordinal: int, label: str, own: CloudObject | None) -> None:
+        """mail as an address, large attributes, source anchors, UPN suffix against the tenant's domains."""
+        if self._mail_on and o.mail:
+            for hit in check_mail(o.mail, self.tlds):
+                self._report(o.dn, "mail", o.mail, hit, label)
+        if self._large_on:
+            if len(o.proxy_addresses) > 300 or o.thumbnail_photo_size:
+                for attr, value, hit in check_large(o):
+                    self._report(o.dn, attr, value, hit, label)
+            if len(o.user_certificates) > 15 or len(o.smime_certificates) > 15:
+                for attr, value, hit in check_certificates(o, self.now):
+                    self._report(o.dn, attr, value, hit, label)
+        if o.object_class not in ("user", "group"):
+            return
+        if self._anchors_on:
+            cg = o.consistency_guid
+            key = _anchor_key(cg) if cg else _guid_key(o.object_guid) if o.object_guid else None
+            if key is not None:
+                self._put("anchor", key, ordinal << 3, ordinal)
+                if own is None and self.view is not None and o.object_class == "user":
+                    self._check_moved(o, label, o.anchor or "")
+        if self._upn_domain_on and o.object_class == "user" and o.user_principal_name:
+            self._check_upn_domain(o, label, own)
+
+    def _check_moved(self, o: OnPremObject, label: str, anchor: str) -> None:
+        """A user new to Entra whose UPN / primary SMTP is a cloud user's that carries another immutable id."""
+        assert self.view is not None
+        keys = [fold(o.user_principal_name)] if o.user_principal_name else []
+        prim = primary_smtp(o.proxy_addresses)
+        if prim:
+            keys.append(fold(prim[0]))
+        for k in keys:
+            found = {c.id: c for c, _ in self.view.by_value.get(k, ()) if c.kind is ObjectKind.USER and not c.deleted
+                     and c.immutable_id and c.immutable_id != anchor}
+            if found:
+                if len(found) == 1:
+                    slim = OnPremObject(o.dn, o.object_class, object_guid=o.object_guid,
+                                        consistency_guid=o.consistency_guid, given_name=o.given_name, sn=o.sn,
+                                        display_name=o.display_name, user_account_control=o.user_account_control)
+                    self._moved.append((slim, label, next(iter(found.values())), k))
+                return
+
+    def _check_upn_domain(self, o: OnPremObject, label: str, own: CloudObject | None) -> None:
+        assert self.view is not None and o.user_principal_name
+        upn = o.user_principal_name
+        suffix = upn.rpartition("@")[2].strip().casefold()
+        if not suffix or suffix in self.view.verified:
+            return
+        nick = _predicted_nickname(o)
+        initial = self.view.initial_domain or "<tenant>.onmicrosoft.com"
+        now = (f" This user is already synced as {own.user_principal_name}; Entra recalculates the UPN when the "
+               "on-prem UPN next changes." if own is not None and own.user_principal_name else "")
+        msg = (f"The UPN suffix {suffix} is not a verified domain of the tenant, so Entra cannot use this UPN: it "
+               f"gives the user {nick}@{initial} (<MailNickName>@<initial domain>) and sign-in names differ from AD."
+               f"{now} Verify {suffix} in the tenant (a subdomain of a verified domain must be added too) or give "
+               "the user a UPN in a verified domain.")
+        self._report(o.dn, "userPrincipalName", upn, Hit("upn-unverified-suffix", msg), label)
+
+    def _moved_problems(self) -> list[Problem]:
+        out = []
+        idx = self._index["anchor"]
+        claims: dict[str, list[str]] = {}
+        for src, _, c, _ in self._moved:
+            claims.setdefault(c.id, []).append(src.dn)
+        for src, label, c, key in self._moved:
+            dn, current = src.dn, src.consistency_guid
+            iid = c.immutable_id or ""
+            holder = idx.get(_anchor_key(iid))
+            rel = (_related_cloud(c),)
+            base = (f"This user is new to Entra (no cloud object carries its source anchor), but {_who(c)} holds "
+                    f"its {'UPN' if c.user_principal_name and fold(c.user_principal_name) == key else 'primary SMTP address'} "
+                    f"with the immutable id {iid}. The next sync cannot soft-match them (the cloud user is "
+                    "anchored elsewhere): the value is quarantined or a second user is created.")
+            proposed = None
+            if holder is not None:
+                first = holder if type(holder) is int else holder[0]
+                other = _Rec.load(self._records[first >> 3], self._labels).obj
+                msg = (f"{base} {other.dn} ({other.source}) still has that anchor: these are two objects, not a "
+                       "moved user; resolve the duplicate instead of copying the anchor.")
+            elif len(claims[c.id]) > 1:
+                others = [d for d in claims[c.id] if d != dn]
+                msg = (f"{base} {', '.join(others[:3])} would take the same cloud user: only one object can carry "
+                       "its anchor; decide which is the moved user (the others need their own UPN).")
+            elif immutable_id_to_guid(iid) is None:
+                msg = (f"{base} The immutable id is not a GUID in base64, so it cannot become mS-DS-ConsistencyGuid: "
+                       "clear it on the cloud user or match by hand.")
+            elif refused := _reanchor_refusals(self._cloud, src, c):
+                msg = (f"{base} Copying the immutable id would hand the cloud user to this object, and the fix "
+                       f"engine's guards refuse that: {refused}.")
+            else:
+                proposed = iid
+                self._reanchors.append(_move(src, c, len(self._reanchors) + 1))
+                msg = (f"{base} If it is the same person (moved from another forest), set this user's "
+                       f"mS-DS-ConsistencyGuid to the cloud user's immutable id so the next sync hard-matches it "
+                       "(set_consistency_guid: `check-onprem --plan-out FILE` plans it through the fix engine's guards "
+                       "for review and `reconciler apply`; ADSyncTools: Set-ADSyncToolsMsDsConsistencyGuid).")
+            rule = RULES["anchor-cloud-mismatch"]
+            out.append(Problem(dn, "mS-DS-ConsistencyGuid", current or "", rule.kind, rule.id, rule.severity,
+                               msg, proposed, rel, None, None, label))
+        return out
 
     def _address_values(self, o: OnPremObject, ordinal: int, label: str) -> list[tuple[int, str, str]]:
         """UPN, mail and SMTP proxies: rules, then the address index. Returns (flag, key, value)."""
@@ -451,17 +581,55 @@ class Checker:
     def finish(self, generated: str = "") -> CheckResult:
         problems = list(self.problems)
         for ns, key in self._collided:
-            problems += self._group(ns, key, self._index[ns][key])
+            if ns == "anchor":
+                problems += self._anchor_group(key, self._index[ns][key])
+            else:
+                problems += self._group(ns, key, self._index[ns][key])
+        if self._moved and "anchor-cloud-mismatch" in self.rules:
+            problems += self._moved_problems()
+        if len(self.rules) < len(RULES):
+            problems = [p for p in problems if p.rule in self.rules]
         # stable: a value's rule chain keeps its order, so the last proposal of a chain is the final value
         problems.sort(key=lambda p: (p.dn.casefold(), p.attribute, p.value.casefold(), p.source))
         notes = []
+        if self.view is not None and not self.view.verified and "upn-unverified-suffix" in self.rules:
+            notes.append("the cloud source lists no verified domains: UPN suffixes were not checked against them")
         if self.view is not None and self.view.soft_upn is None:
             notes.append("tenant soft-match flags are unknown (reading them needs delegated Global "
                          "Administrator): soft matches on UPN are predicted as if softMatchOnUpnEnabled were on")
-        return CheckResult(generated, self.scanned, sum(self.skipped_by_reason.values()), problems,
-                           dict(self.skipped_by_reason), notes)
+        res = CheckResult(generated, self.scanned, sum(self.skipped_by_reason.values()), problems,
+                          dict(self.skipped_by_reason), notes)
+        if self._reanchors and "anchor-cloud-mismatch" in self.rules and self._cloud is not None:
+            from ..fixes.planner import context_from_snapshot
 
-    def _group(self, ns: str, key: str, packed: list[int]) -> list[Problem]:
+            res.reanchors = list(self._reanchors)
+            res.plan_context = context_from_snapshot(self._cloud).data()
+        return res
+
+    def _anchor_group(self, key: Any, packed: list[int]) -> list[Problem]:
+        recs = [_Rec.load(self._records[p >> 3], self._labels) for p in packed]
+        anchor = _anchor_text(key)
+        guid = immutable_id_to_guid(anchor)
+        rule = RULES["anchor-duplicate"]
+        out = []
+        for i, r in enumerate(recs):
+            others = [x for j, x in enumerate(recs) if j != i]
+            related = tuple({"dn": x.obj.dn, "attribute": "sourceAnchor", "source": x.obj.source}
+                            for x in others[:RELATED_CAP])
+            names = ", ".join(f"{x.obj.dn} ({x.obj.source})" for x in others[:3])
+            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+            msg = (f"The source anchor {anchor}{f' (GUID {guid})' if guid else ''} is also the effective anchor "
+                   f"(mS-DS-ConsistencyGuid, else objectGUID) of {names}{more}. Entra Connect exports objects with "
+                   "one sourceAnchor to one Entra object: unless the sync joins them as the same person "
+                   "(multi-forest 'users are represented only once'), one of them fails to export or they overwrite "
+                   "each other. If one is a migrated copy, keep the anchor on the object that should stay synced and "
+                   "clear mS-DS-ConsistencyGuid on the other (ADSyncTools: Get-ADSyncToolsDuplicateUsersSourceAnchor "
+                   "lists such pairs).")
+            out.append(Problem(r.obj.dn, "sourceAnchor", anchor, rule.kind, rule.id, rule.severity, msg, None,
+                               related, "undecided", None, r.obj.source))
+        return out
+
+    def _group(self, ns: str, key: str | int, packed: list[int]) -> list[Problem]:
         members = [(p >> 3, p & 7) for p in packed]
         recs = [_Rec.load(self._records[m], self._labels) for m, _ in members]
         values = [_value_of(ns, r, f, key) for r, (_, f) in zip(recs, members)]
@@ -502,6 +670,85 @@ class Checker:
                        keep[0], action, me.obj.source)
 
 
+def _cloud_attrs(c: CloudObject) -> dict[str, Any]:
+    """A cloud user in Graph's names (what the guards' TargetState reads)."""
+    return {"id": c.id, "userPrincipalName": c.user_principal_name, "displayName": c.display_name,
+            "givenName": c.given_name, "surname": c.surname, "userType": c.user_type, "creationType": c.creation_type,
+            "externalUserState": c.external_user_state, "employeeId": c.employee_id,
+            "accountEnabled": c.account_enabled, "onPremisesSyncEnabled": c.sync_enabled,
+            "onPremisesImmutableId": c.immutable_id, "onPremisesObjectIdentifier": c.on_premises_object_identifier,
+            "createdDateTime": c.created, "licences": c.license_count, "mail": c.mail,
+            "proxyAddresses": list(c.proxy_addresses)}
+
+
+def _source_attrs(src: OnPremObject) -> dict[str, Any]:
+    return {"givenName": src.given_name, "sn": src.sn, "displayName": src.display_name,
+            "enabled": None if src.disabled is None else not src.disabled, "distinguishedName": src.dn}
+
+
+def _move(src: OnPremObject, c: CloudObject, n: int) -> dict[str, Any]:
+    return {"id": f"check-onprem:anchor-cloud-mismatch:{n}", "dn": src.dn, "object_guid": src.object_guid,
+            "consistency_guid": src.consistency_guid, "immutable_id": c.immutable_id, "source": _source_attrs(src),
+            "target": _cloud_attrs(c)}
+
+
+def _reanchor_refusals(snap: CloudSnapshot | None, src: OnPremObject, c: CloudObject) -> str:
+    """The fix engine's re-anchor guards (roles, eligibility, external accounts, names, disabled accounts) for
+    stamping ``c``'s immutable id on ``src``; '' when they all pass. Loaded only for a moved user."""
+    from ..fixes.guards import Flags, SourceFacts, match_failures
+    from ..fixes.planner import context_from_snapshot, target_state
+
+    if snap is None:
+        return "no cloud source"
+    ctx = context_from_snapshot(snap)
+    target = target_state(ctx, _cloud_attrs(c), c.id, "user", deleted=c.deleted)
+    source = SourceFacts.from_onprem(_source_attrs(src))
+    fails = match_failures(source, target, Flags(ctx.features), None, reanchor=True)
+    return "; ".join(f"{v.guard}: {v.reason}" for v in fails)
+
+
+def _le_swap(b: bytes) -> bytes:
+    """GUID bytes between .NET ToByteArray (little-endian fields) and canonical order; its own inverse."""
+    return b[3::-1] + b[5:3:-1] + b[7:5:-1] + b[8:]
+
+
+def _anchor_key(anchor: str) -> int | str:
+    """A base64 GUID anchor (mS-DS-ConsistencyGuid, immutable id) as the GUID's int, the key objectGUID
+    gets from :func:`_guid_key` (compact in the index, no base64 round trip per object); any other anchor
+    as given (anchors are case-sensitive)."""
+    try:
+        raw = binascii.a2b_base64(anchor, strict_mode=True)
+    except (binascii.Error, ValueError):
+        return anchor
+    return int.from_bytes(_le_swap(raw), "big") if len(raw) == 16 else anchor
+
+
+def _guid_key(guid: str) -> int | str:
+    try:
+        return int(guid.replace("-", ""), 16)
+    except ValueError:
+        return guid_to_immutable_id(guid)
+
+
+def _anchor_text(key: int | str) -> str:
+    if isinstance(key, int):
+        return base64.b64encode(_le_swap(key.to_bytes(16, "big"))).decode("ascii")
+    return key
+
+
+def _predicted_nickname(o: OnPremObject) -> str:
+    """Entra's MailNickName on first sync: mailNickname, else the prefix of the primary SMTP address, of mail,
+    of the UPN, of a secondary smtp address."""
+    if o.mail_nickname:
+        return o.mail_nickname
+    prim = primary_smtp(o.proxy_addresses)
+    smtp = [p for p in o.proxy_addresses if p[:5] == "smtp:"]
+    for v in (prim[0][5:] if prim else None, o.mail, o.user_principal_name, smtp[0][5:] if smtp else None):
+        if v and "@" in v:
+            return v.rpartition("@")[0]
+    return "<mailNickname>"
+
+
 def _galsync(recs: list[_Rec]) -> bool:
     """One user or group plus contacts of it in other forests: the GALSync pattern."""
     owners = [r.obj for r in recs if r.obj.object_class != "contact"]
@@ -531,7 +778,8 @@ def _held_as(flag: int, r: _Rec) -> str:
     return "/".join(name for bit, name in _ATTR_BY_FLAG if flag & bit) or "same attribute"
 
 
-def _value_of(ns: str, r: _Rec, flag: int, key: str) -> str:
+def _value_of(ns: str, r: _Rec, flag: int, index_key: str | int) -> str:
+    key = str(index_key)  # anchors are indexed by int; every other namespace by its folded text
     if ns == "addr":
         if flag & UPN_F:
             return r.upn
@@ -582,8 +830,8 @@ def _keep_group(value: str, objs: list[OnPremObject],
 
 
 def check(sources: Iterable[OnPremSource], tlds: frozenset[str], cloud: CloudSnapshot | None = None,
-          generated: str = "") -> CheckResult:
-    c = Checker(tlds, cloud)
+          generated: str = "", rules: frozenset[str] | None = None, now: datetime | None = None) -> CheckResult:
+    c = Checker(tlds, cloud, rules, now)
     for src in sources:
         c.add_source(src)
     return c.finish(generated)

@@ -18,10 +18,12 @@ Corrections to IdFix (docs/check-onprem.md, "Rules"):
 
 from __future__ import annotations
 
+import base64
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..core.model import OnPremObject
 
@@ -37,8 +39,13 @@ __all__ = [
     "check_simple",
     "check_target_address",
     "check_upn",
+    "check_certificates",
+    "check_large",
+    "check_mail",
+    "check_names",
     "parse_tlds",
     "primary_smtp",
+    "select_rules",
     "skip_reason",
 ]
 
@@ -46,7 +53,11 @@ ERROR, WARNING, INFO = "error", "warning", "info"
 UPN_MAX, UPN_LOCAL_MAX, UPN_DOMAIN_MAX = 113, 64, 48
 IDFIX_MT = "IdFix Multi-Tenant"
 IDFIX_FIXED = "IdFix Multi-Tenant, corrected"
+MS_DOCS = "Microsoft docs"
+EXO = "Exchange Online"
 OURS = "reconciler (not in IdFix)"
+SOURCES = (IDFIX_MT, IDFIX_FIXED, MS_DOCS, EXO, OURS)
+CERT_MAX, PHOTO_MAX, PROXY_COUNT_MAX, NAME_MAX = 15, 100 * 1024, 300, 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +99,29 @@ _RULE_LIST = (
     _r("mailnickname-length", "mailNickname", "length", ERROR, IDFIX_MT,
        "longer than 64 characters; proposes the first 64", "65 × 'a'", "alice.moreau"),
     _r("mailnickname-period", "mailNickname", "format", ERROR, IDFIX_FIXED,
-       "starts (IdFix) or ends (Exchange alias rule) with a period; proposes it without",
-       ".alice", "alice.moreau"),
+       "starts (IdFix) or ends or holds two periods in a row (Exchange alias rule: every period between two "
+       "valid characters); proposes it without", ".alice", "alice.moreau"),
+    _r("mailnickname-chars", "mailNickname", "format", WARNING, EXO,
+       "characters Exchange does not allow in an alias (allowed: A-Z a-z 0-9 ! # $ % & ' * + - / = ? ^ _ backtick { | } ~ "
+       "., and U+00A1-U+00FF such as ä ö ü é ß); Entra writes '_' for each; proposes them removed",
+       "alice moreau", "müller.o'brien"),
+    _r("mail-chars", "mail", "format", ERROR, EXO,
+       "whitespace or < > ( ) ; , [ ] \" in the address (apostrophe allowed); proposes them stripped",
+       "alice moreau@contoso.com", "o'brien@contoso.com"),
+    _r("mail-format", "mail", "format", ERROR, EXO,
+       "not an RFC 5322 dot-atom address (one @, no leading/trailing/double period, ASCII name, LDH labels)",
+       "alice..moreau@contoso.com", "alice.moreau+news@contoso.com"),
+    _r("mail-idn", "mail", "format", WARNING, EXO,
+       "domain written in Unicode; proposes its xn-- (A-label) form", "anna@bücher.example",
+       "anna@xn--bcher-kva.example"),
+    _r("mail-tld", "mail", "format", WARNING, EXO,
+       "top-level domain not in the current TLD list (--tld-file replaces it)", "alice@contoso.local",
+       "alice@contoso.cloud"),
+    _r("sn-length", "sn", "length", ERROR, MS_DOCS, "longer than 64 characters (Entra's surname limit); proposes "
+       "the first 64", "65 × 'a'", "Moreau-Lefèvre"),
+    _r("name-chars", "displayName|givenName|sn", "format", WARNING, MS_DOCS,
+       "control characters (tab, line break, …); proposes each replaced by a space",
+       "Alice<TAB>Moreau", "Zoë O'Brien-Müller"),
     _r("proxy-length", "proxyAddresses", "length", ERROR, IDFIX_MT,
        "a value longer than 256 characters", "smtp:<250 × a>@contoso.com", "smtp:alice@contoso.com"),
     _r("proxy-extra-colon", "proxyAddresses", "format", ERROR, IDFIX_FIXED,
@@ -153,6 +185,10 @@ _RULE_LIST = (
     _r("upn-tld", "userPrincipalName", "format", ERROR, IDFIX_FIXED,
        "UPN suffix whose top-level domain is not in the current TLD list (.local, .corp, …)",
        "alice@corp.local", "alice@contoso.swiss"),
+    _r("upn-unverified-suffix", "userPrincipalName", "format", WARNING, MS_DOCS,
+       "with a cloud source: the UPN suffix is not a verified domain of the tenant, so Entra gives the user "
+       "<MailNickName>@<initial domain> (predicted in the message)", "alice@fabrikam.com (not verified)",
+       "alice@contoso.com (verified)"),
     _r("upn-duplicate", "userPrincipalName", "duplicate", ERROR, IDFIX_MT,
        "the same UPN on two or more objects (case-insensitive, across all forests given)",
        "two users with alice@contoso.com", "one user with alice@contoso.com"),
@@ -182,12 +218,69 @@ _RULE_LIST = (
        "an Entra object (synced from elsewhere, cloud-only but not matchable, or in the recycle bin) "
        "already holds the value: sync will quarantine it (deleted holder: warning)",
        "UPN held by a synced user of another forest", "UPN held only by this object's own cloud user"),
+    _r("usercertificate-count", "userCertificate", "length", ERROR, MS_DOCS,
+       "more than 15 certificates (Entra's hard limit: LargeObject export error); the message counts the expired "
+       "ones", "16 certificates", "15 certificates"),
+    _r("usersmimecertificate-count", "userSMIMECertificate", "length", ERROR, MS_DOCS,
+       "more than 15 certificates (LargeObject export error)", "16 certificates", "15 certificates"),
+    _r("certificate-expired", "userCertificate|userSMIMECertificate", "length", WARNING, MS_DOCS,
+       "on an object over the 15-certificate limit: a certificate whose notAfter has passed; proposes removing it "
+       "(expired ones first)", "an expired certificate among 16", "expired certificates on an object with 15"),
+    _r("thumbnailphoto-size", "thumbnailPhoto", "length", ERROR, MS_DOCS,
+       "larger than 100 KB (LargeObject export error)", "a 150 KB photo", "a 100 KB photo"),
+    _r("proxy-count", "proxyAddresses", "length", WARNING, MS_DOCS,
+       "more than 300 values: the object nears Entra's object size limit (about 330 addresses for an otherwise "
+       "bare user; LargeObject)", "301 values", "300 values"),
+    _r("anchor-duplicate", "sourceAnchor", "duplicate", ERROR, OURS,
+       "two users or groups (any forests given) with the same effective source anchor (mS-DS-ConsistencyGuid, "
+       "else objectGUID): both export to one Entra object (ADSyncTools' duplicate source anchor case)",
+       "one mS-DS-ConsistencyGuid on users of two forests", "distinct anchors"),
+    _r("anchor-cloud-mismatch", "mS-DS-ConsistencyGuid", "cloud_conflict", ERROR, OURS,
+       "with a cloud source: a user new to Entra whose UPN or primary SMTP address belongs to a cloud user with "
+       "another immutable id (a user moved between forests): the next sync quarantines it or creates a duplicate; "
+       "proposes the cloud user's immutable id as mS-DS-ConsistencyGuid (set_consistency_guid)",
+       "migrated user, cloud user anchored to the old forest", "user whose anchor is the cloud user's immutable id"),
     _r("soft-match", "userPrincipalName|proxyAddresses", "soft_match", WARNING, OURS,
        "a new on-prem object whose UPN (softMatchOnUpnEnabled on or unknown) or primary SMTP equals a "
        "cloud-only object's: the first sync merges them", "new AD user alice@contoso.com, cloud-only "
        "user alice@contoso.com without immutable id", "AD user already synced (anchor matches)"),
 )
 RULES: dict[str, Rule] = {r.id: r for r in _RULE_LIST}
+
+LARGE_RULES = frozenset({"usercertificate-count", "usersmimecertificate-count", "certificate-expired",
+                         "thumbnailphoto-size", "proxy-count"})
+ANCHOR_RULES = frozenset({"anchor-duplicate", "anchor-cloud-mismatch"})
+RULE_GROUPS: dict[str, frozenset[str]] = {
+    "all": frozenset(RULES),
+    "idfix": frozenset(r.id for r in _RULE_LIST if r.source in (IDFIX_MT, IDFIX_FIXED)),
+    "microsoft": frozenset(r.id for r in _RULE_LIST if r.source == MS_DOCS),
+    "exchange": frozenset(r.id for r in _RULE_LIST if r.source == EXO),
+    "reconciler": frozenset(r.id for r in _RULE_LIST if r.source == OURS),
+    "large": LARGE_RULES,
+    "anchors": ANCHOR_RULES,
+}
+
+
+def select_rules(spec: str | None) -> frozenset[str]:
+    """``--rules``: comma-separated groups (all, idfix, microsoft, exchange, reconciler, large, anchors) and
+    rule ids; a leading ``-`` removes (``all,-smtp-tld``). Raises ValueError naming an unknown entry."""
+    if spec is None or not spec.strip():
+        return RULE_GROUPS["all"]
+    out: set[str] = set()
+    parts = [p.strip().casefold() for p in spec.split(",") if p.strip()]
+    if parts and all(p.startswith("-") for p in parts):
+        out.update(RULE_GROUPS["all"])
+    for p in parts:
+        name = p.lstrip("-")
+        ids = RULE_GROUPS.get(name) or (frozenset({name}) if name in RULES else None)
+        if ids is None:
+            raise ValueError(f"unknown rule or group {name!r} (groups: {', '.join(RULE_GROUPS)}; rule ids: see "
+                             "docs/check-onprem.md)")
+        if p.startswith("-"):
+            out.difference_update(ids)
+        else:
+            out.update(ids)
+    return frozenset(out)
 
 # ------------------------------------------------------------------ TLDs
 
@@ -202,7 +295,7 @@ def parse_tlds(text: str) -> frozenset[str]:
     return frozenset(out)
 
 
-# ------------------------------------------------------------------ skipped objects (as IdFix skipped them; docs/check-onprem.md)
+# ------------------------------------------------------------------ skipped objects (as IdFix skipped them)
 
 _CN_PREFIXES = tuple(p.casefold() for p in (
     "Admini", "CAS_{", "DiscoverySearchMailbox", "FederatedEmail", "Guest", "HTTPConnector", "krbtgt",
@@ -267,6 +360,8 @@ _X_BAD = re.compile(r"[\f\n\r\t\v\[\]\"]")
 _ADDRLIKE_BAD = re.compile(r"[\s<>(),\[\]\"]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SAM_BAD = re.compile(r"[\\\"|,/\[\]:<>+=;?*]")
+# Exchange alias (Set-Mailbox -Alias): letters, digits, !#$%&'*+-/=?^_`{|}~, periods, U+00A1-U+00FF
+_NICK_BAD = re.compile(r"[^A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.\u00a1-\u00ff]")
 _ADDRESS_LIKE_TYPES = frozenset({"sip", "eum", "spo"})
 
 
@@ -456,7 +551,7 @@ def _check_other_proxy(low: str, ptype: str, prefix: str, rest: str) -> list[Hit
     if not bad:
         return []
     return [Hit(rule, f"{ptype} proxy contains {_shown(bad)}: {why}; Entra rejects the value.",
-                prefix + fixed, "edit")]
+                prefix + fixed.lstrip(":"), "edit")]  # stripping may uncover a colon after the prefix
 
 
 def primary_smtp(proxies: Iterable[str]) -> list[str]:
@@ -494,15 +589,84 @@ def check_target_address(v: str, tlds: frozenset[str]) -> list[Hit]:
     return hits
 
 
+# ------------------------------------------------------------------ mail
+
+
+def check_mail(v: str, tlds: frozenset[str]) -> list[Hit]:
+    """mail as Exchange Online reads it: a valid SMTP address (characters, format, IDN, TLD)."""
+    if _ADDRESS.fullmatch(v) and v.rpartition(".")[2].lower() in tlds:
+        return []
+    return _check_address("", v, tlds, ("mail-chars", "mail-format", "mail-idn", "mail-tld"), _SMTP_BAD, "mail")
+
+
+# ------------------------------------------------------------------ large attributes
+
+
+def _not_after(der: bytes) -> datetime | None:
+    """A certificate's notAfter (UTC), or None when the value is not a readable X.509 certificate."""
+    from cryptography import x509  # lazy: only objects with certificates pay for the import
+
+    try:
+        return x509.load_der_x509_certificate(der).not_valid_after_utc
+    except (ValueError, TypeError):
+        return None
+
+
+def check_certificates(o: OnPremObject, now: datetime) -> list[tuple[str, str, Hit]]:
+    """userCertificate / userSMIMECertificate over 15 values; expired ones proposed for removal first.
+    The value of a certificate problem is the certificate's base64 (as ldifde writes it)."""
+    out: list[tuple[str, str, Hit]] = []
+    for attr, rule, certs in (("userCertificate", "usercertificate-count", o.user_certificates),
+                              ("userSMIMECertificate", "usersmimecertificate-count", o.smime_certificates)):
+        if len(certs) <= CERT_MAX:
+            continue
+        dated = [(c, _not_after(c)) for c in certs]
+        expired = [(c, t) for c, t in dated if t is not None and t < now]
+        unreadable = sum(1 for _, t in dated if t is None)
+        left = len(certs) - len(expired)
+        tail = (f"Removing the {len(expired)} expired ones brings it to {left}"
+                + (" (within the limit)." if left <= CERT_MAX else f", still over: remove {left - CERT_MAX} more "
+                   "(revoked or superseded certificates).") if expired else
+                "None has expired: remove revoked or superseded certificates.")
+        if unreadable:
+            tail += f" {unreadable} values are not readable X.509 certificates."
+        out.append((attr, f"{len(certs)} values", Hit(rule, f"{attr} holds {len(certs)} certificates; Entra accepts "
+                    f"at most {CERT_MAX} and the export fails (LargeObject). {tail}")))
+        for c, t in sorted(expired, key=lambda ct: ct[1]):
+            out.append((attr, base64.b64encode(c).decode("ascii"), Hit(
+                "certificate-expired", f"expired on {t:%Y-%m-%d} (notAfter): an expired certificate is no longer "
+                "used to encrypt or verify, so it is the first to remove.", None, "remove")))
+    return out
+
+
+def check_large(o: OnPremObject) -> list[tuple[str, str, Hit]]:
+    """thumbnailPhoto over 100 KB, proxyAddresses over 300 values (certificates: check_certificates)."""
+    out = []
+    size = o.thumbnail_photo_size
+    if size is not None and size > PHOTO_MAX:
+        out.append(("thumbnailPhoto", f"{size} bytes", Hit("thumbnailphoto-size", f"thumbnailPhoto is "
+                    f"{size / 1024:.0f} KB; Entra accepts at most 100 KB and the export fails (LargeObject). Store "
+                    "a smaller photo (96×96 JPEG is what AD and Outlook use).")))
+    n = len(o.proxy_addresses)
+    if n > PROXY_COUNT_MAX:
+        out.append(("proxyAddresses", f"{n} values", Hit("proxy-count", f"{n} proxy addresses; Entra limits the size "
+                    "of the whole object (about 330 addresses on an otherwise bare user, fewer with certificates "
+                    "and licences) and the export fails (LargeObject). Microsoft advises staying under about "
+                    "300: remove unused addresses (old SMTP, X400, MSMail, CcMail).")))
+    return out
+
+
 # ------------------------------------------------------------------ simple attributes
 
 
 def check_simple(o: OnPremObject) -> list[tuple[str, str, Hit]]:
-    """displayName, givenName, mail, mailNickname, sAMAccountName: (attribute, value, hit)."""
-    dn_, g, n, s = o.display_name, o.given_name, o.mail_nickname, o.sam_account_name
-    if (dn_ and len(dn_) <= 255 and not dn_.isspace() and (not g or len(g) <= 63)
-            and (not o.mail or len(o.mail) <= 256) and (not n or (len(n) <= 64 and n[0] != "." and n[-1] != "."))
-            and (not s or (len(s) <= 20 and not _SAM_BAD.search(s)))):
+    """displayName, givenName, sn, mail (length), mailNickname, sAMAccountName: (attribute, value, hit)."""
+    dn_, g, n, s, sn = o.display_name, o.given_name, o.mail_nickname, o.sam_account_name, o.sn
+    if (dn_ and len(dn_) <= 255 and not dn_.isspace() and (not g or len(g) <= 63) and (not sn or len(sn) <= NAME_MAX)
+            and (not o.mail or len(o.mail) <= 256) and (not n or (len(n) <= 64 and not _NICK_BAD.search(n)
+                                                                  and n[0] != "." and n[-1] != "." and ".." not in n))
+            and (not s or (len(s) <= 20 and not _SAM_BAD.search(s)))
+            and dn_.isprintable() and (not g or g.isprintable()) and (not sn or sn.isprintable())):
         return []  # the common, valid case
     out: list[tuple[str, str, Hit]] = []
     if dn_ is None or not dn_.strip():
@@ -516,11 +680,27 @@ def check_simple(o: OnPremObject) -> list[tuple[str, str, Hit]]:
     if g and len(g) > 63:
         out.append(("givenName", g, Hit("givenname-length", f"givenName is {len(g)} characters; Entra "
                     "allows 64 and IdFix 63.", g[:63], "edit")))
+    if sn and len(sn) > NAME_MAX:
+        out.append(("sn", sn, Hit("sn-length", f"sn is {len(sn)} characters; Entra allows {NAME_MAX} for a "
+                    "surname and rejects the object.", sn[:NAME_MAX], "edit")))
     if o.mail and len(o.mail) > 256:
         out.append(("mail", o.mail, Hit("mail-length", f"mail is {len(o.mail)} characters; Entra allows "
                     "256.")))
+    out += check_names(o)
     out += _check_nickname(o.mail_nickname)
     out += _check_sam(o)
+    return out
+
+
+def check_names(o: OnPremObject) -> list[tuple[str, str, Hit]]:
+    """Control characters in displayName, givenName, sn (letters of any script, apostrophes, hyphens are fine)."""
+    out = []
+    for attr, v in (("displayName", o.display_name), ("givenName", o.given_name), ("sn", o.sn)):
+        if v and _CONTROL.search(v):
+            fixed = " ".join(_CONTROL.sub(" ", v).split())
+            out.append((attr, v, Hit("name-chars", f"{attr} contains control characters ({_shown(_CONTROL.findall(v))}"
+                        "): they break address lists, sign-in pages and CSV exports; Microsoft asks for them to be "
+                        "removed before sync.", fixed or None, "edit" if fixed else None)))
     return out
 
 
@@ -533,11 +713,18 @@ def _check_nickname(n: str | None) -> list[tuple[str, str, Hit]]:
         out.append(("mailNickname", n, Hit("mailnickname-length", f"mailNickname is {len(n)} characters; "
                     "Exchange Online allows 64.", n[:64], "edit")))
         cur = n[:64]
-    if cur[0] == "." or cur[-1] == ".":
-        fixed = cur.strip(".")
-        out.append(("mailNickname", n, Hit("mailnickname-period", "mailNickname starts or ends with a "
-                    "period; Exchange Online rejects such an alias.", fixed or None,
-                    "edit" if fixed else None)))
+    if cur[0] == "." or cur[-1] == "." or ".." in cur:
+        fixed = _dotfix(cur)
+        out.append(("mailNickname", n, Hit("mailnickname-period", "mailNickname starts or ends with a period, "
+                    "or has two in a row; Exchange Online allows a period only between two other characters.",
+                    fixed or None, "edit" if fixed else None)))
+        cur = fixed or cur
+    bad = _NICK_BAD.findall(cur)
+    if bad:
+        fixed = _dotfix(_NICK_BAD.sub("", cur))
+        out.append(("mailNickname", n, Hit("mailnickname-chars", f"mailNickname contains {_shown(bad)}, which "
+                    "Exchange Online does not allow in an alias; Entra syncs the alias with '_' in their place "
+                    "(and derives addresses from it).", fixed or None, "edit" if fixed else None)))
     return out
 
 

@@ -41,6 +41,7 @@ FORMATS = ("table", "json", "csv", "md", "ldif")
 CSV_COLUMNS = ("dn", "attribute", "value", "kind", "rule", "severity", "proposed", "action", "keep", "related",
                "message", "source")
 _BATCH = 10_000
+_BINARY = frozenset({"usercertificate", "usersmimecertificate", "ms-ds-consistencyguid"})
 
 
 def load_tlds(path: Path | None) -> frozenset[str]:
@@ -82,7 +83,7 @@ def _feed(checker: Any, objects: Iterable[Any], label: str, progress: Any) -> No
     progress.advance(n % _BATCH, checked=n % _BATCH)
 
 
-def run_checks(opts: Any, tlds: frozenset[str], progress: Any) -> Any:
+def run_checks(opts: Any, tlds: frozenset[str], progress: Any, rules: frozenset[str] | None = None) -> Any:
     """Read the cloud (if given) once, then stream every forest through one Checker."""
     from ..checks.engine import Checker
     from ..wiring import build_cloud_source, build_onprem_readers, has_cloud_source
@@ -91,7 +92,7 @@ def run_checks(opts: Any, tlds: frozenset[str], progress: Any) -> Any:
     import asyncio
 
     snapshot = asyncio.run(build_cloud_source(opts).read(progress)) if has_cloud_source(opts) else None
-    checker = Checker(tlds, snapshot)
+    checker = Checker(tlds, snapshot, rules)
     for r in readers:
         stream = getattr(r, "iter_objects", None)  # a streaming reader keeps memory flat
         if stream is not None:
@@ -121,6 +122,12 @@ def check_onprem(
                                         "found.")] = False,
     tld_file: Annotated[Path | None, typer.Option(
         "--tld-file", help="Replace the bundled IANA top-level-domain list (one TLD a line).")] = None,
+    rules: Annotated[str | None, typer.Option(
+        "--rules", help="Which rules run, comma-separated: all (default), idfix (IdFix parity only), microsoft, "
+        "exchange, reconciler, large, anchors, or rule ids; '-id' removes one (all,-smtp-tld).")] = None,
+    plan_out: Annotated[Path | None, typer.Option(
+        "--plan-out", help="With a cloud source: write the moved users' re-anchoring (set_consistency_guid, "
+        "through the fix engine's guards) as an inert plan for review and `reconciler apply`.")] = None,
     quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ) -> None:
     """Check on-prem data before it syncs (IdFix successor): IdFix's attribute rules without its false
@@ -135,13 +142,27 @@ def check_onprem(
     check_choice("--format", fmt, FORMATS)
     if not onprem and not ldap:
         raise UsageError("check-onprem needs an on-prem source: --onprem FILE or --ldap URL (repeatable)")
+    from ..checks.rules import select_rules
+
+    try:
+        selected = select_rules(rules)
+    except ValueError as e:
+        raise UsageError(f"--rules: {e}") from None
     tlds = load_tlds(tld_file)
     opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
                           client_id=client_id, certificate=certificate, cloud=cloud, onprem=onprem, ldap=ldap,
                           bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
                           insecure=insecure, verbose=verbose)
+    if plan_out is not None:
+        from ..wiring import has_cloud_source
+
+        if not has_cloud_source(opts):
+            raise UsageError("--plan-out needs a cloud source (--tenant FILE or --graph): the re-anchoring copies "
+                             "a cloud user's immutable id")
     with StderrProgress(quiet, verbose) as progress:
-        result = run_checks(opts, tlds, progress)
+        result = run_checks(opts, tlds, progress, selected)
+    if plan_out is not None:
+        _write_reanchor_plan(result, plan_out, quiet)
     with output(out) as stream:
         render(result, fmt, stream, terminal_width() if out is None else None)
     if not quiet:
@@ -150,6 +171,20 @@ def check_onprem(
         err(summary(result) + (". Details: --format json|md." if fmt == "table" and result.problems else ""))
     if check and result.has_errors:
         raise typer.Exit(1)
+
+
+def _write_reanchor_plan(result: Any, path: Path, quiet: bool) -> None:
+    """check-onprem's moved users -> reconciler.fixes.planner.plan_reanchors -> an inert plan file."""
+    from ..fixes.planfile import write_plan
+    from ..fixes.planner import TenantContext, plan_reanchors
+
+    ctx = TenantContext.from_data(result.plan_context, "") if result.plan_context else TenantContext(tenant="")
+    plan = plan_reanchors(result.reanchors, ctx, created=result.generated)
+    write_plan(path, plan)
+    if not quiet:
+        for w in plan.warnings:
+            err(f"warning: {w}")
+        err(f"plan {plan.fingerprint}: {len(plan.steps)} steps, {len(plan.refusals)} refusals -> {path}")
 
 
 # ---------------------------------------------------------------- rendering
@@ -198,10 +233,11 @@ def ldif_changes(result: Any) -> str:
         out += [_comment(f"# {p.rule}: {p.message}") for p in changes.values()]
         out += [*ldif_line("dn", dn), "changetype: modify"]
         for (attr, old), p in changes.items():
+            binary = attr.casefold() in _BINARY  # the value is base64 of the raw bytes (certificates, GUIDs)
             if old:
-                out += [f"delete: {attr}", *ldif_line(attr, old), "-"]
+                out += [f"delete: {attr}", *ldif_line(attr, old, binary_b64=binary), "-"]
             if p.action == "edit" and p.proposed:
-                out += [f"add: {attr}", *ldif_line(attr, p.proposed), "-"]
+                out += [f"add: {attr}", *ldif_line(attr, p.proposed, binary_b64=binary), "-"]
         out.append("")
     return "\n".join(out) + "\n"
 

@@ -56,6 +56,12 @@ def plan(
     assume_flags: Annotated[bool, typer.Option("--assume-flags", help="Plan matches although the tenant's sync "
                                                "feature flags could not be read (you checked them).")] = False,
     prefer: Annotated[str, typer.Option("--prefer", help="deleted_holder remedy: purge|restore.")] = "purge",
+    allow_purge: Annotated[bool, typer.Option("--allow-purge", help="Also purge licensed or mailbox-holding objects, "
+                                              "or ones that may be the original (without it the plan stops at the "
+                                              "recycle bin, restorable for 30 days).")] = False,
+    orphans: Annotated[str, typer.Option("--orphans", help="orphaned_holder remedy: adsynctools (needs a Global "
+                                         "Administrator password session) | cloud (beta: move the source of "
+                                         "authority to the cloud, delete through Graph).")] = "adsynctools",
     out: OutOpt = None,
     review: Annotated[Path | None, typer.Option("--review", help="Also render the plan for a change ticket "
                                                    "(FILE.md or FILE.html).")] = None,
@@ -72,10 +78,12 @@ def plan(
     from ..history.store import Store
 
     check_choice("--prefer", prefer, ("purge", "restore"))
+    check_choice("--orphans", orphans, ("adsynctools", "cloud"))
     if review is not None and review.suffix.lower() not in (".md", ".html", ".htm"):
         raise UsageError(f"--review {review}: use a .md or .html file name")
     opts = PlanOptions(scenarios=frozenset(scenario or ()), findings=frozenset(finding or ()),
-                       allow_reanchor=allow_reanchor, assume_flags=assume_flags, prefer_restore=prefer == "restore")
+                       allow_reanchor=allow_reanchor, assume_flags=assume_flags, prefer_restore=prefer == "restore",
+                       allow_purge=allow_purge, orphans=orphans)
     with Store(db) as store:
         p = plan_from_store(store, opts, run_id=run, tenant=tenant_name)
     import orjson
@@ -83,7 +91,11 @@ def plan(
     with output(out) as stream:
         stream.write(orjson.dumps(p.data, option=orjson.OPT_INDENT_2).decode() + "\n")
     if review is not None:
-        write_text(review, render_review(p, "html" if review.suffix.lower() in (".html", ".htm") else "md"))
+        from ..fixes.emit import names_from_findings
+
+        with Store(db) as store:
+            names = names_from_findings(store.findings(p.scan_run)) if p.scan_run else {}
+        write_text(review, render_review(p, "html" if review.suffix.lower() in (".html", ".htm") else "md", names))
     if not quiet:
         for w in p.warnings:
             err(f"warning: {w}")
@@ -110,6 +122,22 @@ def _finish(report: Any, fmt: str, quiet: bool) -> None:
     _print_report(report, fmt, quiet)
     if report.exit_code:
         raise typer.Exit(report.exit_code)
+
+
+def _run_showing_steps(coro: Any, fmt: str, quiet: bool) -> Any:
+    """Run apply/undo; when it stops after steps ran (drift: exit 4, a dry run over a threshold: exit 3) the
+    step table is printed first, so the operator sees what already happened, then the one-line reason."""
+    import asyncio
+
+    from ..core.errors import ReconcilerError
+
+    try:
+        return asyncio.run(coro)
+    except ReconcilerError as e:
+        partial = getattr(e, "report", None)
+        if partial is not None:
+            _print_report(partial, fmt, quiet)
+        raise
 
 
 def _print_report(report: Any, fmt: str, quiet: bool) -> None:
@@ -147,8 +175,11 @@ def apply(
     max_deletes: Annotated[int, typer.Option("--max-deletes", help="Refuse above this many deletes/purges.")] = 10,
     max_changes: Annotated[int, typer.Option("--max-changes", help="Refuse above this many changes.")] = 50,
     force: Annotated[bool, typer.Option("--force", help="Go over --max-deletes/--max-changes.")] = False,
-    skip_drift: Annotated[bool, typer.Option("--skip-drift", help="Exit 0 although drifted steps were "
-                                             "skipped.")] = False,
+    skip_drift: Annotated[bool, typer.Option("--skip-drift", help="Skip steps whose target drifted (or that a "
+                                             "guard refuses) and run the rest; the exit code reflects only the "
+                                             "rest.")] = False,
+    max_age: Annotated[float, typer.Option("--max-age", help="Refuse a plan older than this many days "
+                                           "(exit 4).")] = 7.0,
     ps1: Annotated[Path | None, typer.Option("--ps1", help="Where to write the PowerShell script "
                                                 "(default: beside the plan).")] = None,
     ldif: Annotated[Path | None, typer.Option("--ldif", help="Where to write the LDIF change file "
@@ -164,19 +195,21 @@ def apply(
     check_choice("--format", fmt, ("table", "json"))
     if steps and not confirm:
         raise UsageError(f"unexpected arguments {' '.join(steps)}: name steps only after --confirm")
+    if max_age <= 0:
+        raise UsageError("--max-age must be a positive number of days")
     opts = ApplyOptions(doit=doit, checksum=checksum, max_deletes=max_deletes, max_changes=max_changes,
-                        force=force, skip_drift=skip_drift, confirm=tuple(steps or ()))
+                        force=force, skip_drift=skip_drift, confirm=tuple(steps or ()), max_age_days=max_age)
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
-    import asyncio
-
-    report = asyncio.run(run_apply(plan_file, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), opts,
-                                   ps1=ps1, ldif=ldif, notify=_notifier(quiet)))
+    report = _run_showing_steps(run_apply(plan_file, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), opts,
+                                          ps1=ps1, ldif=ldif, notify=_notifier(quiet)), fmt, quiet)
     _finish(report, fmt, quiet)
 
 
 @app.command()
 @handle_errors
 def undo(
+    steps: Annotated[list[str] | None, typer.Argument(help="With --confirm: the external steps whose undo you "
+                                                           "ran.")] = None,
     run: Annotated[str | None, typer.Option("--run", help="Apply run id (default: the latest).")] = None,
     tenant: TenantOpt = None, graph: GraphFlag = False, graph_url: GraphUrlOpt = None,
     auth: AuthOpt = "environment", tenant_id: TenantIdOpt = None, client_id: ClientIdOpt = None,
@@ -184,7 +217,10 @@ def undo(
     ldap: LdapUrlOpt = None, bind_dn: BindDnOpt = None, ldap_ca: LdapCaOpt = None, insecure: InsecureOpt = False,
     db: DbOpt = None,
     doit: Annotated[bool, typer.Option("--doit", help="Execute; without it nothing is written (dry run).")] = False,
-    ps1: Annotated[Path | None, typer.Option("--ps1", help="Where to write the undo PowerShell script.")] = None,
+    ps1: Annotated[Path | None, typer.Option("--ps1", help="Where to write the undo PowerShell script(s) "
+                                                "(one per host: NAME.entra-connect.ps1, NAME.exchange-online.ps1).")] = None,
+    confirm: Annotated[bool, typer.Option("--confirm", help="Record that you ran the emitted undo of the external "
+                                          "steps named as arguments: undo --run RUN --doit --confirm s1 s2.")] = False,
     fmt: FmtOpt = "table", quiet: QuietOpt = False,
 ) -> None:
     """Reverse the steps an apply run executed, newest first, from the journal's before-values.
@@ -194,10 +230,10 @@ def undo(
     from ..fixes.apply import run_undo
 
     check_choice("--format", fmt, ("table", "json"))
+    if steps and not confirm:
+        raise UsageError(f"unexpected arguments {' '.join(steps)}: name steps only after --confirm")
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
-    import asyncio
-
-    report = asyncio.run(run_undo(run, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), doit=doit, ps1=ps1,
-                                  notify=_notifier(quiet)))
+    report = _run_showing_steps(run_undo(run, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), doit=doit,
+                                         ps1=ps1, notify=_notifier(quiet), confirm=tuple(steps or ())), fmt, quiet)
     _finish(report, fmt, quiet)
 

@@ -12,13 +12,27 @@ import orjson
 from ..core.explain import ROWS
 from ..core.model import fold
 
-__all__ = ["render_findings", "render_explanation", "FORMATS", "summary_line"]
+__all__ = ["render_findings", "render_explanation", "FORMATS", "summary_line", "stats_lines"]
 
 FORMATS = ("table", "json", "csv", "md", "html")
 
 CSV_COLUMNS = ("id", "scenario", "category", "property", "value", "occurred", "object_id", "object_type",
                "object_name", "object_upn", "source_dn", "holder_id", "holder_type", "holder_state",
-               "holder_synced", "holder_matched_on", "holders", "keep", "reasons")
+               "holder_synced", "holder_matched_on", "holders", "keep", "reasons", "origin", "origins")
+
+
+def object_label(f: Mapping[str, Any]) -> str:
+    """The error object's name, or what stands for it when the cloud has none yet (a failed Cloud Sync create)."""
+    o = f.get("object")
+    if o is None:
+        src = f.get("source") or {}
+        return f"(not in the cloud yet) {src.get('dn') or src.get('immutable_id') or ''}".rstrip()
+    return o.get("user_principal_name") or o.get("display_name") or o["id"]
+
+
+def origins_label(f: Mapping[str, Any]) -> str:
+    c = f.get("conflict") or {}
+    return "+".join(c.get("origins") or [c.get("origin") or "connect"])
 
 
 def _flat(f: Mapping[str, Any]) -> dict[str, Any]:
@@ -27,15 +41,16 @@ def _flat(f: Mapping[str, Any]) -> dict[str, Any]:
         "id": f["id"], "scenario": f["scenario"], "category": f["conflict"]["category"],
         "property": f["conflict"]["property"], "value": f["conflict"]["value"],
         "occurred": f["conflict"].get("occurred") or "",
-        "object_id": f["object"]["id"], "object_type": f["object"]["type"],
-        "object_name": f["object"].get("display_name") or "",
-        "object_upn": f["object"].get("user_principal_name") or "",
+        "object_id": (f["object"] or {}).get("id") or "", "object_type": (f["object"] or {}).get("type") or "",
+        "object_name": (f["object"] or {}).get("display_name") or "",
+        "object_upn": (f["object"] or {}).get("user_principal_name") or "",
         "source_dn": (f.get("source") or {}).get("dn") or "",
         "holder_id": h["id"] if h else "", "holder_type": h["type"] if h else "",
         "holder_state": h["state"] if h else "", "holder_synced": str(h["synced"]).lower() if h else "",
         "holder_matched_on": ";".join(h["matched_on"]) if h else "",
         "holders": len(f["holders"]), "keep": f.get("keep") or "",
         "reasons": " | ".join(f.get("reasons") or ()),
+        "origin": f["conflict"].get("origin") or "connect", "origins": ";".join(f["conflict"].get("origins") or ()),
     }
 
 
@@ -47,6 +62,21 @@ def summary_line(findings: Sequence[Mapping[str, Any]]) -> str:
         return "no sync conflicts found"
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     return f"{len(findings)} finding{'s' if len(findings) != 1 else ''}: {parts}"
+
+
+def stats_lines(stats: Mapping[str, Any]) -> list[str]:
+    """The scan summary's evidence lines: per on-prem source what it could not link, and the holders
+    no source could decide, each with the reason (empty when every source links everything)."""
+    lines = []
+    for s in stats.get("onprem_sources") or ():
+        parts = [f"could not link {n} {why}" for why, n in (s.get("not_linkable") or {}).items()]
+        if not s.get("complete", True):
+            parts.append("incomplete: " + "; ".join(s.get("incomplete") or ()))
+        if parts:
+            lines.append(f"on-prem {s['source']}: {s['objects']} objects; " + "; ".join(parts))
+    for why, n in (stats.get("unverified_holders") or {}).items():
+        lines.append(f"{n} holder{'s' if n != 1 else ''} not covered (unverified_holder): {why}")
+    return lines
 
 
 def _holder_label(f: Mapping[str, Any]) -> str:
@@ -71,12 +101,11 @@ def render_findings(doc: Mapping[str, Any], fmt: str, out: TextIO, *, color: boo
     elif fmt == "md":
         out.write(f"# Sync conflicts — tenant {doc['tenant']}\n\n_{summary_line(findings)}; "
                   f"generated {doc['generated']}_\n\n")
-        out.write("| id | scenario | property | value | object | first holder | source DN | keep |\n")
-        out.write("|---|---|---|---|---|---|---|---|\n")
+        out.write("| id | scenario | origin | property | value | object | first holder | source DN | keep |\n")
+        out.write("|---|---|---|---|---|---|---|---|---|\n")
         for f in findings:
-            cells = [f["id"], f["scenario"], f["conflict"]["property"], f["conflict"]["value"],
-                     f["object"].get("user_principal_name") or f["object"].get("display_name") or f["object"]["id"],
-                     _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-"]
+            cells = [f["id"], f["scenario"], origins_label(f), f["conflict"]["property"], f["conflict"]["value"],
+                     object_label(f), _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-"]
             out.write("| " + " | ".join(_md(c) for c in cells) + " |\n")
     elif fmt == "html":
         out.write(_html_findings(doc))
@@ -95,9 +124,8 @@ def _html_findings(doc: Mapping[str, Any]) -> str:
     rows = []
     for f in doc["findings"]:
         rows.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in (
-            f["id"], f["scenario"], f["conflict"]["property"], f["conflict"]["value"],
-            f["object"].get("user_principal_name") or f["object"].get("display_name") or f["object"]["id"],
-            _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-")) + "</tr>")
+            f["id"], f["scenario"], origins_label(f), f["conflict"]["property"], f["conflict"]["value"],
+            object_label(f), _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-")) + "</tr>")
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>Sync conflicts — {e(doc['tenant'])}</title><style>"
@@ -106,7 +134,7 @@ def _html_findings(doc: Mapping[str, Any]) -> str:
             "text-align:left;vertical-align:top;word-break:break-word}th{background:#e8e8e8}</style></head>"
             f"<body><h1>Sync conflicts — tenant {e(doc['tenant'])}</h1>"
             f"<p>{e(summary_line(doc['findings']))}; generated {e(doc['generated'])}</p>"
-            "<table><thead><tr><th scope=\"col\">id</th><th scope=\"col\">scenario</th>"
+            "<table><thead><tr><th scope=\"col\">id</th><th scope=\"col\">scenario</th><th scope=\"col\">origin</th>"
             "<th scope=\"col\">property</th><th scope=\"col\">value</th><th scope=\"col\">object</th>"
             "<th scope=\"col\">first holder</th><th scope=\"col\">source DN</th><th scope=\"col\">keep</th>"
             "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></body></html>\n")
@@ -122,12 +150,12 @@ def _console(out: TextIO, color: bool, width: int | None = None) -> Any:
 
 
 _SHORT_PROPERTY = {"UserPrincipalName": "UPN", "ProxyAddress": "proxy"}
-FINDING_COLUMNS = ("id", "scenario", "prop", "value", "object", "first holder", "source DN", "keep")
+FINDING_COLUMNS = ("id", "scenario", "origin", "prop", "value", "object", "first holder", "source DN", "keep")
 #: narrowest each column gets, below 120 columns and from 120 on; id (a prefix `explain` and `plan --finding`
 #: accept), scenario, prop and keep never shrink
-_FINDING_MIN = {True: (8, 21, 5, 16, 10, 12, 10, 6), False: (8, 21, 5, 20, 10, 12, 10, 6)}
+_FINDING_MIN = {True: (8, 23, 7, 5, 16, 10, 12, 10, 6), False: (8, 23, 7, 5, 18, 8, 10, 8, 6)}
 #: left out first when the terminal is too narrow for every column
-_FINDING_DROP = (6, 7, 4, 5)
+_FINDING_DROP = (7, 8, 5, 2, 6)
 
 
 def _table_findings(doc: Mapping[str, Any], out: TextIO, color: bool, width: int | None = None) -> None:
@@ -140,10 +168,9 @@ def _table_findings(doc: Mapping[str, Any], out: TextIO, color: bool, width: int
 
     con = _console(out, color, width)
     narrow = con.width < 120
-    rows = [(f["id"][:8] if con.width < 160 else f["id"][:12], f["scenario"],
-             _SHORT_PROPERTY.get(f["conflict"]["property"], f["conflict"]["property"]), f["conflict"]["value"],
-             f["object"].get("user_principal_name") or f["object"].get("display_name") or f["object"]["id"],
-             _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-")
+    rows = [(f["id"][:8] if con.width < 160 else f["id"][:12], f["scenario"], origins_label(f),
+             _SHORT_PROPERTY.get(f["conflict"]["property"], f["conflict"]["property"]), f["conflict"]["value"] or "-",
+             object_label(f), _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-")
             for f in doc["findings"]]
     keep, widths, cut = fit_table(FINDING_COLUMNS, rows, _FINDING_MIN[narrow], con.width, drop_order=_FINDING_DROP)
     t = Table(title=Text(f"Sync conflicts — tenant {doc['tenant']}"), title_justify="left")
@@ -215,7 +242,9 @@ def render_explanation(exp: Any, fmt: str, out: TextIO, *, color: bool = False, 
         c = f["conflict"]
         con.print(f"[bold]Finding {f['id']}[/bold] — {escape(f['scenario'])}: {escape(c['property'])} "
                   f"[bold red]{escape(c['value'])}[/bold red] ({escape(c['category'])}, "
-                  f"occurred {escape(str(c.get('occurred')))})")
+                  f"occurred {escape(str(c.get('occurred')))}; reported by {escape(origins_label(f))})")
+        if c.get("description"):
+            con.print(f"description: {escape(c['description'])}")
         con.print(_explanation_table(d, con.width))
         for h in f["holders"]:
             con.print(f"holder {escape(h['id'])} matched on {', '.join(h['matched_on'])}")
@@ -260,7 +289,7 @@ def _md_explanation(exp: Any, out: TextIO) -> None:
     for f in exp.findings:
         d = exp.details.get(f["id"], {})
         out.write(f"## Finding {f['id']} — {f['scenario']}\n\n`{f['conflict']['property']}` "
-                  f"**{f['conflict']['value']}**\n\n")
+                  f"**{f['conflict']['value']}** (reported by {', '.join(f['conflict'].get('origins') or ['connect'])})\n\n")
         cols = d.get("columns", ())
         out.write("| attribute | " + " | ".join(c["title"] for c in cols) + " |\n")
         out.write("|---" * (len(cols) + 1) + "|\n")

@@ -65,6 +65,16 @@ def scan(
     save_tenant: Annotated[Optional[Path], typer.Option(
         "--save-tenant", help="Also write what was read as a reconciler.tenant/1 file.",
         rich_help_panel="Cloud source")] = None,
+    errors: Annotated[Optional[str], typer.Option(
+        "--errors", help="Origins to read, comma-separated: connect,cloud_sync,exchange,health (default: every "
+                         "origin the credentials allow).", rich_help_panel="Cloud source")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", help="Cloud Sync failures since: a duration (7d, 36h) or an ISO date (default 7d).",
+        rich_help_panel="Cloud source")] = None,
+    health_url: Annotated[Optional[str], typer.Option(
+        "--health-url", help="Azure Resource Manager-compatible root for Connect Health (e.g. the emulator's "
+                             "http://127.0.0.1:PORT/arm); default with --graph: the cloud's ARM.",
+        rich_help_panel="Cloud source")] = None,
     onprem: OnpremOpt = None, ldap: LdapOpt = None, bind_dn: BindDnOpt = None, base_dn: BaseDnOpt = None,
     ldap_filter: LdapFilterOpt = None, ldap_ca: LdapCaOpt = None, insecure: InsecureOpt = False,
     db: DbOpt = None, fmt: FormatOpt = "table", out: OutOpt = None,
@@ -87,7 +97,7 @@ def scan(
     Example: reconciler scan --tenant tenant.json --onprem forest.ldif --format json -o findings.json
     """
     from ..core.errors import UsageError
-    from .render import FORMATS, render_findings, summary_line
+    from .render import FORMATS, render_findings, stats_lines, summary_line
 
     check_choice("--format", fmt, FORMATS)
     check_choice("--strategy", strategy, ("auto", "targeted", "full"))
@@ -99,10 +109,14 @@ def scan(
         scan_all_command(config, db, parallel=parallel, fmt=fmt, out=out, check=check, new_only=new_only,
                          quiet=quiet, sources_given=bool(tenant or graph or graph_url or onprem or ldap))
         return
+    from ..wiring import parse_errors_option, parse_since_option
+
     opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, tenant_id=tenant_id,
                           client_id=client_id, certificate=certificate, cloud=cloud, onprem=onprem, ldap=ldap,
                           bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
-                          insecure=insecure, verbose=verbose, strategy=strategy, save_tenant=save_tenant)
+                          insecure=insecure, verbose=verbose, strategy=strategy, save_tenant=save_tenant,
+                          errors=parse_errors_option(errors), since=parse_since_option(since),
+                          health_url=health_url)
     outcome = _run_scan(opts, db, quiet, verbose)
     doc = outcome.result.data()
     with output(out) as stream:
@@ -110,6 +124,8 @@ def scan(
     if not quiet:
         for w in outcome.result.warnings:
             err(f"warning: {w}")
+        for line in stats_lines(outcome.result.stats):
+            err(line)
         if out is not None or fmt != "table":
             err(f"{summary_line(doc['findings'])} (run {outcome.run_id})")
     if check and new_only:
@@ -164,7 +180,7 @@ def explain(
     exp = explain_uc(key, findings, details, snapshot)
     with output(out) as stream:
         render_explanation(exp, fmt, stream, color=out is None and fmt == "table" and sys.stdout.isatty())
-    if not exp.findings and not exp.notes:
+    if not exp.matched:  # nothing matched: exit 1 (the notes say what was searched)
         raise typer.Exit(1)
 
 
@@ -253,7 +269,7 @@ def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path, q
     except typer.Exit as e:  # a dry run reports waiting steps; the demo goes on
         if e.exit_code not in (0, 1, 4):
             raise
-    emitted = [p.name for p in (workdir / "plan.ps1", workdir / "plan.ldif") if p.exists()]
+    emitted = [p.name for p in [*sorted(workdir.glob("plan*.ps1")), workdir / "plan.ldif"] if p.exists()]
     if emitted and not keep:
         typer.echo(f"steps for the admin written to {' and '.join(emitted)} (in the demo's temporary folder); "
                    "run them, then `reconciler apply plan.json --confirm STEP`")

@@ -18,11 +18,16 @@ __all__ = [
     "Scenario",
     "Keep",
     "ProvisioningError",
+    "ErrorRecord",
+    "Origin",
+    "ORIGINS",
+    "DUPLICATE",
     "CloudObject",
     "Domain",
     "CloudSnapshot",
     "OnPremObject",
     "OnPremSource",
+    "Coverage",
     "Holder",
     "SourceRef",
     "Finding",
@@ -51,7 +56,30 @@ class Scenario(str, enum.Enum):
     UNVERIFIED_HOLDER = "unverified_holder"
     DELETED_HOLDER = "deleted_holder"
     NO_HOLDER = "no_holder"
+    DATA_VALIDATION = "data_validation"
+    LARGE_ATTRIBUTE = "large_attribute"
+    ADMIN_ROLE_CONFLICT = "admin_role_conflict"
+    HARD_MATCH_BLOCKED = "hard_match_blocked"
+    FEDERATED_DOMAIN_CHANGE = "federated_domain_change"
+    SERVICE_ERROR = "service_error"
     UNSUPPORTED = "unsupported"
+
+
+class Origin(str, enum.Enum):
+    """Where a sync error was read (the findings' ``conflict.origin``)."""
+
+    CONNECT = "connect"  # onPremisesProvisioningErrors (Entra Connect Sync, DAR)
+    CLOUD_SYNC = "cloud_sync"  # provisioning logs of AD2AADProvisioning.* jobs
+    EXCHANGE = "exchange"  # serviceProvisioningErrors (Exchange Online)
+    HEALTH = "health"  # Entra Connect Health export errors (Azure Resource Manager)
+
+
+# Order of preference when one conflict is reported by several origins: the first
+# listed that reported it becomes ``conflict.origin`` (and supplies category and time).
+ORIGINS: tuple[str, ...] = tuple(o.value for o in Origin)
+
+# ``ProvisioningError.nature`` for a duplicate-value conflict (classified by its holders).
+DUPLICATE = "duplicate"
 
 
 class Keep(str, enum.Enum):
@@ -73,8 +101,10 @@ def normalize_property(prop: str | None) -> str:
     low = p.lower()
     if low in ("proxyaddress", "proxyaddresses"):
         return PROXY
-    if low == "userprincipalname":
+    if low in ("userprincipalname", "userprincipalnames"):
         return UPN
+    if low in ("mail", "smtp", "smtpproxyaddress", "primarysmtpaddress", "emailaddress", "emailaddresses"):
+        return PROXY
     return p
 
 
@@ -92,14 +122,75 @@ def fold(value: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ProvisioningError:
+    """One sync error as an origin reported it.
+
+    ``category`` is the origin's own word (``PropertyConflict``,
+    ``AttributeValueMustBeUnique``, ``InvalidHardMatch``…), kept as sent.
+    ``nature`` says how the matcher classifies it: ``DUPLICATE`` (by its
+    holders), a ``Scenario`` value for the non-duplicate scenarios, or ``None``
+    to derive it from ``category`` (``matcher.nature_of``). ``value`` is ``""``
+    when the origin names no value. ``description`` is the origin's text
+    (parsed Exchange ``ErrorDescription``, Cloud Sync ``reason``…), ``code``
+    its error code when it has one.
+    """
+
     category: str
-    property: str  # as Graph sent it; see normalize_property
+    property: str  # as the origin sent it; see normalize_property
     value: str
     occurred: str | None = None
+    origin: str = "connect"
+    nature: str | None = None
+    description: str | None = None
+    code: str | None = None
 
     @builtins.property  # the field above shadows the builtin inside this class body
     def normalized_property(self) -> str:
         return normalize_property(self.property)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    """A sync error read outside ``onPremisesProvisioningErrors``, handed to the matcher.
+
+    Contract for every reader (Cloud Sync, Exchange, Connect Health…): put the
+    records in ``CloudSnapshot.error_records``; ``matcher.match`` does the rest
+    (holders, on-prem link, scenario, merging with the same conflict from other
+    origins). Fill what the origin gives, leave the rest empty:
+
+    - ``error``: ``origin`` (an ``Origin`` value), ``category`` as the origin
+      says it, ``property`` (``UserPrincipalName`` / ``ProxyAddress`` / the
+      origin's attribute name), ``value`` (``""`` when the origin names none),
+      ``occurred`` (ISO 8601, or raw + a warning from the reader), and
+      ``nature`` when the reader knows better than the category table.
+    - ``object_id``: the cloud object that carries the error, when known. It
+      must be in ``CloudSnapshot.objects`` (readers add it there); an id not in
+      the snapshot is treated as unknown (the matcher then warns in evidence).
+    - ``onprem_guid`` / ``onprem_anchor``: the on-prem object (objectGUID, or
+      the sourceAnchor / immutable id). When ``object_id`` is ``None`` the
+      matcher looks for a cloud user whose immutable id equals the anchor
+      (derived from the GUID when only that is given); none found means the
+      finding's ``object`` is null (a create that failed) and its id uses
+      ``onprem:<immutable id>``.
+    - ``candidates``: ``(property, value)`` pairs to try when ``error.value``
+      is ``""`` (e.g. Cloud Sync ``modifiedProperties``); the on-prem object's
+      UPN, mail and SMTP values are tried first when the on-prem data has it.
+      Each candidate another cloud object holds becomes a finding; none held
+      -> one finding reported as is.
+    - ``existing``: the other object as the origin describes it (Connect
+      Health's ``existingObject``), kept as evidence; holders are still found
+      in the cloud data.
+    - ``evidence``: lines shown with the finding (``explain``).
+    """
+
+    error: ProvisioningError
+    object_id: str | None = None
+    object_kind: ObjectKind | None = None
+    onprem_guid: str | None = None
+    onprem_anchor: str | None = None
+    candidates: tuple[tuple[str, str], ...] = ()
+    existing: Mapping[str, Any] | None = None
+    evidence: tuple[str, ...] = ()
+    display_name: str | None = None  # the origin's name for the object (shown when object is null)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +220,9 @@ class CloudObject:
     domain_name: str | None = None
     on_premises_object_identifier: str | None = None
     last_sync: str | None = None
+    creation_type: str | None = None  # "Invitation": a B2B account, whatever its userType
+    external_user_state: str | None = None
+    employee_id: str | None = None
     errors: tuple[ProvisioningError, ...] = ()
 
     @property
@@ -176,6 +270,9 @@ class CloudSnapshot:
     complete: bool = True
     source_label: str = ""
     roles_known: bool = True  # False: neither roleAssignments nor directoryRoles could be read
+    error_records: list[ErrorRecord] = field(default_factory=list)  # errors from origins other than connect
+    origins_read: tuple[str, ...] = ("connect",)  # origins actually read (a refused one is absent)
+    warnings: list[str] = field(default_factory=list)  # reader warnings (refused origin, raw time stamps…)
 
     @property
     def initial_domain(self) -> str | None:
@@ -214,6 +311,11 @@ class OnPremObject:
     group_type: int | None = None
     hidden_from_address_lists: bool = False
     source: str = ""  # label of the OnPremSource it came from
+    # large attributes, when the source carries them (an LDIF export that includes them): raw DER certificates
+    # (check-onprem's LargeObject checks; the large-attribute remedy picks the stale ones), the photo's size only
+    user_certificates: tuple[bytes, ...] = ()
+    smime_certificates: tuple[bytes, ...] = ()
+    thumbnail_photo_size: int | None = None
 
     @property
     def anchor(self) -> str | None:
@@ -238,15 +340,113 @@ class OnPremObject:
         return tuple(p[5:] for p in self.proxy_addresses if p[:5].lower() == "smtp:")
 
 
+# Why a source cannot link an object of a kind (the attribute the link rule needs is absent).
+UNLINKABLE_REASONS: dict[str, str] = {
+    "user": "users without objectGUID or mS-DS-ConsistencyGuid (the anchor)",
+    "group": "groups without objectSid",
+    "contact": "contacts without mail or proxyAddresses",
+    "unknown": "entries without objectClass and without objectGUID or mS-DS-ConsistencyGuid",
+}
+
+
+def _kind(o: "OnPremObject") -> str | None:
+    """The link rule an object falls under; None for objects no cloud object links to (OUs, computers)."""
+    if o.object_class in ("user", "group", "contact"):
+        return o.object_class
+    if not o.object_classes and o.anchor is None:
+        return "unknown"  # the export left out objectClass and the anchors: nothing says what it is
+    return None
+
+
+def _linkable(o: "OnPremObject", kind: str) -> bool:
+    if kind == "user":
+        return o.anchor is not None
+    if kind == "group":
+        return o.object_sid is not None
+    if kind == "contact":
+        return bool(o.mail or o.proxy_addresses)
+    return False
+
+
 @dataclass(slots=True)
 class OnPremSource:
-    """One supplied forest/domain export or LDAP connection, with what it covers."""
+    """One supplied forest/domain export or LDAP connection, with what it covers.
+
+    ``complete`` is False when the reader saw that the export is only part of
+    what it claims (cut off, a size limit hit); ``incomplete`` says why. A source
+    covers only what it can link: see :meth:`anchored`.
+    """
 
     label: str
     base_dn: str | None
     objects: list[OnPremObject] = field(default_factory=list)
     skipped: int = 0
     notes: tuple[str, ...] = ()
+    complete: bool = True
+    incomplete: tuple[str, ...] = ()
+    _gaps: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _kinds: dict[str, int] | None = field(default=None, repr=False, compare=False)
+
+    def _count(self) -> None:
+        gaps: dict[str, int] = {}
+        kinds: dict[str, int] = {}
+        for o in self.objects:
+            k = _kind(o)
+            if k is None:
+                continue
+            kinds[k] = kinds.get(k, 0) + 1
+            if not _linkable(o, k):
+                gaps[k] = gaps.get(k, 0) + 1
+        self._gaps, self._kinds = gaps, kinds
+
+    def linkable_count(self) -> int:
+        """Objects of a linkable kind that carry their link attribute."""
+        if self._gaps is None:
+            self._count()
+        return sum((self._kinds or {}).values()) - sum((self._gaps or {}).values())
+
+    def unlinkable(self) -> dict[str, int]:
+        """Objects this source holds but cannot link to a cloud object: {reason: count}."""
+        if self._gaps is None:
+            self._count()
+        return {UNLINKABLE_REASONS[k]: n for k, n in sorted((self._gaps or {}).items())}
+
+    def anchored(self, kind: str) -> bool:
+        """Whether the source can link every object of ``kind`` ("user", "group", "contact") it holds.
+
+        A kind the source holds none of counts as anchored when the source links
+        every object it does hold (an export that simply had no groups); an
+        export without the link attributes (``-l`` omitted objectGUID, only DNs)
+        is anchored for nothing.
+        """
+        if self._gaps is None:
+            self._count()
+        gaps, kinds = self._gaps or {}, self._kinds or {}
+        if kinds.get(kind):
+            return not gaps.get(kind)
+        linked = sum(kinds.values()) - sum(gaps.values())
+        return linked > 0 and not gaps
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The supplied source whose scope holds an object's location, and whether it can decide absence.
+
+    ``anchored``: the source carries the link attributes for the object's kind;
+    ``complete``: the export is whole. Only a source that is both proves that an
+    object is absent on-prem (an orphan).
+    """
+
+    source: str
+    anchored: bool
+    complete: bool
+
+    @property
+    def decisive(self) -> bool:
+        return self.anchored and self.complete
+
+    def data(self) -> dict[str, Any]:
+        return {"source": self.source, "anchored": self.anchored, "complete": self.complete}
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +484,7 @@ class Holder:
 class Finding:
     id: str
     scenario: Scenario
-    object: CloudObject
+    object: CloudObject | None  # None: the error has no cloud object yet (a Cloud Sync create that failed)
     error: ProvisioningError
     source: SourceRef | None
     holders: tuple[Holder, ...]
@@ -293,6 +493,16 @@ class Finding:
     evidence: tuple[str, ...] = ()
     original_upn: str | None = None  # the value DAR replaced, when the UPN is a DAR rename
     fixes: tuple[Mapping[str, Any], ...] = ()
+    coverage: Coverage | None = None  # the supplied source whose scope holds the first holder
+    origins: tuple[str, ...] = ()  # every origin that reported this conflict; () means (error.origin,)
+
+    @property
+    def origin(self) -> str:
+        return self.error.origin
+
+    @property
+    def all_origins(self) -> tuple[str, ...]:
+        return self.origins or (self.error.origin,)
 
     @property
     def property(self) -> str:
@@ -300,22 +510,29 @@ class Finding:
 
     def data(self) -> dict[str, Any]:
         o = self.object
+        conflict: dict[str, Any] = {
+            "category": self.error.category,
+            "property": self.property,
+            "value": self.error.value,
+            "occurred": self.error.occurred,
+            "origin": self.origin,
+            "origins": list(self.all_origins),
+        }
+        if self.error.description:
+            conflict["description"] = self.error.description
+        if self.error.code:
+            conflict["code"] = self.error.code
         return {
             "id": self.id,
             "scenario": self.scenario.value,
-            "object": {
+            "object": None if o is None else {
                 "id": o.id,
                 "type": o.kind.value,
                 "display_name": o.display_name,
                 "user_principal_name": o.user_principal_name,
                 "on_premises_immutable_id": o.immutable_id,
             },
-            "conflict": {
-                "category": self.error.category,
-                "property": self.property,
-                "value": self.error.value,
-                "occurred": self.error.occurred,
-            },
+            "conflict": conflict,
             "source": self.source.data() if self.source else None,
             "holders": [h.data() for h in self.holders],
             "keep": self.keep.value if self.keep else None,
@@ -323,6 +540,7 @@ class Finding:
             "evidence": list(self.evidence),
             "original_upn": self.original_upn,
             "fixes": [dict(f) for f in self.fixes],
+            "coverage": self.coverage.data() if self.coverage else None,
         }
 
 
@@ -342,4 +560,5 @@ class ScanResult:
             "tenant": self.tenant_id,
             "generated": self.generated,
             "findings": [f.data() for f in self.findings],
+            "stats": self.stats,
         }

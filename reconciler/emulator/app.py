@@ -24,8 +24,9 @@ import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from .arm import create_arm_app
 from .config import EmulatorConfig
 from .faults import FaultPlan
 from .handlers import route
@@ -324,6 +325,8 @@ class _Endpoint:
         base = str(request.base_url).rstrip("/") + "/v1.0"
         headers = {k.lower(): v for k, v in request.headers.items()}
         sub = path[len("/v1.0/"):] if path.startswith("/v1.0/") else None
+        if path.startswith("/beta/"):  # only the beta routes of emulator/sync_authority.py answer here
+            sub, base = "beta/" + path[len("/beta/"):], base[:-len("/v1.0")] + "/beta"
         try:
             body = orjson.loads(raw) if raw.strip() else None
         except orjson.JSONDecodeError:
@@ -400,10 +403,11 @@ def create_app(tenant: Path | str | dict[str, Any], config: EmulatorConfig | Non
                 em.state.save(Path(save))
             em.close()
 
-    app = Starlette(routes=[Route("/{path:path}", _Endpoint(em),
-                                  methods=["GET", "POST", "PATCH", "DELETE", "PUT"])],
+    arm = create_arm_app(em)  # Connect Health's ARM API at /arm (emulator/arm.py)
+    app = Starlette(routes=[Mount("/arm", arm), Route("/{path:path}", _Endpoint(em),
+                                                      methods=["GET", "POST", "PATCH", "DELETE", "PUT"])],
                     lifespan=lifespan)
-    app.state.emulator = em
+    app.state.emulator, app.state.arm = em, arm.state.arm
     return app
 
 

@@ -19,6 +19,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,13 +28,26 @@ import orjson
 from ..core.anchors import sid_str_to_bytes
 from ..core.errors import UsageError
 
-__all__ = ["DEFAULT_MIX", "EXPECTED_SCHEMA", "SCENARIOS", "GenerateOptions", "GenerateSummary", "generate"]
+__all__ = ["DEFAULT_MIX", "EXPECTED_SCHEMA", "FINDING_SCENARIOS", "SCENARIOS", "GenerateOptions", "GenerateSummary",
+           "generate"]
 
 EXPECTED_SCHEMA = "reconciler.expected/1"
+#: what --mix plants: every scenario, plus one kind per error origin (their scenario is in the expected file)
 SCENARIOS = ("cloud_only_twin", "cloud_only_other_type", "onprem_duplicate", "orphaned_holder",
-             "unverified_holder", "deleted_holder", "no_holder", "unsupported")
+             "unverified_holder", "deleted_holder", "no_holder", "unsupported",
+             "admin_role_conflict", "data_validation", "large_attribute", "hard_match_blocked",
+             "federated_domain_change", "service_error",
+             "cloud_sync_create", "cloud_sync_update", "exchange_duplicate", "health_duplicate")
+#: the closed set of scenarios a finding can have (every one is planted by the default mix)
+FINDING_SCENARIOS = ("cloud_only_twin", "cloud_only_other_type", "onprem_duplicate", "orphaned_holder",
+                     "unverified_holder", "deleted_holder", "no_holder", "data_validation", "large_attribute",
+                     "admin_role_conflict", "hard_match_blocked", "federated_domain_change", "service_error",
+                     "unsupported")
 DEFAULT_MIX = {"cloud_only_twin": 3, "cloud_only_other_type": 2, "onprem_duplicate": 3, "orphaned_holder": 2,
-               "unverified_holder": 2, "deleted_holder": 2, "no_holder": 1, "unsupported": 1}
+               "unverified_holder": 2, "deleted_holder": 2, "no_holder": 1, "unsupported": 1,
+               "admin_role_conflict": 1, "data_validation": 1, "large_attribute": 1, "hard_match_blocked": 1,
+               "federated_domain_change": 1, "service_error": 1, "cloud_sync_create": 1, "cloud_sync_update": 1,
+               "exchange_duplicate": 1, "health_duplicate": 1}
 
 DOMAIN, INITIAL = "contoso.com", "contoso.onmicrosoft.com"
 CORP_BASE, CORP_DOMAIN, CORP_SID = "DC=corp,DC=contoso,DC=com", "corp.contoso.com", "S-1-5-21-3623811015-3361044348-30300820"
@@ -59,6 +73,8 @@ class GenerateOptions:
     errors_per_1000: float = 10.0
     seed: int = 0
     mix: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    #: provisioning-log times are planted before this moment (inside a 7-day --since window); default: now
+    now: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.users < 1:
@@ -194,6 +210,10 @@ class Generator:
         self.role_group: dict[str, Any] | None = None
         self._schedule = self._make_schedule()
         self._variant: dict[str, int] = {}
+        self.provisioning_logs: list[dict[str, Any]] = []
+        self.health_errors: list[dict[str, Any]] = []
+        self.now = opts.now or datetime.now(UTC)
+        self.tenant_hex = uuid.UUID(int=random.Random(opts.seed ^ 0xC0FFEE).getrandbits(128), version=4).hex
 
     # ------------------------------------------------------------ identities
 
@@ -344,7 +364,8 @@ class Generator:
 
     # ------------------------------------------------------------ roles
 
-    def give_role(self, principal: str, why: str) -> None:
+    def give_role(self, principal: str, why: str) -> bool:
+        """Give a role (active, eligible or through a role-assignable group); True when it is active."""
         name, template = self.rng.choice(ROLES)
         kind = self.rng.random()
         if kind < 0.5 or why == "regular admin":
@@ -359,6 +380,7 @@ class Generator:
             self.role_group_member(principal, name, template)
         if why != "regular admin":
             self.no_hard_match.append({"id": principal, "why": why})
+        return kind < 0.5 or why == "regular admin" or kind >= 0.8
 
     def role_group_member(self, principal: str, role: str, template: str) -> None:
         if self.role_group is None:
@@ -390,12 +412,16 @@ class Generator:
         self._variant[scenario] = v + 1
         return v % n
 
-    def expect(self, obj: dict[str, Any], obj_type: str, err: dict[str, Any], scenario: str,
-               holder: dict[str, Any] | None, source: OnPrem | None, note: str) -> None:
-        self.findings.append({"object_id": obj["id"], "object_type": obj_type,
+    def expect(self, obj: dict[str, Any] | None, obj_type: str | None, err: dict[str, Any], scenario: str,
+               holder: dict[str, Any] | None, source: OnPrem | None, note: str,
+               origins: tuple[str, ...] = ("connect",)) -> None:
+        """One planted finding. ``obj`` None: no cloud object yet (the key is ``onprem:<immutable id>``)."""
+        self.findings.append({"object_id": obj["id"] if obj else None,
+                              "object_key": obj["id"] if obj else f"onprem:{source.immutable_id if source else ''}",
+                              "object_type": obj_type,
                               "property": err["propertyCausingError"], "value": err["value"], "scenario": scenario,
                               "holder": holder["id"] if holder else None, "source_dn": source.dn if source else None,
-                              "note": note})
+                              "origins": list(origins), "note": note})
 
 
 def _deleted_user(user: dict[str, Any]) -> dict[str, Any]:
@@ -489,20 +515,24 @@ def _write_tail(tf: IO[bytes], gen: Generator) -> None:
               "roleTemplateId": tid, "members": gen.role_members[name]} for name, tid in ROLES]
     tf.write(b'],\n"directoryRoles": ' + orjson.dumps(roles) + b',\n"roleAssignments": ' +
              orjson.dumps(gen.assignments) + b',\n"roleEligibilitySchedules": ' + orjson.dumps(gen.eligibility) +
-             b"\n}\n")
+             b',\n"provisioningLogs": ' + orjson.dumps(gen.provisioning_logs) +
+             b',\n"connectHealthErrors": ' + orjson.dumps(gen.health_errors) + b"\n}\n")
 
 
 def _write_expected(path: Path, gen: Generator, tenant_path: Path, ldif_path: Path) -> None:
     counts: dict[str, int] = {}
+    by_origin: dict[str, int] = {}
     for f in gen.findings:
         counts[f["scenario"]] = counts.get(f["scenario"], 0) + 1
+        for o in f["origins"]:
+            by_origin[o] = by_origin.get(o, 0) + 1
     doc = {"schema": EXPECTED_SCHEMA,
            "about": "Conflicts as planted by reconciler tenant generate: one entry per provisioning error with "
                     "scenario, first holder id (null = none) and source DN (null = none).",
            "tenant": tenant_path.name, "onprem": [ldif_path.name],
-           "findings": sorted(gen.findings, key=lambda f: (f["object_id"], f["property"], f["value"].casefold())),
+           "findings": sorted(gen.findings, key=lambda f: (f["object_key"], f["property"], f["value"].casefold())),
            "must_not_report": gen.must_not_report, "no_hard_match_onto": gen.no_hard_match,
-           "counts": dict(sorted(counts.items()))}
+           "counts": dict(sorted(counts.items())), "by_origin": dict(sorted(by_origin.items()))}
     try:
         path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
     except OSError as e:

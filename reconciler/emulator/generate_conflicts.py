@@ -19,6 +19,8 @@ from .generate import (
     FAB_DOMAIN,
     FAB_SID,
     INITIAL,
+    ROLES,
+    SYNC_TIME,
     OnPrem,
     Person,
     _b64,
@@ -85,14 +87,16 @@ def twin(gen: Generator) -> None:
     e, err = _error_user(gen, upn, p, op, v, alias)
     gen.sink.add("users", h)
     gen.sink.add("users", e)
-    if gen.rng.random() < 0.25:
-        gen.give_role(h["id"], "cloud twin holds, is eligible for, or inherits a directory role")
+    scenario = "cloud_only_twin"
     note = "cloud-only user created before sync holds the value"
+    if gen.rng.random() < 0.25 and gen.give_role(h["id"], "cloud twin holds, is eligible for, or inherits a directory role"):
+        scenario = "admin_role_conflict"  # an active role (direct or inherited): Entra never soft-matches it
+        note = "cloud-only user with an active directory role holds the value"
     if gen.rng.random() < 0.15:  # a recycle-bin copy also holds it: the active twin stays first
         d, _ = _other_person(gen, [f"smtp:{v if upn else alias}"])
         gen.sink.add("deletedUsers", _deleted_user(d))
         note += "; a deleted user also holds it (sorts after the active holder)"
-    gen.expect(e, "user", err, "cloud_only_twin", h, op, note)
+    gen.expect(e, "user", err, scenario, h, op, note)
 
 
 def other_type(gen: Generator) -> None:
@@ -242,16 +246,221 @@ def no_holder(gen: Generator) -> None:
 
 def unsupported(gen: Generator) -> None:
     p, op, v, alias = _source(gen)
-    err = error("UserPrincipalName", v, gen.rng.choice(("InvalidSoftMatch", "DataValidationFailed")))
+    err = error("UserPrincipalName", v, gen.rng.choice(("dn-attributes-failure", "Error Type 114")))
     e = gen.cloud_user(p, op, proxies=[f"SMTP:{v}", f"smtp:{alias}"], errors=[err])
     gen.sink.add("users", e)
     gen.expect(e, "user", err, "unsupported", None, op, f"category {err['category']} is reported as is")
 
 
+# ------------------------------------------------------------------ the other origins and categories
+#
+# Cloud Sync failures go to the tenant file's ``provisioningLogs`` (provisioningObjectSummary as Graph returns
+# it), Connect Health errors to ``connectHealthErrors`` (MergedExportError as ARM returns it), Exchange errors
+# to the objects' ``serviceProvisioningErrors`` (serviceProvisioningXmlError).
+
+UNIQUENESS = ("An attribute value violates a uniqueness constraint. Please study the values of the attributes, "
+              "comparing them the attributes of already-existing objects in Azure Active Directory and resolve "
+              "the conflict by modifying the value in the source directory.")
+
+
+def _failure(gen: Generator, op: OnPrem, name: str, *, reason: str, action: str, target: str = "",
+             code: str = "") -> None:
+    from datetime import timedelta
+
+    n = len(gen.provisioning_logs) + 1
+    at = gen.now - timedelta(minutes=gen.rng.randint(5, 3 * 24 * 60))
+    for cycle in range(gen.rng.randint(1, 3)):  # Cloud Sync retries every cycle: the same failure repeats
+        when = (at - timedelta(minutes=2 * cycle)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        gen.provisioning_logs.append({
+            "id": f"{gen.guid()}", "activityDateTime": when, "tenantId": gen.tenant_hex,
+            "jobId": f"AD2AADProvisioning.{gen.tenant_hex}.{gen.guid()}"[:95], "cycleId": str(gen.guid()),
+            "changeId": str(gen.guid()), "provisioningAction": action, "durationInMilliseconds": 1200 + n,
+            "initiatedBy": {"id": "", "displayName": "Azure AD Provisioning Service", "initiatorType": "system"},
+            "servicePrincipal": {"id": "1a4721b3-e57f-4451-ae87-ef078703ec94", "displayName": "corp.contoso.com"},
+            "sourceSystem": {"id": str(gen.guid()), "displayName": "Active Directory", "details": {}},
+            "targetSystem": {"id": str(gen.guid()), "displayName": "Azure Active Directory", "details": {}},
+            "sourceIdentity": {"id": str(op.guid), "displayName": name, "identityType": "User", "details": {}},
+            "targetIdentity": {"id": target, "displayName": name if target else "", "identityType": "User",
+                               "details": {}},
+            "provisioningStatusInfo": {"status": "failure", "errorInformation": {
+                "errorCode": code, "reason": reason, "additionalDetails": None, "errorCategory": "nonServiceFailure",
+                "recommendedAction": None}},
+            "provisioningSteps": [
+                {"name": "EntryImport", "provisioningStepType": "import", "status": "success",
+                 "description": f"Received User '{name}' from Active Directory", "details": {}},
+                {"name": "EntryExportAdd" if action == "create" else "EntryExportUpdate",
+                 "provisioningStepType": "export", "status": "failure",
+                 "description": f"Failed to {action} User '{name}' in Azure Active Directory", "details": {}}],
+            "modifiedProperties": [{"displayName": "displayName", "oldValue": None, "newValue": name}]})
+    if gen.rng.random() < 0.3:  # and an older week's failure of the same object: outside --since, never reported
+        old = dict(gen.provisioning_logs[-1], id=str(gen.guid()),
+                   activityDateTime=(gen.now - timedelta(days=9)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        gen.provisioning_logs.append(old)
+
+
+def cloud_sync_create(gen: Generator) -> None:
+    """Cloud Sync could not create the user (a cloud-only account has its UPN); the text names no value."""
+    p = gen.person()
+    v = f"{p.local}@{DOMAIN}"
+    op = gen.onprem_user(p, proxies=[f"SMTP:{v}"])
+    h = gen.cloud_user(p, None)
+    gen.sink.add("users", h)
+    _failure(gen, op, p.display, reason=UNIQUENESS, action="create")
+    gen.expect(None, None, {"propertyCausingError": "UserPrincipalName", "value": v}, "cloud_only_twin", h, op,
+               "Cloud Sync create failed (no cloud object yet); its text names no value: the on-prem UPN is held",
+               origins=("cloud_sync",))
+
+
+def cloud_sync_update(gen: Generator) -> None:
+    """Cloud Sync could not update a synced user: the failure text names the address a cloud group holds."""
+    p, op, v, alias = _source(gen)
+    local = alias.split("@")[0]
+    h = gen.group(f"{p.first} {local} list", alias, [f"SMTP:{alias}"])
+    e = gen.cloud_user(p, op, proxies=[f"SMTP:{v}"])
+    gen.sink.add("groups", h)
+    gen.sink.add("users", e)
+    _failure(gen, op, p.display, reason=f"{UNIQUENESS} [ProxyAddresses SMTP:{alias};]", action="update",
+             target=e["id"])
+    gen.expect(e, "user", {"propertyCausingError": "ProxyAddress", "value": alias}, "cloud_only_other_type", h, op,
+               "Cloud Sync update failed on an address a cloud group holds", origins=("cloud_sync",))
+
+
+def _xml_error(desc: str, code: str, resolved: bool = False) -> dict[str, Any]:
+    esc = desc.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return {"createdDateTime": "2026-11-21T08:14:03Z", "isResolved": resolved,
+            "serviceInstance": "exchange/EURPRD04-009-01",
+            "errorDetail": (f'<ServiceInstance Name="exchange/EURPRD04-009-01"><ObjectErrors><ErrorRecord>'
+                            f"<ErrorCode>{code}</ErrorCode><ErrorDescription>{esc}</ErrorDescription></ErrorRecord>"
+                            "</ObjectErrors></ServiceInstance>")}
+
+
+def _dup_text(addr: str, name: str) -> str:
+    return (f'The proxy address "SMTP:{addr}" is already being used by the proxy addresses or LegacyExchangeDN of '
+            f'"{name}". Please choose another proxy address.')
+
+
+def exchange_duplicate(gen: Generator) -> None:
+    """Exchange Online reports an address a cloud contact uses; half the time Connect reports it too."""
+    p, op, v, alias = _source(gen)
+    h = gen.contact(p, alias, [f"SMTP:{alias}"], synced=False)
+    both = gen.variant("exchange_duplicate", 2) == 0
+    errs = [error("ProxyAddress", f"smtp:{alias}")] if both else []
+    e = gen.cloud_user(p, op, proxies=[f"SMTP:{v}"], errors=errs)
+    e["serviceProvisioningErrors"] = [
+        _xml_error(_dup_text(alias, h["displayName"]), "ExB10BE9"),
+        _xml_error(_dup_text(f"old.{alias}", "Someone"), "ExB10BE9", resolved=True)]  # resolved: ignored
+    gen.sink.add("contacts", h)
+    gen.sink.add("users", e)
+    gen.expect(e, "user", {"propertyCausingError": "ProxyAddress", "value": alias}, "cloud_only_other_type", h, op,
+               "Exchange Online: the address is used by a cloud contact" + ("; Connect reports it too" if both else ""),
+               origins=("connect", "exchange") if both else ("exchange",))
+
+
+def service_error(gen: Generator) -> None:
+    p, op, v, alias = _source(gen)
+    desc = (f'The value "{gen.guid()}" of property "ExchangeGuid" is used by another recipient object. '
+            "Please specify a unique value.")
+    e = gen.cloud_user(p, op, proxies=[f"SMTP:{v}", f"smtp:{alias}"])
+    e["serviceProvisioningErrors"] = [_xml_error(desc, "ExA21F4C")]
+    gen.sink.add("users", e)
+    gen.expect(e, "user", {"propertyCausingError": "ExA21F4C", "value": desc}, "service_error", None, op,
+               "an Exchange error that is not a duplicate: reported with its description", origins=("exchange",))
+
+
+def _health_item(gen: Generator, etype: str, attribute: str, value: str, op: OnPrem, name: str, upn: str,
+                 existing: dict[str, Any] | None = None) -> None:
+    n = len(gen.health_errors) + 1
+    when = (gen.now.replace(microsecond=0)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    obj = {"displayName": name, "distinguishedName": op.dn, "lastDirSyncTime": SYNC_TIME, "mail": upn,
+           "objectGuid": str(op.guid), "objectType": "user", "onpremisesUserPrincipalName": upn,
+           "proxyAddresses": f"SMTP:{upn}", "sourceAnchor": op.immutable_id, "sourceOfAuthority": "Active Directory",
+           "timeOccurred": when, "userPrincipalName": upn}
+    gen.health_errors.append({
+        "incomingObjectDisplayName": name, "incomingObjectType": "user", "userPrincipalName": upn, "type": etype,
+        "attributeName": attribute, "attributeValue": value, "timeOccurred": when,
+        "timeFirstOccurred": "2026-11-18T06:00:00.000Z", "csObjectId": str(gen.guid()), "dn": op.dn,
+        "incomingObject": obj, "existingObject": existing or {}, "modifiedOrRemovedAttributeValue": None,
+        "runStepResultId": str(gen.guid()), "samAccountName": name.split()[0].lower(),
+        "serverErrorDetail": f"{etype}: {attribute}", "serviceId": str(gen.guid()), "serviceMemberId": str(gen.guid()),
+        "id": f"mee-{gen.tenant_hex[:8]}-{n}", "mergedEntityId": str(gen.guid()),
+        "createdDate": when, "exportErrorStatus": 1})
+
+
+def health_duplicate(gen: Generator) -> None:
+    """A UPN conflict Connect quarantined and Connect Health lists too, with both objects: one finding."""
+    p, op, v, alias = _source(gen)
+    h = gen.cloud_user(p, None)
+    e, err = _upn_error_user(gen, p, op, v, alias)
+    gen.sink.add("users", h)
+    gen.sink.add("users", e)
+    _health_item(gen, "AttributeValueMustBeUnique", "UserPrincipalName", v, op, p.display, v,
+                 existing={"displayName": h["displayName"], "userPrincipalName": v, "objectType": "User",
+                           "sourceOfAuthority": "Azure Active Directory"})
+    gen.expect(e, "user", err, "cloud_only_twin", h, op, "Connect and Connect Health report the same conflict",
+               origins=("connect", "health"))
+
+
+def _health_only(gen: Generator, etype: str, attribute: str, scenario: str, note: str) -> None:
+    p, op, v, alias = _source(gen)
+    e = gen.cloud_user(p, op, proxies=[f"SMTP:{v}", f"smtp:{alias}"])
+    value = {"UserPrincipalName": v, "userCertificate": "16", "SourceAnchor": op.immutable_id}.get(attribute, v)
+    if scenario == "data_validation":
+        value = f"{p.first.lower()} {p.last.lower()}{p.serial}@{DOMAIN}"  # a space: not a valid UPN
+    if scenario == "federated_domain_change":
+        value = f"{p.local}@fabrikam.com"
+    gen.sink.add("users", e)
+    if scenario == "hard_match_blocked":  # sync was turned off for the cloud object; the anchor is still its own
+        e["onPremisesSyncEnabled"] = None
+    _health_item(gen, etype, attribute, value, op, p.display, v)
+    prop = {"UserPrincipalName": "UserPrincipalName"}.get(attribute, attribute)
+    gen.expect(e, "user", {"propertyCausingError": prop, "value": value}, scenario, None, op, note,
+               origins=("health",))
+
+
+def data_validation(gen: Generator) -> None:
+    _health_only(gen, "IdentityDataValidationFailed", "UserPrincipalName", "data_validation",
+                 "Connect Health: the UPN has a character Entra refuses")
+
+
+def large_attribute(gen: Generator) -> None:
+    _health_only(gen, "LargeObject", "userCertificate", "large_attribute",
+                 "Connect Health: more than 15 certificates")
+
+
+def federated_domain_change(gen: Generator) -> None:
+    _health_only(gen, "FederatedDomainChangeError", "UserPrincipalName", "federated_domain_change",
+                 "Connect Health: the UPN moved between federated domains")
+
+
+def hard_match_blocked(gen: Generator) -> None:
+    _health_only(gen, "InvalidHardMatch", "SourceAnchor", "hard_match_blocked",
+                 "Connect Health: the anchor is a cloud object's immutable id, and takeover is blocked")
+
+
+def admin_role_conflict(gen: Generator) -> None:
+    """A cloud-only Global Administrator holds the UPN of a new synced user: never soft-matched."""
+    p, op, v, alias = _source(gen)
+    h = gen.cloud_user(p, None)
+    e, err = _upn_error_user(gen, p, op, v, alias)
+    gen.sink.add("users", h)
+    gen.sink.add("users", e)
+    if gen.variant("admin_role_conflict", 2) == 1:
+        gen.give_role(h["id"], "regular admin")
+    else:  # the role comes through a role-assignable group
+        name, template = ROLES[0]
+        gen.role_group_member(h["id"], name, template)
+    gen.no_hard_match.append({"id": h["id"], "why": "cloud account with an active directory role"})
+    gen.expect(e, "user", err, "admin_role_conflict", h, op, "a cloud-only administrator holds the UPN")
+
+
 PLANTERS: dict[str, Callable[[Generator], None]] = {
     "cloud_only_twin": twin, "cloud_only_other_type": other_type, "onprem_duplicate": onprem_duplicate,
     "orphaned_holder": orphaned, "unverified_holder": unverified, "deleted_holder": deleted,
-    "no_holder": no_holder, "unsupported": unsupported,
+    "no_holder": no_holder, "unsupported": unsupported, "admin_role_conflict": admin_role_conflict,
+    "data_validation": data_validation, "large_attribute": large_attribute,
+    "hard_match_blocked": hard_match_blocked, "federated_domain_change": federated_domain_change,
+    "service_error": service_error, "cloud_sync_create": cloud_sync_create, "cloud_sync_update": cloud_sync_update,
+    "exchange_duplicate": exchange_duplicate, "health_duplicate": health_duplicate,
 }
 
 

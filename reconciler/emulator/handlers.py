@@ -7,9 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .auditlogs import provisioning_logs
 from .listing import Req, Resp, View
 from .shapes import GraphError, bad_request, denied, not_found, project
 from .state import ACTIVE, Collection
+from .sync_authority import get_sync_behavior, initial_domain_detour, patch_sync_behavior
 
 if TYPE_CHECKING:
     from .app import Emulator
@@ -122,6 +124,53 @@ def _member_shape(em: Emulator, item: dict[str, Any], req: Req) -> dict[str, Any
     return project(obj, coll.kind, select, cast=True)
 
 
+def _containers(em: Emulator, oid: str) -> list[dict[str, Any]]:
+    """Groups holding ``oid`` directly or through nested groups, then directory roles of it or of those groups."""
+    groups: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    frontier = {oid}
+    while frontier:
+        nxt: set[str] = set()
+        for g in em.state.collections["groups"]:
+            if g["id"] not in seen and frontier & set(g.get("members") or ()):
+                seen.add(g["id"])
+                groups.append({**g, "@odata.type": "#microsoft.graph.group"})
+                nxt.add(g["id"])
+        frontier = nxt
+    holders = {oid} | seen
+    roles = [{**r, "@odata.type": "#microsoft.graph.directoryRole"} for r in em.state.roles
+             if holders & set(r.get("members") or ())]
+    return groups + roles
+
+
+def transitive_member_of(kind: str) -> Handler:
+    """``/users/{id}/transitiveMemberOf`` (and groups): groups and directory roles, direct or nested."""
+    def handler(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
+        em.require(req, f"{kind}.read")
+        if em.state.collections[kind + "s"].get(m["id"]) is None:
+            raise not_found(m["id"])
+        items = _containers(em, m["id"])
+        plain = Req(req.method, req.path, {k: v for k, v in req.query.items() if k != "$select"}, req.headers,
+                    req.body, req.base, req.token)  # $select applies per type below (groups and roles differ)
+        resp = em.lister.list(plain, View("directoryObjects", "directoryObject", items=lambda: items,
+                                        key=f"tmo/{m['id']}"))
+        if resp.body:
+            select = [p.strip() for p in req.query["$select"].split(",")] if "$select" in req.query else None
+            by_id = {i["id"]: i for i in items}
+            resp.body["value"] = [_typed(by_id.get(v.get("id"), v), select) for v in resp.body["value"]]
+        return resp
+    return handler
+
+
+def _typed(obj: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+    kind = str(obj.get("@odata.type", "")).rpartition(".")[2] or "directoryObject"
+    known = {p for p in (select or ()) if p in obj or p in ("isAssignableToRole", "roleTemplateId", "displayName")}
+    out = project({k: v for k, v in obj.items() if k != "@odata.type"}, kind,
+                  sorted(known | {"id"}) if select else None, cast=True)
+    out.pop("members", None)
+    return out
+
+
 def directory_roles(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     em.require(req, "role.read")
     return em.lister.list(req, View("directoryRoles", "directoryRole", items=lambda: em.state.roles,
@@ -182,7 +231,7 @@ def patch_user(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
     for key in body:
         if key in _READ_ONLY:
             raise bad_request(f"Property '{key}' is read-only and cannot be set.")
-    if obj.get("onPremisesSyncEnabled") is True:
+    if obj.get("onPremisesSyncEnabled") is True and not initial_domain_detour(em, body, obj):
         raise bad_request(_SYNCED_MSG)
     _check_upn(em, obj, body)
     _check_immutable(em, obj, body)
@@ -304,6 +353,10 @@ ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
     ("GET", re.compile(rf"groups/{_ID}"), "groups/{id}", _get("groups", "group", "group.read")),
     ("DELETE", re.compile(rf"groups/{_ID}"), "groups/{id}", _delete("groups", "deletedGroups", "group.delete")),
     ("GET", re.compile(rf"groups/{_ID}/members"), "groups/{id}/members", group_members),
+    ("GET", re.compile(rf"users/{_ID}/transitiveMemberOf"), "users/{id}/transitiveMemberOf",
+     transitive_member_of("user")),
+    ("GET", re.compile(rf"groups/{_ID}/transitiveMemberOf"), "groups/{id}/transitiveMemberOf",
+     transitive_member_of("group")),
     ("GET", re.compile(r"contacts"), "contacts", _list("contacts", "orgContact", "contact.read")),
     ("GET", re.compile(rf"contacts/{_ID}"), "contacts/{id}", _get("contacts", "orgContact", "contact.read")),
     ("DELETE", re.compile(rf"contacts/{_ID}"), "contacts/{id}", _delete("contacts", None, "contact.read")),
@@ -324,6 +377,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
      "roleManagement/directory/roleEligibilitySchedules",
      _optional_list("role_eligibility", "roleManagement/directory/roleEligibilitySchedules",
                     "unifiedRoleEligibilitySchedule", "eligibility.read")),
+    ("GET", re.compile(r"auditLogs/provisioning"), "auditLogs/provisioning", provisioning_logs),
+    ("GET", re.compile(rf"beta/(?P<coll>users|groups)/{_ID}/onPremisesSyncBehavior"),
+     "beta/{coll}/{id}/onPremisesSyncBehavior", get_sync_behavior),
+    ("PATCH", re.compile(rf"beta/(?P<coll>users|groups)/{_ID}/onPremisesSyncBehavior"),
+     "beta/{coll}/{id}/onPremisesSyncBehavior", patch_sync_behavior),
     ("GET", re.compile(r"organization"), "organization", organization),
     ("GET", re.compile(r"directory/onPremisesSynchronization"), "directory/onPremisesSynchronization", on_prem_sync),
 ]

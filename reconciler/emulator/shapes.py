@@ -145,6 +145,8 @@ PERMS: dict[str, set[str]] = {
                          "RoleManagement.Read.Directory", "RoleManagement.Read.All",
                          "RoleManagement.ReadWrite.Directory"},
     "org.read": {"Organization.Read.All", "Organization.ReadWrite.All"} | _DIR_R,
+    # provisioning logs: AuditLog.Read.All only (Directory.Read.All does not reach the audit logs)
+    "audit.read": {"AuditLog.Read.All"},
     # Delegated-only in Graph (plus Global Administrator); a token carrying it stands for that session.
     "sync.read": {"OnPremDirectorySynchronization.Read.All", "OnPremDirectorySynchronization.ReadWrite.All"},
     "user.update": {"User.ReadWrite.All", "User.ReadUpdate.All", "Directory.ReadWrite.All"},

@@ -1,7 +1,8 @@
 """Resource-unit throttling after Graph's identity limits, and seeded fault injection.
 
-Costs (Microsoft Graph throttling limits, https://learn.microsoft.com/en-us/graph/throttling-limits): ``GET users`` 2, ``groups/{id}/members`` 3, anything else
-1; ``$select`` -1, ``$expand`` +1, ``$top`` under 20 -1; minimum 1. Writes
+Costs (Microsoft Graph throttling limits, https://learn.microsoft.com/en-us/graph/throttling-limits):
+``GET users`` 2, ``groups/{id}/members`` 3, anything else 1; ``$select`` -1, ``$expand`` +1,
+``$top`` under 20 -1; minimum 1. Writes
 (POST, PATCH, DELETE) cost 1 unit and 1 write. Buckets are fixed windows:
 resource units per 10 s by tenant size (S < 50 users 3,500; M ≤ 500 5,000;
 L 8,000) and 3,000 writes per 150 s. ``time_scale`` shrinks every window and

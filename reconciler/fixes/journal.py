@@ -18,6 +18,8 @@ between intent and outcome): :mod:`reconciler.fixes.apply` re-reads its target.
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -50,6 +52,8 @@ class JournalEntry:
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
     undone: bool = False  # an undo of this step finished after it
+    action: str = "do"  # do (executed by the tool) | confirm (run by the admin, recorded with --confirm)
+    pending: bool = False  # an intent with no outcome: the write may or may not have happened (undo re-reads)
 
 
 def _dumps(v: Any) -> str:
@@ -68,6 +72,11 @@ class Journal:
         with self.store.atomic() as c:
             c.execute("INSERT OR IGNORE INTO plans (fingerprint, tenant_id, scan_run, created, steps) "
                       "VALUES (?, ?, ?, ?, ?)", (fingerprint, tenant, scan_run, utcnow(), steps))
+
+    def plan_created(self, fingerprint: str) -> str | None:
+        """When this database recorded the plan (``reconciler plan``), or None when it never did."""
+        row = self.store.conn.execute("SELECT created FROM plans WHERE fingerprint = ?", (fingerprint,)).fetchone()
+        return str(row[0]) if row else None
 
     def knows_plan(self, fingerprint: str) -> bool:
         row = self.store.conn.execute("SELECT 1 FROM plans WHERE fingerprint = ?", (fingerprint,)).fetchone()
@@ -89,7 +98,7 @@ class Journal:
 
     def latest_apply_run(self, fingerprint: str | None = None) -> str | None:
         sql = ("SELECT r.id FROM journal_runs r WHERE r.action = 'apply' AND EXISTS (SELECT 1 FROM journal j "
-               "WHERE j.run_id = r.id AND j.action = 'do' AND j.status = 'done')")
+               "WHERE j.run_id = r.id AND j.action IN ('do', 'confirm') AND (j.status = 'done' OR j.phase = 'intent'))")
         args: list[Any] = []
         if fingerprint:
             sql += " AND r.fingerprint = ?"
@@ -118,9 +127,54 @@ class Journal:
                 after: Any = None, detail: str = "", action: str = "do") -> None:
         self._event(run_id, fingerprint, step, action, "outcome", status, before=before, after=after, detail=detail)
 
-    def confirm(self, run_id: str, fingerprint: str, steps: Iterable[Step]) -> None:
+    def confirm(self, run_id: str, fingerprint: str, steps: Iterable[Step], *, before: Any = None, after: Any = None,
+                detail: str = "confirmed by the admin", action: str = "confirm") -> None:
+        """Record external steps the admin ran (``before``: what they replaced, when read back; None: not undoable)."""
         for s in steps:
-            self._event(run_id, fingerprint, s, "confirm", "outcome", "done", detail="confirmed by the admin")
+            self._event(run_id, fingerprint, s, action, "outcome", "done", before=before, after=after, detail=detail)
+
+    # ---------------------------------------------------------------- one apply at a time per plan
+
+    _LOCKS = ("CREATE TABLE IF NOT EXISTS apply_locks (fingerprint TEXT PRIMARY KEY, run_id TEXT NOT NULL, "
+              "pid INTEGER NOT NULL, host TEXT NOT NULL, since TEXT NOT NULL)")
+    #: A lock held from another machine is taken over after this long (its process cannot be checked).
+    FOREIGN_LOCK_HOURS = 12
+
+    def acquire_lock(self, fingerprint: str, run_id: str) -> Mapping[str, Any] | None:
+        """Take the plan's apply lock; returns the live holder's row instead when another apply runs it.
+
+        A lock whose process is gone (killed: same host, pid not running) is stale and taken over, so a
+        resume after a crash is never blocked by the crashed run.
+        """
+        host, pid = socket.gethostname(), os.getpid()
+        with self.store.atomic() as c:
+            c.execute(self._LOCKS)
+            row = c.execute("SELECT * FROM apply_locks WHERE fingerprint = ?", (fingerprint,)).fetchone()
+            if row is not None and not self._stale(dict(row), host):
+                return dict(row)
+            c.execute("INSERT OR REPLACE INTO apply_locks (fingerprint, run_id, pid, host, since) VALUES (?, ?, ?, ?, ?)",
+                      (fingerprint, run_id, pid, host, utcnow()))
+        return None
+
+    def release_lock(self, fingerprint: str, run_id: str) -> None:
+        with self.store.atomic() as c:
+            c.execute(self._LOCKS)
+            c.execute("DELETE FROM apply_locks WHERE fingerprint = ? AND run_id = ?", (fingerprint, run_id))
+
+    def _stale(self, row: Mapping[str, Any], host: str) -> bool:
+        if row["host"] != host:
+            try:
+                since = datetime.fromisoformat(str(row["since"]).replace("Z", "+00:00"))
+            except ValueError:
+                return True
+            return (datetime.now(UTC) - since).total_seconds() > self.FOREIGN_LOCK_HOURS * 3600
+        try:
+            os.kill(int(row["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (PermissionError, OSError, ValueError):
+            return False
+        return False
 
     def states(self, fingerprint: str) -> dict[str, StepState]:
         """Newest state per step id of this plan."""
@@ -146,24 +200,25 @@ class Journal:
         """Executed or confirmed steps of a plan, newest first, each flagged if an undo came after it.
 
         Without ``run_id``: every apply run of the plan (a resumed apply is several runs; only the newest
-        execution of each step counts); with it, that run's steps only.
+        execution of each step counts); with it, that run's steps only. A step whose newest event is an
+        intent with no outcome (the process died around the write) comes back with ``pending``: undo
+        re-reads it as resume does.
         """
         sql = ("SELECT j.seq, j.run_id, j.fingerprint, j.step, j.before, j.after, EXISTS (SELECT 1 FROM journal u "
                "WHERE u.fingerprint = j.fingerprint AND u.step_id = j.step_id AND u.action = 'undo' "
-               "AND u.phase = 'outcome' AND u.status = 'done' AND u.seq > j.seq) FROM journal j "
-               "WHERE j.fingerprint = ? AND j.action IN ('do', 'confirm') AND j.phase = 'outcome' "
-               "AND j.status = 'done'")
+               "AND u.phase = 'outcome' AND u.status = 'done' AND u.seq > j.seq), j.action, j.phase FROM journal j "
+               "WHERE j.fingerprint = ? AND ((j.action IN ('do', 'confirm') AND j.phase = 'outcome' "
+               "AND j.status = 'done') OR (j.action = 'do' AND j.phase = 'intent'))")
         args: list[Any] = [fingerprint]
         if run_id is not None:
             sql += " AND j.run_id = ?"
             args.append(run_id)
-        else:
-            sql += (" AND j.seq = (SELECT MAX(k.seq) FROM journal k WHERE k.fingerprint = j.fingerprint AND "
-                    "k.step_id = j.step_id AND k.action IN ('do', 'confirm') AND k.phase = 'outcome' "
-                    "AND k.status = 'done')")
+        sql += (" AND j.seq = (SELECT MAX(k.seq) FROM journal k WHERE k.fingerprint = j.fingerprint AND "
+                "k.step_id = j.step_id AND k.action IN ('do', 'confirm'))")
         rows = self.store.conn.execute(sql + " ORDER BY j.seq DESC", args)
         return [JournalEntry(seq, rid, fp, Step.from_data(orjson.loads(step)), orjson.loads(before),
-                             orjson.loads(after), bool(undone)) for seq, rid, fp, step, before, after, undone in rows]
+                             orjson.loads(after), bool(undone), action, phase == "intent")
+                for seq, rid, fp, step, before, after, undone, action, phase in rows]
 
     def undone(self, fingerprint: str) -> set[str]:
         rows = self.store.conn.execute("SELECT step_id FROM journal WHERE fingerprint = ? AND action = 'undo' "

@@ -20,7 +20,7 @@ from ..sources.ldif import _logical_lines, _split
 from ..sources.tenantfile import load_json_document, parse_json_bytes
 from .emit import emit_ldif, emit_ps1
 from .planner import PLAN_SCHEMA, Plan, Refusal
-from .steps import Executor, Step, StepShapeError
+from .steps import Executor, Step, StepShapeError, check_step
 
 __all__ = [
     "LoadedPlan",
@@ -100,6 +100,9 @@ def plan_from_document(doc: Mapping[str, Any], path: Any) -> LoadedPlan:
 
 def _unusable(step: Step) -> str | None:
     """Why apply could not execute or emit this step (checked at read time, before anything is written)."""
+    problem = check_step(step)
+    if problem:
+        return problem
     if step.executor not in (Executor.POWERSHELL, Executor.MANUAL):
         for attr, spec in step.change.items():
             if isinstance(spec, Mapping) and any(not isinstance(spec.get(op, []), list) for op in ("add", "remove")):

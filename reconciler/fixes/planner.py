@@ -6,8 +6,11 @@ plus each finding's stored detail columns (``Store.finding_detail``), not
 alone (docs/plan-apply.md), and the JSON is the persisted contract, so a plan made today
 from last week's run sees exactly what the reviewer saw in ``explain``.
 
-The guards that the findings JSON cannot answer (roles, eligibility, feature
-flags, federated domains, ``onPremisesObjectIdentifier``) come from a
+Every step a remedy plans is first put to the guards of its target
+(:mod:`reconciler.fixes.guards`; docs/safety.md): the remedies here decide
+*what* would fix a finding, the guards decide whether it may touch that target.
+What the findings JSON cannot answer (roles, eligibility, feature flags,
+federated domains, ``onPremisesObjectIdentifier``) comes from a
 :class:`TenantContext`, built from the scanned snapshot by
 :func:`context_from_snapshot` and stored next to the run.
 """
@@ -17,11 +20,24 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..core.anchors import immutable_id_to_guid
 from ..core.model import CloudSnapshot, fold
 from .emit import render_command
+from .guards import (
+    Flags,
+    SourceFacts,
+    TargetState,
+    Verdict,
+    match_failures,
+    match_mode,
+    may_purge,
+    write_failures,
+)
+from .remedies import HANDLED as REMEDY_SCENARIOS
+from .remedies import orphan_via_cloud, plan_remedy
 from .steps import Executor, Step, StepKind
 
 __all__ = [
@@ -35,6 +51,8 @@ __all__ = [
     "context_from_snapshot",
     "fingerprint",
     "make_plan",
+    "plan_reanchors",
+    "target_state",
 ]
 
 PLAN_SCHEMA = "reconciler.plan/1"
@@ -124,8 +142,11 @@ def canonical_json(value: Any) -> bytes:
                       allow_nan=False).encode("utf-8")
 
 
-def fingerprint(tenant: str, steps: Sequence[Mapping[str, Any]], refusals: Sequence[Mapping[str, Any]]) -> str:
-    body = canonical_json({"tenant": tenant, "steps": list(steps), "refusals": list(refusals)})
+def fingerprint(tenant: str, steps: Sequence[Mapping[str, Any]], refusals: Sequence[Mapping[str, Any]],
+                warnings: Sequence[str] = ()) -> str:
+    """SHA-256 over the canonical JSON of tenant, steps, refusals and warnings (the reviewer saw all four)."""
+    body = canonical_json({"tenant": tenant, "steps": list(steps), "refusals": list(refusals),
+                           "warnings": list(warnings)})
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
@@ -140,7 +161,8 @@ class Plan:
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint(self.tenant, [s.data for s in self.steps], [r.data() for r in self.refusals])
+        return fingerprint(self.tenant, [s.data for s in self.steps], [r.data() for r in self.refusals],
+                           list(self.warnings))
 
     @property
     def data(self) -> dict[str, Any]:
@@ -157,9 +179,36 @@ class PlanOptions:
     allow_reanchor: bool = False
     assume_flags: bool = False
     prefer_restore: bool = False
+    allow_purge: bool = False  # purge licensed / mailbox-holding / possibly original objects (plan --allow-purge)
+    orphans: str = "adsynctools"  # "cloud": move an orphan's source of authority to the cloud (beta), delete it
 
 
 # --------------------------------------------------------------------------- builder
+
+
+_EXISTENCE = "*"  # a claim on the object itself (remove, delete, purge, restore): overlaps every attribute
+_WHOLE = frozenset({StepKind.DELETE_OBJECT, StepKind.PURGE_DELETED, StepKind.RESTORE_DELETED,
+                    StepKind.REMOVE_SYNCED_OBJECT})
+
+
+def _claims(step: Step) -> list[tuple[tuple[str, str], str]]:
+    """(object, attribute) pairs a step changes; scheduler and manual steps change no directory object."""
+    t = step.target
+    if not t:
+        return []
+    if t.get("type") == "onprem":
+        if not t.get("dn"):
+            return []
+        obj = ("onprem", str(t["dn"]).casefold())
+    elif t.get("id"):
+        obj = ("cloud", str(t["id"]).casefold())
+    else:
+        return []
+    if step.kind in _WHOLE:
+        return [(obj, _EXISTENCE)]
+    if step.executor is Executor.POWERSHELL:
+        return [(obj, "proxyaddresses")]
+    return [(obj, str(k).casefold()) for k in step.change] or [(obj, _EXISTENCE)]
 
 
 class _Builder:
@@ -169,6 +218,49 @@ class _Builder:
         self.warnings: list[str] = []
         self.scheduler_tails: list[str] = []
         self._pause: str | None = None
+        self.claims: dict[tuple[str, str], list[tuple[str, str, str]]] = {}  # object -> (attr, finding, who)
+        self._mark: tuple[int, int, int, str | None] = (0, 0, 0, None)
+
+    # -- one finding at a time: its steps are kept only if they change nothing another finding changes
+
+    def begin(self) -> None:
+        self._mark = (len(self.steps), len(self.warnings), len(self.scheduler_tails), self._pause)
+
+    def rollback(self) -> None:
+        n_steps, n_warn, n_tails, pause = self._mark
+        del self.steps[n_steps:]
+        del self.warnings[n_warn:]
+        del self.scheduler_tails[n_tails:]
+        self._pause = pause
+
+    def rollback_steps(self) -> None:
+        """Drop the finding's steps but keep what it says (warnings)."""
+        n_steps, _, n_tails, pause = self._mark
+        del self.steps[n_steps:]
+        del self.scheduler_tails[n_tails:]
+        self._pause = pause
+
+    def commit(self, fid: str, names: Mapping[str, str]) -> None:
+        """Keep the finding's steps, or refuse it when one of them changes what an earlier finding changes."""
+        new = self.steps[self._mark[0]:]
+        if not any(s.finding == fid for s in new):  # refused after the shared pause was added: drop it again
+            self.rollback_steps()
+            return
+        clashes: list[str] = []
+        for step in new:
+            for obj, attr in _claims(step):
+                for other_attr, other, who in self.claims.get(obj, ()):
+                    if other != fid and (attr == other_attr or _EXISTENCE in (attr, other_attr)):
+                        clashes.append(f"{who}: {step.kind.value} here vs finding {other}")
+        if clashes:
+            self.rollback()
+            self.refuse(fid, "ambiguous_target", "one target, one change: " + "; ".join(dict.fromkeys(clashes))
+                        + ". Resolve the other finding first, scan again, then plan this one")
+            return
+        for step in new:
+            for obj, attr in _claims(step):
+                who = names.get(obj[1]) or f"{obj[0]} {obj[1]}"
+                self.claims.setdefault(obj, []).append((attr, fid, who))
 
     def add(self, kind: StepKind, executor: Executor, target: Mapping[str, Any] | None, *, finding: str | None,
             after: Sequence[str] = (), expect: Mapping[str, Any] | None = None,
@@ -188,7 +280,15 @@ class _Builder:
         return self._pause
 
     def refuse(self, finding: str, guard: str, reason: str) -> None:
-        self.refusals.append(Refusal(finding, guard, reason))
+        r = Refusal(finding, guard, reason)
+        if r not in self.refusals:
+            self.refusals.append(r)
+
+    def refuse_all(self, finding: str, verdicts: Sequence[Verdict]) -> bool:
+        """Record every failed guard; True when there was none."""
+        for v in verdicts:
+            self.refuse(finding, v.guard or "refused", v.reason)
+        return not verdicts
 
     def finish_scheduler(self) -> None:
         if self._pause is None:
@@ -215,14 +315,17 @@ def _ps(kind: StepKind, params: Mapping[str, Any]) -> dict[str, Any]:
 class _F:
     """One finding with its detail columns, read defensively (stored JSON)."""
 
-    def __init__(self, f: Mapping[str, Any], detail: Mapping[str, Any]) -> None:
+    def __init__(self, f: Mapping[str, Any], detail: Mapping[str, Any], ctx: TenantContext) -> None:
         self.f = f
+        self.detail = detail
+        self.ctx = ctx
         self.id = str(f["id"])
-        self.cols = {c.get("role"): c.get("attrs") or {} for c in reversed(detail.get("columns") or [])}
+        self.cols = {c.get("role"): c.get("attrs") or {} for c in reversed(detail.get("columns") or [])
+                     if isinstance(c, Mapping)}
         self.value = str(f["conflict"]["value"])
         self.property = str(f["conflict"]["property"])
-        self.obj = f["object"]
-        self.holder = (f.get("holders") or [None])[0]
+        self.obj = f.get("object") or {}
+        self.holder = (f.get("holders") or [None])[0] or {}
         self.source = f.get("source")
 
     def attrs(self, role: str) -> Mapping[str, Any]:
@@ -236,11 +339,48 @@ class _F:
     def o(self) -> Mapping[str, Any]:
         return self.attrs("object")
 
+    def state(self, role: str, *, deleted: bool | None = None) -> TargetState:
+        """The guards' view of the error object (``object``) or the first holder (``holder``)."""
+        ref = self.holder if role == "holder" else self.obj
+        return target_state(self.ctx, self.attrs(role), str(ref.get("id") or ""), ref.get("type"), deleted=deleted)
+
+    def source_facts(self) -> SourceFacts:
+        """The on-prem source as read; without it, the synced duplicate (sync copied the source's names)."""
+        src = self.attrs("source")
+        if src:
+            return SourceFacts.from_onprem(src)
+        o = self.o
+        return SourceFacts(given_name=o.get("givenName"), surname=o.get("surname"),
+                           display_name=o.get("displayName") or self.obj.get("display_name"),
+                           employee_id=o.get("employeeId"),
+                           enabled=o.get("accountEnabled") if isinstance(o.get("accountEnabled"), bool) else None,
+                           dn=(self.source or {}).get("dn"))
+
+    def label(self) -> str:
+        src = self.source or {}
+        return str(src.get("dn") or src.get("immutable_id") or f"the source of {self.obj.get('id')}")
+
+
+def target_state(ctx: TenantContext, attrs: Mapping[str, Any], oid: str, otype: str | None = None, *,
+                 deleted: bool | None = None) -> TargetState:
+    """A scan's stored cloud column plus the run's role data -> the guards' :class:`TargetState`."""
+    roles = tuple(ctx.role_holders.get(oid, ())) if ctx.stored and ctx.roles_known else None
+    eligible = tuple(ctx.eligible.get(oid, ())) if ctx.stored and ctx.eligible is not None else None
+    merged = {**attrs, "id": oid}
+    if ctx.object_identifiers.get(oid) and not attrs.get("onPremisesObjectIdentifier"):
+        merged["onPremisesObjectIdentifier"] = ctx.object_identifiers[oid]
+    return TargetState.from_graph(merged, roles=roles, eligible_roles=eligible,
+                                  type=otype or _s(attrs.get("type")), deleted=deleted)
+
+
+def _s(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
 
 def _entries(values: Iterable[str] | None, value: str) -> list[str]:
     """The exact proxyAddresses entries that carry ``value`` (SMTP only)."""
     key = fold(value)
-    return [v for v in values or () if v[:5].lower() == "smtp:" and fold(v) == key]
+    return [v for v in values or () if isinstance(v, str) and v[:5].lower() == "smtp:" and fold(v) == key]
 
 
 def _domain(upn: str | None) -> str:
@@ -264,114 +404,55 @@ def _holds(attrs: Mapping[str, Any], value: str) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- guards
-
-
-def _names(a: Mapping[str, Any], b: Mapping[str, Any], b_surname: str) -> tuple[bool, str]:
-    """(comparable and equal, explanation) for given name + surname, else display name."""
-    pairs = [("givenName", a.get("givenName"), b.get("givenName")),
-             ("surname", a.get("surname"), b.get(b_surname))]
-    known = [(n, x, y) for n, x, y in pairs if x and y]
-    if not known:
-        known = [("displayName", a.get("displayName"), b.get("displayName"))]
-        if not all(known[0][1:]):
-            return False, "the names cannot be compared (given name, surname and display name missing)"
-    for n, x, y in known:
-        if fold(str(x)) != fold(str(y)):
-            return False, (f"{n} differs: cloud {x!r} vs on-prem {y!r} (a different person sharing an "
-                           "address is not a twin)")
-    return True, ""
-
-
-def _match_guards(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F, *,
-                  check_anchor: bool = True) -> bool:
-    """Role, eligibility, immutable id, object identifier, userType and names. True = all pass."""
-    hid, h, ok = F.holder["id"], F.h, True
-    who = f"{F.holder.get('type')} {h.get('userPrincipalName') or h.get('displayName')} ({hid})"
-    if not ctx.stored:
-        b.refuse(F.id, "context_unknown", "no tenant context (roles, flags, domains) was stored with this scan "
-                 "run; re-run scan with this version before planning a match")
-        return False
-    if not ctx.roles_known:
-        b.refuse(F.id, "roles_unknown", f"directory role holders could not be read for this scan; {who} may "
-                 "be an administrator, and Entra never matches one. Grant RoleManagement.Read.Directory and "
-                 "scan again")
-        return False
-    if ctx.role_holders.get(hid):
-        b.refuse(F.id, "holder_has_role", f"{who} holds directory role(s) {', '.join(ctx.role_holders[hid])} "
-                 "(directly or through a role-assignable group); Entra never matches an admin: remove the "
-                 "roles first, then plan again")
-        ok = False
-    if ctx.eligible is None:
-        b.warnings.append(f"finding {F.id}: role eligibility (PIM) is not readable; {who} may be eligible "
-                          "for a directory role. Check it in the portal before applying.")
-    elif ctx.eligible.get(hid):
-        b.refuse(F.id, "holder_eligible_for_role", f"{who} is eligible for directory role(s) "
-                 f"{', '.join(ctx.eligible[hid])}")
-        ok = False
-    if ctx.object_identifiers.get(hid):
-        b.refuse(F.id, "holder_has_object_identifier", f"{who} already has onPremisesObjectIdentifier "
-                 f"{ctx.object_identifiers[hid]}")
-        ok = False
-    if check_anchor and h.get("onPremisesImmutableId") and not _reanchor_allowed(ctx, opts, F):
-        b.refuse(F.id, "holder_has_immutable_id", f"{who} already has onPremisesImmutableId "
-                 f"{h['onPremisesImmutableId']}" + ("; it is in a federated domain: --allow-reanchor plans "
-                                                    "the onmicrosoft.com UPN detour" if _federated(ctx, h)
-                                                    else ""))
-        ok = False
-    if F.holder.get("type") == "user" and h.get("userType") != "Member":
-        b.refuse(F.id, "holder_not_member", f"{who} has userType {h.get('userType')!r}, not 'Member'")
-        ok = False
-    src = F.attrs("source") or F.o
-    same, why = _names(h, src, "sn" if F.attrs("source") else "surname")
-    if not same:
-        b.refuse(F.id, "names_disagree", f"{who}: {why}")
-        ok = False
-    return ok
-
-
 def _federated(ctx: TenantContext, attrs: Mapping[str, Any]) -> bool:
     return (ctx.domains.get(_domain(attrs.get("userPrincipalName"))) or "").lower() == "federated"
 
 
-def _reanchor_allowed(ctx: TenantContext, opts: PlanOptions, F: _F) -> bool:
-    return bool(opts.allow_reanchor and not F.holder.get("synced") and F.holder.get("type") == "user"
-                and _federated(ctx, F.h))
+def _flags(ctx: TenantContext, F: _F) -> Flags:
+    return Flags(ctx.features, federated=_federated(ctx, F.h), property=F.property)
 
 
-def _match_mode(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> str | None:
-    """"hard", "soft" or None (refused) from the tenant's sync feature flags."""
-    feats = ctx.features
-    if feats is None:
-        if not opts.assume_flags:
-            b.refuse(F.id, "flags_unknown", "the tenant's sync feature flags are unknown (reading them needs "
-                     "delegated Global Administrator); pass --assume-flags if you checked them")
-            return None
-        b.warnings.append(f"finding {F.id}: feature flags unknown, assumed to allow hard match (--assume-flags)")
-        feats = {}
-    user = F.holder.get("type") == "user"
-    if user and not feats.get("blockCloudObjectTakeoverThroughHardMatchEnabled"):
-        return "hard"
-    soft_ok = not feats.get("blockSoftMatchEnabled") and (
-        F.property != "UserPrincipalName" or feats.get("softMatchOnUpnEnabled"))
-    if soft_ok:
-        return "soft"
-    b.refuse(F.id, "tenant_blocks_match", "the tenant blocks this match (blockCloudObjectTakeoverThroughHard"
-             "MatchEnabled / blockSoftMatchEnabled / softMatchOnUpnEnabled); clear the flag only while the "
-             "merge runs, then plan again")
-    return None
+def _older(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool | None:
+    """Whether ``a`` was created before ``b``; None when either creation date is unknown (undecided)."""
+    x, y = _s(a.get("createdDateTime")), _s(b.get("createdDateTime"))
+    if x is None or y is None:
+        return None
+    return x < y
 
 
 # --------------------------------------------------------------------------- remedies
 
 
-def _remove_duplicate(b: _Builder, F: _F, after: Sequence[str]) -> str:
-    """Remove the synced DAR duplicate through ADSyncTools, then purge it (ids are unique in the bin too)."""
-    o, anchor = F.o, F.obj.get("on_premises_immutable_id")
+def _remove_duplicate(opts: PlanOptions, b: _Builder, F: _F, after: Sequence[str], *, purpose: str) -> str | None:
+    """Remove the synced DAR duplicate through ADSyncTools, then purge it (ids are unique in the bin too).
+
+    The error object is guarded like any other target. A duplicate that is licensed, may hold a mailbox or
+    may be older than the account it merges into is purged only with --allow-purge; without it the whole
+    merge is refused (a duplicate left in the recycle bin still holds the anchor, and the next sync would
+    restore it), and the plan says so. None = refused.
+    """
+    dup = F.state("object")
+    anchor = _s(F.obj.get("on_premises_immutable_id"))
     otype = str(F.obj.get("type") or "user")
+    if not anchor:
+        b.refuse(F.id, "no_anchor", f"the synced duplicate {dup.who} has no immutable id in the data, so "
+                 "ADSyncTools cannot remove it: remove it by moving its on-prem source out of sync scope")
+        return None
+    if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_SYNCED_OBJECT, dup)):
+        return None
+    older = _older(F.o, F.h)
+    consent = may_purge(replace(dup, deleted=True), allow_purge=opts.allow_purge, possibly_original=older is True)
+    if not consent.ok:
+        b.refuse(F.id, consent.guard or "purge_needs_allow_purge",
+                 f"{purpose} needs the synced duplicate purged, and " + consent.reason)
+        b.warnings.append(f"finding {F.id}: nothing planned: {purpose.lower()} needs the purge of {dup.who}, "
+                          "which needs --allow-purge (it would stay in the recycle bin and the next sync would "
+                          "restore it)")
+        return None
+    o = F.o
     params = {"SourceAnchor": anchor, "ObjectType": otype.capitalize()}
-    rm = b.add(StepKind.REMOVE_SYNCED_OBJECT, Executor.POWERSHELL, {"type": otype, "id": F.obj["id"]},
-               finding=F.id, after=after,
+    target = {"type": otype, "id": F.obj["id"]}
+    rm = b.add(StepKind.REMOVE_SYNCED_OBJECT, Executor.POWERSHELL, target, finding=F.id, after=after,
                expect={"userPrincipalName": o.get("userPrincipalName", F.obj.get("user_principal_name")),
                        "onPremisesImmutableId": anchor},
                change=_ps(StepKind.REMOVE_SYNCED_OBJECT, params), undo=None,
@@ -386,15 +467,22 @@ def _remove_duplicate(b: _Builder, F: _F, after: Sequence[str]) -> str:
 
 
 def _twin(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
+    if not ctx.stored:
+        b.refuse(F.id, "context_unknown", "no tenant context (roles, flags, domains) was stored with this scan "
+                 "run; re-run scan with this version before planning a match")
+        return
     if not F.source or not F.source.get("immutable_id"):
         b.refuse(F.id, "no_source", "the error object's on-prem source was not supplied; cannot match")
         return
-    if not _match_guards(ctx, opts, b, F):
+    holder, flags = F.state("holder"), _flags(ctx, F)
+    if not b.refuse_all(F.id, match_failures(F.source_facts(), holder, flags, opts)):
         return
-    mode = _match_mode(ctx, opts, b, F)
-    if mode is None:
+    mode, _ = match_mode(flags, user=holder.type == "user", assume_flags=opts.assume_flags)
+    last = _remove_duplicate(opts, b, F, [b.pause()], purpose="Merging into the cloud twin")
+    if last is None:
         return
-    last = _remove_duplicate(b, F, [b.pause()])
+    if ctx.features is None:
+        b.warnings.append(f"finding {F.id}: feature flags unknown, assumed to allow hard match (--assume-flags)")
     if mode == "hard":
         last = _hard_match(ctx, b, F, last)
     else:
@@ -406,9 +494,13 @@ def _twin(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
 def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str) -> str:
     source = F.source or {}  # the caller checked it has an anchor
     h, hid, anchor = F.h, F.holder["id"], source["immutable_id"]
+    # everything may_match needs, so apply can re-check it on a fresh read (guards.SourceFacts.from_expect)
     expect: dict[str, Any] = {"onPremisesImmutableId": h.get("onPremisesImmutableId"),
                               "userPrincipalName": h.get("userPrincipalName"), "userType": "Member",
                               "givenName": h.get("givenName"), "surname": h.get("surname")}
+    for key in ("displayName", "employeeId"):
+        if h.get(key):
+            expect[key] = h[key]
     expect.update({k: v for k, v in _holds(h, F.value).items() if k != "userPrincipalName"})
     target = {"type": "user", "id": hid}
     upn = h.get("userPrincipalName")
@@ -436,15 +528,18 @@ def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str) -> str:
 
 
 def _other_type(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
-    h, htype, hid = F.h, str(F.holder.get("type")), F.holder["id"]
+    h, holder = F.h, F.state("holder")
+    htype, hid = holder.type, holder.id
     if htype == "user" and fold(h.get("userPrincipalName") or "") == fold(F.value):
+        if not b.refuse_all(F.id, write_failures(StepKind.SET_USER_PRINCIPAL_NAME, holder)):
+            return
         if not ctx.initial_domain:
             b.refuse(F.id, "no_initial_domain", "the tenant's initial domain is unknown; cannot pick a new UPN")
             return
         new = f"{_local(h.get('userPrincipalName'))}@{ctx.initial_domain}"
         b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, {"type": "user", "id": hid}, finding=F.id,
               expect={"userPrincipalName": h.get("userPrincipalName"), "onPremisesImmutableId":
-                      h.get("onPremisesImmutableId")},
+                      h.get("onPremisesImmutableId"), "userType": holder.user_type},
               change={"userPrincipalName": new}, undo={"userPrincipalName": h.get("userPrincipalName")},
               why=f"The cloud-only user holds the value as its UPN: rename it to {new} (Graph can write a "
                   "cloud user's UPN) so the synced object gets the value back.")
@@ -454,8 +549,11 @@ def _other_type(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> No
         b.refuse(F.id, "value_not_in_proxy", f"the cloud {htype} ({hid}) holds the value outside proxyAddresses; "
                  "change it in the Microsoft 365 admin center")
         return
-    after: list[str] = []
     primary = [e for e in entries if e.startswith("SMTP:")]
+    kinds = [StepKind.SET_PRIMARY_SMTP] * bool(primary) + [StepKind.REMOVE_PROXY_ADDRESS]
+    if not b.refuse_all(F.id, [v for k in kinds for v in write_failures(k, holder)]):
+        return
+    after: list[str] = []
     if primary:
         others = [p[5:] for p in h.get("proxyAddresses") or () if p[:5].lower() == "smtp:" and p not in entries]
         if not others:
@@ -483,7 +581,7 @@ def _onprem_duplicate(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F)
     keep = F.f.get("keep")
     if keep not in ("source", "holder"):
         b.refuse(F.id, "keep_undecided", "no write step: it is undecided which on-prem object keeps the value. "
-                 + " ".join(F.f.get("reasons") or []))
+                 + " ".join(str(r) for r in F.f.get("reasons") or []))
         return
     loser_role = "holder_source" if keep == "source" else "source"
     la = F.attrs(loser_role)
@@ -492,10 +590,14 @@ def _onprem_duplicate(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F)
     if not la or not dn:
         b.refuse(F.id, "loser_not_read", "the on-prem object that should lose the value was not in the data")
         return
+    # the loser's cloud object changes with the next sync: it is guarded like a direct write
+    twin = F.state("holder" if keep == "source" else "object")
     target = {"type": "onprem", "dn": dn}
-    why = f"Keep/lose decision: {keep} keeps {F.value}; {dn} loses it. " + " ".join(F.f.get("reasons") or [])[:400]
+    why = f"Keep/lose decision: {keep} keeps {F.value}; {dn} loses it. " + " ".join(
+        str(r) for r in F.f.get("reasons") or [])
     if fold(la.get("userPrincipalName") or "") == fold(F.value):
-        _onprem_upn(b, F, la, target, why)
+        if b.refuse_all(F.id, write_failures(StepKind.SET_USER_PRINCIPAL_NAME, twin)):
+            _onprem_upn(b, F, la, target, why)
         return
     entries = _entries(la.get("proxyAddresses"), F.value)
     if any(e.startswith("SMTP:") for e in entries) or fold(la.get("mail") or "") == fold(F.value):
@@ -504,6 +606,8 @@ def _onprem_duplicate(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F)
         return
     if not entries:
         b.refuse(F.id, "value_not_found", f"{dn} does not carry {F.value} in proxyAddresses")
+        return
+    if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_PROXY_ADDRESS, twin)):
         return
     b.add(StepKind.REMOVE_PROXY_ADDRESS, Executor.LDAP, target, finding=F.id, expect={"proxyAddresses": entries},
           change={"proxyAddresses": {"remove": entries}}, undo={"proxyAddresses": {"add": entries}}, why=why)
@@ -520,24 +624,46 @@ def _onprem_upn(b: _Builder, F: _F, la: Mapping[str, Any], target: Mapping[str, 
           undo={"userPrincipalName": upn}, why=why + f" New UPN {new} (from sAMAccountName).")
 
 
-def _is_original(F: _F) -> tuple[bool, str]:
-    h, o = F.h, F.o
-    licensed = (h.get("licences") or 0) > 0
-    mailbox = bool(h.get("mail") or h.get("proxyAddresses"))
-    older = bool(h.get("createdDateTime") and o.get("createdDateTime")
-                 and h["createdDateTime"] < o["createdDateTime"])
-    why = f"holder licensed={licensed}, mailbox={mailbox}, older than the duplicate={older}"
-    return older and (licensed or mailbox), why
+COVERAGE_UNKNOWN = ("coverage evidence unknown: re-scan with a complete export that includes objectGUID and "
+                    "mS-DS-ConsistencyGuid")
+
+
+def _coverage(F: _F) -> str | None:
+    """Why the orphan verdict is not positive evidence (None = a covering source with anchors, read completely)."""
+    cov = F.f.get("coverage")
+    if not isinstance(cov, Mapping):
+        return COVERAGE_UNKNOWN
+    where = cov.get("source") or "the covering source"
+    if cov.get("anchored") is not True:
+        return f"{where} carries no anchors (objectGUID / mS-DS-ConsistencyGuid) for its objects: " + COVERAGE_UNKNOWN
+    if cov.get("complete") is not True:
+        return f"{where} was not read completely (truncated or paged export): " + COVERAGE_UNKNOWN
+    return None
 
 
 def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
-    h, hid = F.h, F.holder["id"]
-    original, evidence = _is_original(F)
-    anchor = h.get("onPremisesImmutableId")
-    if original and F.source and anchor:
-        if not _match_guards(ctx, opts, b, F, check_anchor=False):
+    h, holder = F.h, F.state("holder")
+    anchor = _s(h.get("onPremisesImmutableId"))
+    if not anchor:
+        b.refuse(F.id, "no_anchor", f"{holder.who} has no immutable id in the data (Graph shows none on groups and "
+                 "contacts), so ADSyncTools cannot remove it and no source can take it over: remove it by hand "
+                 "once you have checked it is a leftover")
+        return
+    older = _older(h, F.o)
+    if older is None:
+        missing = [side for side, a in (("the holder", h), ("the duplicate", F.o)) if not a.get("createdDateTime")]
+        b.refuse(F.id, "keep_undecided", f"keep/lose is undecided: {' and '.join(missing)} has no createdDateTime "
+                 "(Graph has none for accounts created before mid-2018), so it cannot be told which account is "
+                 "the original; nothing irreversible is planned. Decide by hand (licences, mailbox, sign-ins)")
+        return
+    licensed, mailbox = holder.licensed, holder.may_hold_mailbox
+    evidence = f"holder licensed={licensed}, mailbox={mailbox}, older than the duplicate={older}"
+    if older and (licensed or mailbox) and F.source:
+        if not b.refuse_all(F.id, match_failures(F.source_facts(), holder, _flags(ctx, F), opts, reanchor=True)):
             return
-        last = _remove_duplicate(b, F, [b.pause()])
+        last = _remove_duplicate(opts, b, F, [b.pause()], purpose="Re-anchoring the source onto the original")
+        if last is None:
+            return
         src_anchor = F.source.get("immutable_id")
         guid_anchor = F.attrs("source").get("anchor")
         last = b.add(StepKind.SET_CONSISTENCY_GUID, Executor.LDAP, {"type": "onprem", "dn": F.source["dn"]},
@@ -549,30 +675,58 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
                          f"object takes it over by carrying its immutable id {anchor}.")
         b.scheduler_tails.append(last)
         return
-    rm = b.add(StepKind.REMOVE_SYNCED_OBJECT, Executor.POWERSHELL, {"type": F.holder.get("type"), "id": hid},
+    gap = _coverage(F)
+    if gap:
+        b.refuse(F.id, "coverage_unknown", f"{holder.who} is not removed: {gap}")
+        return
+    if opts.orphans == "cloud" and orphan_via_cloud(ctx, opts, b, F.f, F.detail):
+        return  # the beta source-of-authority path (remedies.py), after the same evidence checks
+    if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_SYNCED_OBJECT, holder)):
+        return
+    htype = holder.type
+    rm = b.add(StepKind.REMOVE_SYNCED_OBJECT, Executor.POWERSHELL, {"type": htype, "id": holder.id},
                finding=F.id, expect={"onPremisesImmutableId": anchor, **_holds(h, F.value)},
-               change=_ps(StepKind.REMOVE_SYNCED_OBJECT,
-                          {"SourceAnchor": anchor, "ObjectType": str(F.holder.get("type")).capitalize()}),
+               change=_ps(StepKind.REMOVE_SYNCED_OBJECT, {"SourceAnchor": anchor, "ObjectType": htype.capitalize()}),
                why=f"Remove the orphan ({evidence}): it is not the original account, so ADSyncTools removes the "
-                   "leftover synced object (irreversible from this tool).")
-    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid, "object": F.holder.get("type")},
+                   "leftover synced object (it stays restorable in the recycle bin for 30 days unless purged).")
+    consent = may_purge(replace(holder, deleted=True), allow_purge=opts.allow_purge, possibly_original=older)
+    if not consent.ok:
+        b.warnings.append(f"finding {F.id}: the plan stops at the recycle bin: {consent.reason}")
+        return
+    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": holder.id, "object": htype},
           finding=F.id, after=[rm],
           expect={"deleted": True, "onPremisesImmutableId": anchor}, why="IRREVERSIBLE: purge the removed "
           "orphan from the recycle bin; a soft-deleted holder still blocks the value.")
 
 
 def _deleted(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
-    h, hid, htype = F.h, F.holder["id"], str(F.holder.get("type"))
+    h, holder = F.h, F.state("holder", deleted=True)
+    hid, htype = holder.id, holder.type
     expect = {"deleted": True, **{k: v for k, v in _holds(h, F.value).items() if k != "userPrincipalName"}}
+    target = {"type": "deleted", "id": hid, "object": htype}
     if opts.prefer_restore:
-        b.add(StepKind.RESTORE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid, "object": htype}, finding=F.id,
-              expect=expect, undo={"delete": True},
+        if not b.refuse_all(F.id, write_failures(StepKind.RESTORE_DELETED, holder)):
+            return
+        change: dict[str, Any] = {}
+        note = ""
+        if htype == "user":
+            change["autoReconcileProxyConflict"] = True
+            note = (" Graph restores it with autoReconcileProxyConflict: any proxy address another object holds "
+                    "now is dropped from the restored user instead of failing the restore.")
+        b.add(StepKind.RESTORE_DELETED, Executor.GRAPH, target, finding=F.id, expect=expect, change=change,
+              undo={"delete": True},
               why="--prefer restore: the deleted object is the real one; restore it (undo deletes it again). "
-                  "The newcomer then still conflicts and must be removed on-prem.")
+                  "The newcomer then still conflicts and must be removed on-prem." + note)
+        return
+    if not b.refuse_all(F.id, write_failures(StepKind.PURGE_DELETED, holder)):
+        return
+    consent = may_purge(holder, allow_purge=opts.allow_purge)
+    if not consent.ok:
+        b.refuse(F.id, consent.guard or "purge_needs_allow_purge", consent.reason)
+        b.warnings.append(f"finding {F.id}: the plan stops at the recycle bin: {consent.reason}")
         return
     note = " Purging a deleted group needs delegated auth (Group.ReadWrite.All)." if htype == "group" else ""
-    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid, "object": htype}, finding=F.id,
-          expect=expect,
+    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, target, finding=F.id, expect=expect,
           why="IRREVERSIBLE: the only holder is in the recycle bin; purge it so the quarantined value is "
               "released (use --prefer restore if the deleted object is the real one)." + note)
 
@@ -588,8 +742,9 @@ def _no_holder(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> Non
 def _unverified(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     h = F.h
     where = h.get("onPremisesDistinguishedName") or h.get("onPremisesDomainName") or "an unknown forest"
-    b.refuse(F.id, "holder_unverified", f"the holder is synced from {where}, which was not supplied: supply that "
-             "forest (--onprem/--ldap) so it can be told from an orphan; never delete it blind")
+    b.refuse(F.id, "holder_unverified", f"the holder is synced from {where}, which was not supplied (or not "
+             "completely, with anchors): supply that forest (--onprem/--ldap) so it can be told from an orphan; "
+             "never delete it blind")
 
 
 def _unsupported(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
@@ -602,6 +757,8 @@ _REMEDIES: dict[str, Callable[[TenantContext, PlanOptions, _Builder, _F], None]]
     "orphaned_holder": _orphan, "unverified_holder": _unverified, "deleted_holder": _deleted,
     "no_holder": _no_holder, "unsupported": _unsupported,
 }
+#: Scenarios whose remedy hands a cloud account to an on-prem source (a match or a re-anchor).
+_MATCHING = frozenset({"cloud_only_twin", "orphaned_holder"})
 
 
 def _selected(f: Mapping[str, Any], opts: PlanOptions) -> bool:
@@ -610,21 +767,151 @@ def _selected(f: Mapping[str, Any], opts: PlanOptions) -> bool:
     return not opts.findings or any(f["id"] == x or (len(x) >= 6 and f["id"].startswith(x)) for x in opts.findings)
 
 
+def _source_key(f: Mapping[str, Any]) -> str:
+    src = f.get("source") or {}
+    return str(src.get("immutable_id") or src.get("dn") or f"object {(f.get('object') or {}).get('id')}")
+
+
+def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -> dict[str, str]:
+    """Findings that would hand one cloud account to more than one source: refuse them all (ambiguous_target).
+
+    Returns finding id -> the id of an earlier finding that plans the very same merge (same account, same
+    source), which is then planned once.
+    """
+    by_target: dict[str, list[Mapping[str, Any]]] = {}
+    for f in findings:
+        holder = (f.get("holders") or [None])[0] or {}
+        if f.get("scenario") in _MATCHING and holder.get("id"):
+            by_target.setdefault(str(holder["id"]), []).append(f)
+    same: dict[str, str] = {}
+    for tid, fs in by_target.items():
+        sources: dict[str, list[str]] = {}
+        for f in fs:
+            sources.setdefault(_source_key(f), []).append(str(f["id"]))
+        if len(sources) > 1:
+            names = "; ".join(f"{(f.get('source') or {}).get('dn') or _source_key(f)} (finding {f['id']})"
+                              for f in fs)
+            for f in fs:
+                b.refuse(str(f["id"]), "ambiguous_target", f"the cloud account {tid} is claimed by "
+                         f"{len(sources)} on-prem sources: {names}. Decide which person it belongs to, fix the "
+                         "others on-prem, scan again")
+            continue
+        ids = next(iter(sources.values()))
+        same.update({fid: ids[0] for fid in ids[1:]})
+    return same
+
+
 def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mapping[str, Any]],
               ctx: TenantContext, opts: PlanOptions = PlanOptions(), *, created: str = "",
               scan_run: str | None = None) -> Plan:
-    """The remedies for every selected finding, in finding order, guards recorded as refusals."""
+    """The remedies for every selected finding, in finding order, guards recorded as refusals.
+
+    Never raises on stored data: a finding whose data the remedy cannot read is refused (``plan_error``).
+    """
     b = _Builder()
     if not ctx.stored:
         b.warnings.append("no tenant context stored for this scan run: every match is refused")
-    for f in findings:
-        if not _selected(f, opts):
+    elif ctx.eligible is None:
+        b.warnings.append("role eligibility (PIM) is not readable: no write onto a cloud object is planned "
+                          "(guard eligibility_unknown); grant RoleManagement.Read.Directory and scan again")
+    selected = [f for f in findings if isinstance(f, Mapping) and f.get("id") and _selected(f, opts)]
+    refused_before = {r.finding for r in b.refusals}
+    same = _one_target_one_source(selected, b)
+    ambiguous = {r.finding for r in b.refusals} - refused_before
+    names: dict[str, str] = {}
+    for f in selected:
+        fid = str(f["id"])
+        if fid in ambiguous:
             continue
-        remedy = _REMEDIES.get(str(f.get("scenario")))
-        if remedy is None:
-            b.warnings.append(f"finding {f.get('id')}: unknown scenario {f.get('scenario')!r}; no step planned")
+        if fid in same:
+            b.warnings.append(f"finding {fid}: the same merge as finding {same[fid]} (same cloud account, same "
+                              "source); planned once there")
             continue
-        remedy(ctx, opts, b, _F(f, details.get(f["id"]) or {}))
+        scenario = str(f.get("scenario"))
+        remedy = _REMEDIES.get(scenario)
+        if remedy is None and scenario not in REMEDY_SCENARIOS:
+            b.warnings.append(f"finding {fid}: unknown scenario {f.get('scenario')!r}; no step planned")
+            continue
+        b.begin()
+        try:
+            F = _F(f, details.get(fid) or {}, ctx)
+            for ref, role in ((F.obj, "object"), (F.holder, "holder")):
+                a = F.attrs(role)
+                if ref.get("id"):
+                    names[str(ref["id"]).casefold()] = str(a.get("userPrincipalName") or a.get("displayName")
+                                                           or ref.get("display_name") or ref["id"])
+            if remedy is not None:
+                remedy(ctx, opts, b, F)
+            else:  # the non-duplicate scenarios (remedies.py), in the same transaction and refusal handling
+                plan_remedy(f, details.get(fid) or {}, ctx, opts, b)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            b.rollback()
+            b.refuse(fid, "plan_error", f"the stored finding could not be planned ({type(e).__name__}: {e}); "
+                     "nothing is planned for it: scan again, and report it if it persists")
+            continue
+        b.commit(fid, names)
+    b.finish_scheduler()
+    return Plan(tenant=ctx.tenant, created=created, scan_run=scan_run, steps=tuple(b.steps),
+                refusals=tuple(b.refusals), warnings=tuple(dict.fromkeys(b.warnings)))
+
+
+# --------------------------------------------------------------------------- check-onprem's moved users
+
+
+def plan_reanchors(moves: Sequence[Mapping[str, Any]], ctx: TenantContext, opts: PlanOptions = PlanOptions(), *,
+                   created: str = "", scan_run: str | None = None) -> Plan:
+    """check-onprem's ``anchor-cloud-mismatch`` remedies (a user moved between forests) as plan steps.
+
+    Each move (``reconciler.checks.engine.CheckResult.reanchors``): ``id``, ``dn``, ``object_guid``,
+    ``consistency_guid`` (current, or None), ``immutable_id`` (the cloud user's), ``source`` (AD names:
+    givenName, sn, displayName, enabled) and ``target`` (Graph names, with ``id``). The same re-anchor guards
+    as an orphan take-over run again here; a move that fails one is refused, never planned. The steps:
+    pause the scheduler, stamp the cloud user's immutable id as mS-DS-ConsistencyGuid, resume, delta sync.
+    """
+    b = _Builder()
+    if not moves:
+        b.warnings.append("check-onprem found no moved user whose re-anchoring passes the guards: nothing to plan")
+    elif ctx.eligible is None:
+        b.warnings.append("role eligibility (PIM) is not readable: no re-anchor is planned (guard "
+                          "eligibility_unknown); grant RoleManagement.Read.Directory and check again")
+    names: dict[str, str] = {}
+    claimed: dict[str, str] = {}  # immutable id -> the DN planned to carry it (one anchor, one object)
+    for m in moves:
+        fid = str(m.get("id") or "")
+        dn, iid, target = _s(m.get("dn")), _s(m.get("immutable_id")), m.get("target")
+        if not fid or not dn or not iid or not isinstance(target, Mapping) or not target.get("id"):
+            b.refuse(fid or "?", "plan_error", "the move lacks its DN, immutable id or cloud user; nothing planned")
+            continue
+        if immutable_id_to_guid(iid) is None:
+            b.refuse(fid, "not_a_guid", f"the immutable id {iid} is not a base64 GUID; it cannot become "
+                     "mS-DS-ConsistencyGuid")
+            continue
+        if iid in claimed and claimed[iid].casefold() != dn.casefold():
+            b.refuse(fid, "ambiguous_target", f"{claimed[iid]} is already planned to carry {iid}; two objects with "
+                     "one anchor export to one Entra object. Decide which is the moved user, then check again")
+            continue
+        if _s(target.get("onPremisesImmutableId")) != iid:
+            b.refuse(fid, "anchor_changed", f"the cloud user's immutable id is no longer {iid}: check again")
+            continue
+        state = target_state(ctx, target, str(target["id"]), "user")
+        source: Mapping[str, Any] = _m if isinstance(_m := m.get("source"), Mapping) else {}
+        facts = SourceFacts.from_onprem({**source, "distinguishedName": dn})
+        if not b.refuse_all(fid, match_failures(facts, state, Flags(ctx.features), opts, reanchor=True)):
+            continue
+        b.begin()
+        current = _s(m.get("consistency_guid"))
+        last = b.add(StepKind.SET_CONSISTENCY_GUID, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=fid,
+                     after=[b.pause()], expect={"objectGUID": _s(m.get("object_guid"))},
+                     change={"mS-DS-ConsistencyGuid": iid}, undo={"mS-DS-ConsistencyGuid": current},
+                     why=f"Re-anchor the moved user: {dn} is new to Entra while {state.who} holds its UPN or "
+                         f"primary SMTP address, anchored to the old forest ({iid}); carrying that immutable id, "
+                         "the next sync hard-matches it onto the existing cloud user instead of quarantining "
+                         "the value or creating a second user.")
+        b.scheduler_tails.append(last)
+        claimed[iid] = dn
+        names[dn.casefold()] = dn
+        names[str(target["id"]).casefold()] = state.who
+        b.commit(fid, names)
     b.finish_scheduler()
     return Plan(tenant=ctx.tenant, created=created, scan_run=scan_run, steps=tuple(b.steps),
                 refusals=tuple(b.refusals), warnings=tuple(dict.fromkeys(b.warnings)))

@@ -32,7 +32,7 @@ __all__ = [
 REPORT_SCHEMA = "reconciler.report/1"
 REPORT_FORMATS = ("table", "json", "csv", "md", "html")
 CSV_COLUMNS = ("tenant", "tenant_name", "id", "state", "stuck", "scenario", "property", "value", "object_id",
-               "object_name", "first_seen", "last_seen", "resolved_at")
+               "object_name", "first_seen", "last_seen", "resolved_at", "category", "origins")
 
 
 class HistoryReader(Protocol):
@@ -91,14 +91,38 @@ def build_report(store: HistoryReader, *, tenants: Sequence[str] = (), since: st
     bases = [h.since for h in histories if h.since]
     doc = {"schema": REPORT_SCHEMA, "generated": _iso(now), "since": since or (min(bases) if bases else None),
            "stuck_after_hours": round(stuck_after.total_seconds() / 3600, 3),
-           "tenants": [_tenant_doc(h) for h in histories]}
+           "tenants": [_tenant_doc(h, details) for h in histories]}
     return Report(doc, details)
 
 
-def _tenant_doc(h: TenantHistory) -> dict[str, Any]:
+def _conflict(details: Mapping[str, Mapping[str, Any]], fid: str) -> Mapping[str, Any]:
+    c = (details.get(fid) or {}).get("conflict")
+    return c if isinstance(c, Mapping) else {}
+
+
+def _origins(c: Mapping[str, Any]) -> list[str]:
+    """Every origin a stored finding lists (runs stored before origins existed read as ``connect``)."""
+    got = c.get("origins")
+    return [str(o) for o in got] if isinstance(got, list) and got else [str(c.get("origin") or "connect")]
+
+
+def _tenant_doc(h: TenantHistory, details: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    details = details or {}
     counts: dict[str, Any] = {k: h.count(k) for k in ("open", "new", "resolved", "reopened", "stuck")}
     counts["by_scenario"] = h.by("scenario")
     counts["by_property"] = h.by("property")
+    by_origin: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for f in h.findings:
+        if not f.is_open:
+            continue
+        c = _conflict(details, f.id)
+        for o in _origins(c):
+            by_origin[o] = by_origin.get(o, 0) + 1
+        cat = str(c.get("category") or "unknown")
+        by_category[cat] = by_category.get(cat, 0) + 1
+    counts["by_origin"] = dict(sorted(by_origin.items()))
+    counts["by_category"] = dict(sorted(by_category.items()))
     return {
         "tenant": h.tenant_id, "name": h.tenant_name,
         "last_run": h.last_run.id if h.last_run else None,
@@ -108,6 +132,8 @@ def _tenant_doc(h: TenantHistory) -> dict[str, Any]:
         "counts": counts,
         "findings": [{"id": f.id, "state": f.state, "stuck": f.stuck, "scenario": f.latest.scenario,
                       "property": f.latest.property, "value": f.latest.value,
+                      "category": _conflict(details, f.id).get("category"),
+                      "origins": _origins(_conflict(details, f.id)),
                       "object": {"id": f.latest.object_id, "display_name": f.latest.object_name},
                       "first_seen": f.first_seen, "last_seen": f.last_seen, "resolved_at": f.resolved_at}
                      for f in h.findings],
@@ -149,7 +175,7 @@ def _csv(report: Report, out: TextIO) -> None:
             w.writerow([t["tenant"], t["name"] or "", f["id"], f["state"], str(f["stuck"]).lower(), f["scenario"],
                         f["property"], _csv_safe(f["value"]), f["object"]["id"],
                         _csv_safe(f["object"]["display_name"] or ""), f["first_seen"], f["last_seen"],
-                        f["resolved_at"] or ""])
+                        f["resolved_at"] or "", _csv_safe(f.get("category") or ""), ";".join(f.get("origins") or ())])
 
 
 def _csv_safe(v: str) -> str:
@@ -193,17 +219,23 @@ def _md(report: Report, out: TextIO) -> None:
         if not t["findings"]:
             out.write("No findings.\n")
             continue
-        out.write("| state | stuck | scenario | property | value | object | first seen | resolved |\n"
-                  "|---|---|---|---|---|---|---|---|\n")
+        c = t["counts"]
+        for what in ("origin", "category"):
+            if c.get(f"by_{what}"):
+                out.write(f"Open by {what}: " + ", ".join(f"{_md_cell(k)} {n}" for k, n in c[f"by_{what}"].items())
+                          + "\n\n")
+        out.write("| state | stuck | scenario | reported by | property | value | object | first seen | resolved |\n"
+                  "|---|---|---|---|---|---|---|---|---|\n")
         for f in t["findings"]:
-            cells = [f["state"], "yes" if f["stuck"] else "", f["scenario"], f["property"], f["value"],
-                     f["object"]["display_name"] or f["object"]["id"], f["first_seen"], f["resolved_at"]]
+            cells = [f["state"], "yes" if f["stuck"] else "", f["scenario"], ", ".join(f.get("origins") or ()),
+                     f["property"], f["value"], f["object"]["display_name"] or f["object"]["id"], f["first_seen"],
+                     f["resolved_at"]]
             out.write("| " + " | ".join(_md_cell(x) for x in cells) + " |\n")
 
 
 _SHORT_PROPERTY = {"UserPrincipalName": "UPN", "ProxyAddress": "proxy"}
-FINDING_COLUMNS = ("state", "stuck", "scenario", "prop", "value", "object", "first seen", "id")
-_FINDING_MIN = (8, 5, 21, 5, 16, 10, 10, 8)  # state, stuck, scenario, prop and id never shrink
+FINDING_COLUMNS = ("state", "stuck", "scenario", "reported by", "prop", "value", "object", "first seen", "id")
+_FINDING_MIN = (8, 5, 23, 7, 5, 16, 10, 10, 8)  # state, stuck, scenario, prop and id never shrink
 
 
 def _table(report: Report, out: TextIO, color: bool, width: int | None = None) -> None:
@@ -235,17 +267,22 @@ def _table(report: Report, out: TextIO, color: bool, width: int | None = None) -
     for t in report.tenants:
         if not t["findings"]:
             continue
-        frows = [(f["state"], "stuck" if f["stuck"] else "", f["scenario"],
-                  _SHORT_PROPERTY.get(f["property"], f["property"]), f["value"],
-                  f["object"]["display_name"] or f["object"]["id"], f["first_seen"][:10], f["id"][:8])
+        frows = [(f["state"], "stuck" if f["stuck"] else "", f["scenario"], ", ".join(f.get("origins") or ()),
+                  _SHORT_PROPERTY.get(f["property"], f["property"] or "-"), f["value"] or "-",
+                  (f.get("object") or {}).get("display_name") or (f.get("object") or {}).get("id") or "-",
+                  f["first_seen"][:10], f["id"][:8])
                  for f in t["findings"]]
-        keep, widths, cut = fit_table(FINDING_COLUMNS, frows, _FINDING_MIN, con.width, drop_order=(6, 1, 5))
+        keep, widths, cut = fit_table(FINDING_COLUMNS, frows, _FINDING_MIN, con.width, drop_order=(7, 1, 3, 6))
         ft = Table(title=T(t["name"] or t["tenant"]))
         for i, w in zip(keep, widths):
             ft.add_column(FINDING_COLUMNS[i], width=w, no_wrap=True, overflow="ellipsis")
         for r in cut:
             ft.add_row(*(T(x) for x in r))
         con.print(ft)
+        c = t["counts"]
+        for what in ("origin", "category"):
+            if c.get(f"by_{what}"):
+                con.print(T(f"open by {what}: " + ", ".join(f"{k} {n}" for k, n in c[f"by_{what}"].items())))
     con.print(summary_line(report), markup=False)
 
 

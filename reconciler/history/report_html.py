@@ -174,11 +174,12 @@ def _findings_table(t: Mapping[str, Any], name: str) -> str:
         rows.append("<tr>"
                     f"<td>{_state_badge(f['state'])}{stuck}</td>"
                     f"<th scope=\"row\" class=\"v\"><a href=\"#f-{_esc(f['id'])}\">{_esc(f['value'])}</a></th>"
-                    f"<td>{_esc(f['property'])}</td><td>{_breakable(f['scenario'])}</td><td>{_esc(who)}</td>"
+                    f"<td>{_esc(f['property'])}</td><td>{_breakable(f['scenario'])}</td>"
+                    f"<td>{_esc(', '.join(f.get('origins') or ['connect']))}</td><td>{_esc(who)}</td>"
                     f"<td>{_when(f['first_seen'])}</td><td>{_when(f['last_seen'])}</td>"
                     f"<td>{_when(f['resolved_at'])}</td></tr>")
-    head = "".join(f"<th scope=\"col\">{k}</th>" for k in ("State", "Value", "Attribute", "Scenario", "Object",
-                                                             "First seen", "Last seen", "Resolved"))
+    head = "".join(f"<th scope=\"col\">{k}</th>" for k in ("State", "Value", "Attribute", "Scenario", "Reported by",
+                                                             "Object", "First seen", "Last seen", "Resolved"))
     return (f"<div class=\"scroll\" role=\"region\" aria-label=\"Findings, {name}\" tabindex=\"0\"><table>"
             f"<caption>Findings, {name}</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>")
@@ -205,6 +206,8 @@ def _explanation(f: Mapping[str, Any], d: Mapping[str, Any], i: int) -> str:
     src = d.get("source") or {}
     rows = [("State", f["state"] + (", stuck" if f["stuck"] else "")), ("Scenario", f["scenario"]),
             ("Attribute", f["property"]), ("Value", f["value"]),
+            ("Reported by", ", ".join(f.get("origins") or ["connect"])),
+            ("Category", f.get("category") or (d.get("conflict") or {}).get("category") or "-"),
             ("Object", (f"{obj.get('type', '')} {obj.get('user_principal_name') or f['object']['display_name'] or ''}"
                         f" ({f['object']['id']})")),
             ("On-prem source", src.get("dn") or "none found in the supplied data"),

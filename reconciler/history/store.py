@@ -130,10 +130,16 @@ class Store:
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
         if str(self.path) != ":memory:":
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise UsageError(f"{self.path}: cannot create the database folder: {e.strerror}") from None
+            # Only the default state folder is created; a --db or $RECONCILER_DB path names a file in a
+            # folder that must exist (a typo must not create folders, e.g. at the filesystem root).
+            if path is None and not os.environ.get("RECONCILER_DB"):
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise UsageError(f"{self.path}: cannot create the database folder: {e.strerror}") from None
+            elif not self.path.parent.is_dir():
+                raise BadInput(self.path, f"the folder {self.path.parent} does not exist (create it first, "
+                                          "or leave out --db to use the default state folder)")
         try:
             self.conn = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 30000")
@@ -205,7 +211,7 @@ class Store:
                 "INSERT OR REPLACE INTO findings (run_id, id, scenario, property, value, object_id, "
                 "object_name, data, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, d["id"], d["scenario"], d["conflict"]["property"], d["conflict"]["value"],
-                  d["object"]["id"], d["object"].get("display_name"),
+                  _object_key(d), (d["object"] or {}).get("display_name"),
                   orjson.dumps(d).decode(), orjson.dumps(detail).decode()) for d, detail in rows])
             c.execute("UPDATE runs SET finished = ?, complete = ?, stats = ?, warnings = ? WHERE id = ?",
                       (utcnow(), int(complete), orjson.dumps(stats or {}).decode(),
@@ -315,3 +321,10 @@ class Store:
                 "AND r2.command = 'scan' AND (r2.started > r1.started "
                 "OR (r2.started = r1.started AND r2.rowid > r1.rowid))))", (cutoff_text,))
             return cur.rowcount
+
+
+def _object_key(d: dict[str, Any]) -> str:
+    """The error object's id, or ``onprem:<immutable id>`` when the cloud has none yet (a failed Cloud Sync create)."""
+    if d.get("object"):
+        return str(d["object"]["id"])
+    return "onprem:" + str((d.get("source") or {}).get("immutable_id") or "")

@@ -1,10 +1,14 @@
-"""Graph credentials for every ``--auth`` mode, and national-cloud endpoints.
+"""Graph (and Azure Resource Manager) credentials for every ``--auth`` mode, and national-cloud endpoints.
 
 azure-identity is imported lazily, inside :func:`build_credential`, so
 ``reconciler --help`` and tenant-file scans never pay for it. The result of
 :func:`token_provider` is the zero-argument async callable :class:`GraphHttp`
 expects; it caches the token until five minutes before it expires and runs the
 (blocking) azure-identity call in a worker thread.
+
+Connect Health is read through Azure Resource Manager (ARM), which takes a token for the
+management scope: :func:`arm_token_provider` asks the same credential for it (one sign-in serves
+both), and :class:`Cloud` names each national cloud's ARM endpoint next to its Graph one.
 
 Secrets only ever come from the environment (or a certificate file), never from
 the command line, and never appear in messages.
@@ -22,9 +26,11 @@ from typing import Any, Awaitable, Callable, Mapping
 from ..core.errors import AuthError, BadInput, UsageError
 
 __all__ = ["CLOUDS", "Cloud", "AUTH_MODES", "cloud", "build_credential", "token_provider",
-           "static_token_provider", "TOKEN_ENV"]
+           "static_token_provider", "TOKEN_ENV", "ARM_TOKEN_ENV", "arm_token_provider"]
 
 TOKEN_ENV = "RECONCILER_GRAPH_TOKEN"
+#: ``--auth token``: the management-scope bearer token for Azure Resource Manager (Connect Health).
+ARM_TOKEN_ENV = "RECONCILER_ARM_TOKEN"
 AUTH_MODES = ("environment", "secret", "certificate", "device-code", "azure-cli", "managed-identity",
               "workload-identity", "token", "none")
 #: Azure CLI's public client id: the default for device-code sign-in when no --client-id is given.
@@ -36,6 +42,7 @@ class Cloud:
     name: str
     authority: str  # host, as azure-identity's ``authority=`` expects
     graph: str  # Graph root without version
+    arm: str = "https://management.azure.com"  # Azure Resource Manager root (Connect Health)
 
     @property
     def base_url(self) -> str:
@@ -45,12 +52,23 @@ class Cloud:
     def scope(self) -> str:
         return self.graph + "/.default"
 
+    @property
+    def arm_scope(self) -> str:
+        """The management scope an ARM token is asked for (``https://management.azure.com/.default``)."""
+        return self.arm + "/.default"
 
+
+# ARM roots: Azure Government (both usgov and DoD tenants) answers at management.usgovcloudapi.net,
+# Azure operated by 21Vianet at management.chinacloudapi.cn.
 CLOUDS: dict[str, Cloud] = {
-    "global": Cloud("global", "login.microsoftonline.com", "https://graph.microsoft.com"),
-    "usgov": Cloud("usgov", "login.microsoftonline.us", "https://graph.microsoft.us"),
-    "usgov-dod": Cloud("usgov-dod", "login.microsoftonline.us", "https://dod-graph.microsoft.us"),
-    "china": Cloud("china", "login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn"),
+    "global": Cloud("global", "login.microsoftonline.com", "https://graph.microsoft.com",
+                    "https://management.azure.com"),
+    "usgov": Cloud("usgov", "login.microsoftonline.us", "https://graph.microsoft.us",
+                   "https://management.usgovcloudapi.net"),
+    "usgov-dod": Cloud("usgov-dod", "login.microsoftonline.us", "https://dod-graph.microsoft.us",
+                       "https://management.usgovcloudapi.net"),
+    "china": Cloud("china", "login.chinacloudapi.cn", "https://microsoftgraph.chinacloudapi.cn",
+                   "https://management.chinacloudapi.cn"),
 }
 
 
@@ -227,6 +245,10 @@ class _CachedToken:
     def invalidate(self) -> None:
         self._token, self._expires = None, 0.0
 
+    def for_scope(self, scope: str) -> "_CachedToken":
+        """The same credential asked for another scope (one sign-in, e.g. a device code, serves both)."""
+        return _CachedToken(self._credential, scope, self._mode)
+
 
 def token_provider(credential: Any, scope: str, mode: str = "") -> Callable[[], Awaitable[str]]:
     """Async, cached, single-flight ``get_token`` over a sync azure-identity credential (see _CachedToken)."""
@@ -238,7 +260,8 @@ def _get_token(credential: Any, scope: str, mode: str) -> Any:
         return credential.get_token(scope)
     except Exception as e:  # azure-identity raises ClientAuthenticationError / CredentialUnavailableError
         first = (str(e).strip().splitlines() or [""])[0][:240]
-        raise AuthError(f"could not get a Graph token (--auth {mode or 'environment'}): "
+        what = "an Azure Resource Manager" if "management" in scope else "a Graph"
+        raise AuthError(f"could not get {what} token (--auth {mode or 'environment'}): "
                         f"{type(e).__name__}: {first}") from None
 
 
@@ -253,3 +276,24 @@ def provider_for(mode: str, *, tenant_id: str | None = None, client_id: str | No
     cred = build_credential(mode, tenant_id=tenant_id, client_id=client_id, certificate=certificate,
                             cloud_name=cloud_name, env=env)
     return token_provider(cred, cloud(cloud_name).scope, mode)
+
+
+def arm_token_provider(graph_tokens: Callable[[], Any] | None, mode: str, *, cloud_name: str = "global",
+                       env: Mapping[str, str] | None = None) -> Callable[[], Any] | None:
+    """The management-scope token provider for ARM, next to ``graph_tokens`` from :func:`provider_for`.
+
+    ``none`` -> None (loopback only); ``token`` -> ``RECONCILER_ARM_TOKEN`` (a Graph token has the wrong
+    audience for ARM); otherwise the Graph provider's own credential, asked for the cloud's ARM scope.
+    """
+    if mode == "none":
+        return None
+    if mode == "token":
+        env = os.environ if env is None else env
+        tok = env.get(ARM_TOKEN_ENV, "").strip()
+        if not tok:
+            raise UsageError(f"--auth token needs an Azure Resource Manager bearer token in {ARM_TOKEN_ENV} "
+                             "to read Connect Health")
+        return lambda: tok
+    if isinstance(graph_tokens, _CachedToken):
+        return graph_tokens.for_scope(cloud(cloud_name).arm_scope)
+    raise UsageError(f"--auth {mode}: no credential to ask for an Azure Resource Manager token")

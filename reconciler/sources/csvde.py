@@ -11,15 +11,16 @@ from typing import Iterator
 
 from ..core.errors import BadInput
 from ..core.model import OnPremObject
-from .inputs import read_input
-from .onprem import EntryError, decode_entry
+from .inputs import read_text
+from .onprem import EntryError, ReadReport, decode_entry
 
-__all__ = ["iter_csvde_objects", "parse_csvde_text"]
+__all__ = ["iter_csvde_objects", "iter_csv_objects", "parse_csvde_text"]
 
 # csvde joins every value of a multi-valued attribute with ';'. Only these are
 # split: a single-valued attribute (displayName, ...) may itself contain ';'.
 MULTI_VALUED = {"objectclass", "proxyaddresses", "member", "memberof", "othermailbox",
-                "othertelephone", "url", "serviceprincipalname", "showinaddressbook"}
+                "othertelephone", "url", "serviceprincipalname", "showinaddressbook", "usercertificate",
+                "usersmimecertificate"}
 
 
 def _value(text: str, attr: str, line: int, path: Path) -> bytes:
@@ -31,21 +32,27 @@ def _value(text: str, attr: str, line: int, path: Path) -> bytes:
     return text.encode("utf-8")
 
 
-def _rows(text: str, path: Path) -> Iterator[OnPremObject]:
+def _rows(text: str, path: Path, report: ReadReport | None = None) -> Iterator[OnPremObject]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    cut = bool(text) and not text.endswith(("\n", "\r"))
     try:
         header = next(reader, None)
         if header is None:
             raise BadInput(path, "empty file, expected a csvde header row")
         names = [h.strip().lstrip("\ufeff") for h in header]
         if not names or names[0].casefold() != "dn":
-            raise BadInput(path, "first column must be DN (a csvde export)", line=1)
+            raise BadInput(path, "first column must be DN (a csvde export), or a DistinguishedName column "
+                                 "(a PowerShell Export-Csv)", line=1)
         low = [n.lower() for n in names]
         for row in reader:
             line = reader.line_num
             if not any(c.strip() for c in row):
                 continue
             if len(row) != len(names):
+                if report is not None and cut and len(row) < len(names) and _at_end(reader):
+                    report.incomplete.append(f"the last row ({row[0][:80]}) has {len(row)} of {len(names)} "
+                                             "columns and no line end: the file was cut off inside it")
+                    break
                 raise BadInput(path, f"{len(row)} columns, header has {len(names)}", line=line)
             attrs: dict[str, list[bytes]] = {}
             for name, cell in zip(low[1:], row[1:]):
@@ -61,20 +68,28 @@ def _rows(text: str, path: Path) -> Iterator[OnPremObject]:
         raise BadInput(path, f"invalid CSV: {e}", line=reader.line_num) from None
 
 
+def _at_end(reader: Iterator[list[str]]) -> bool:
+    return next(reader, None) is None
+
+
 def _read_text(path: Path) -> str:
-    data = read_input(path)
-    if data.startswith(b"\xff\xfe"):
-        return data[2:].decode("utf-16-le", errors="replace")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise BadInput(path, "not UTF-8 text (csvde -u writes UTF-16; both are read)", line=line) from None
+    return read_text(path, "csvde -u writes UTF-16; both are read")
 
 
-def iter_csvde_objects(path: Path | str) -> Iterator[OnPremObject]:
+def iter_csvde_objects(path: Path | str, report: ReadReport | None = None) -> Iterator[OnPremObject]:
     p = Path(path)
-    return _rows(_read_text(p), p)
+    return _rows(_read_text(p), p, report)
+
+
+def iter_csv_objects(path: Path | str, report: ReadReport | None = None) -> Iterator[OnPremObject]:
+    """A ``.csv`` export: csvde (first column ``DN``) or PowerShell ``Export-Csv`` (a ``DistinguishedName`` column)."""
+    p = Path(path)
+    text = _read_text(p)
+    from .psexport import looks_like_export_csv, ps_rows
+
+    if looks_like_export_csv(text):
+        return ps_rows(text, p, report)
+    return _rows(text, p, report)
 
 
 def parse_csvde_text(text: str, label: str = "<csv>") -> list[OnPremObject]:

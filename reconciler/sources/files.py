@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator
 
-from ..core.model import CloudSnapshot, OnPremObject, OnPremSource
+from ..core.model import ORIGINS, CloudSnapshot, OnPremObject, OnPremSource
 from .base import Progress
 from .onprem import iter_onprem_file, read_onprem_file
 from .tenantfile import read_tenant_file
@@ -14,13 +14,15 @@ __all__ = ["TenantFileSource", "OnPremFileReader"]
 
 
 class TenantFileSource:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, origins: Iterable[str] = ORIGINS, since: Any = None) -> None:
         self.path = Path(path)
         self.label = str(self.path)
+        self.origins = tuple(origins)
+        self.since = since
 
     async def read(self, progress: Progress) -> CloudSnapshot:
         progress.stage(f"reading {self.path.name}")
-        snap = read_tenant_file(self.path)
+        snap = read_tenant_file(self.path, self.origins, self.since)
         progress.advance(len(snap.objects), objects=len(snap.objects))
         return snap
 

@@ -22,14 +22,15 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 import orjson
 
-from ..core.errors import DirectoryError, PermissionDenied
-from ..core.model import CloudObject, CloudSnapshot, ObjectKind, fold, strip_smtp
+from ..core.anchors import guid_to_immutable_id
+from ..core.errors import AuthError, DirectoryError, PermissionDenied
+from ..core.model import ORIGINS, CloudObject, CloudSnapshot, ErrorRecord, ObjectKind, Origin, fold, strip_smtp
 from .base import Progress
 from .graph_http import BatchRequest, BatchResponse, GraphHttp, GraphStatusError, chunks
 from .graphmap import CONTACT_SELECT, GROUP_SELECT, USER_SELECT, to_cloud_object, to_domains
@@ -104,12 +105,13 @@ class _Read:
     raw: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     keep_raw: bool = False
+    warnings: list[str] = field(default_factory=list)  # time stamps kept raw, …
 
     def add(self, coll: Collection, d: dict[str, Any]) -> None:
         if d.get("id") in self.objects:
             return
         try:
-            obj = to_cloud_object(d, coll.kind, deleted=coll.deleted)
+            obj = to_cloud_object(d, coll.kind, deleted=coll.deleted, warnings=self.warnings)
         except ValueError as e:
             raise DirectoryError(f"Graph returned a malformed object in {coll.path}: {e}") from None
         self.objects[obj.id] = obj
@@ -122,7 +124,9 @@ class GraphSource:
 
     def __init__(self, http_factory: Callable[[], GraphHttp], *, strategy: str = "auto",
                  save_tenant: Path | None = None, label: str = "graph", partitions: int = 8,
-                 targeted_max_lookups: int = 2000) -> None:
+                 targeted_max_lookups: int = 2000, origins: Iterable[str] = ORIGINS,
+                 since: Any = None, health: Any = None, report_window: float = 10.0,
+                 report_page_size: int = 1000) -> None:
         if strategy not in ("auto", "targeted", "full"):
             raise ValueError(f"strategy must be auto, targeted or full; got {strategy!r}")
         self._factory = http_factory
@@ -134,6 +138,15 @@ class GraphSource:
         self.chosen: str | None = None
         self.seen: dict[str, int] = {}  # objects paged per collection by a full read
         self.counters: dict[str, float | int] = {}
+        self.origins = tuple(o for o in ORIGINS if o in set(origins))
+        self.since = since  # datetime: start of the Cloud Sync window (None: the default 7 days)
+        self.health = health  # a HealthReader (Connect Health over ARM), or None
+        #: on-prem hint set by the scan before reading: objectGUID -> the on-prem object's UPN/mail/SMTP values,
+        #: so holders of a Cloud Sync failure that names no value are read too
+        self.onprem_values: Callable[[str], list[str]] | None = None
+        self.origin_requests: dict[str, int] = {}
+        self.report_window = report_window  # the provisioning-log throttle window (5 requests per 10 s)
+        self.report_page_size = report_page_size  # $top of each provisioning-log request
 
     async def read(self, progress: Progress) -> CloudSnapshot:
         async with self._factory() as http:
@@ -157,13 +170,20 @@ class _Reader:
         self._reported = {"requests": 0, "throttled": 0}
         self.writer: TenantWriter | None = None
         self.role_groups: dict[str, list[str]] = {}
+        self.records: list[ErrorRecord] = []
+        self.origins_read: list[str] = []
+        self.warnings: list[str] = []
+        self.raw_logs: list[dict[str, Any]] = []
+        self.raw_health: list[dict[str, Any]] = []
 
     # -- orchestration ------------------------------------------------------------------
 
     async def run(self) -> CloudSnapshot:
         self.progress.stage(f"reading {self.src.label}")
-        boot = await self.bootstrap()
+        boot, _ = await gather_all(self.bootstrap(), self.other_origins())
+        await self.error_objects()
         values = self.conflict_values()
+        values.update(self.record_values())
         strategy = self.choose(values, boot["counts"])
         self.src.chosen = strategy
         self.role_groups = boot["groups"]
@@ -218,7 +238,7 @@ class _Reader:
                 BatchRequest("rolegroups", q("/groups", {"$filter": "isAssignableToRole eq true",
                                                          "$select": GROUP_SELECT, "$count": "true",
                                                          "$top": 999})[rel:], headers=ADVANCED)]
-        for c in _ACTIVE:
+        for c in (_ACTIVE if Origin.CONNECT.value in self.src.origins else ()):
             reqs.append(BatchRequest("err-" + c.key, q(c.path, {
                 "$filter": "onPremisesProvisioningErrors/$count ne 0", "$count": "true",
                 "$select": c.select, "$top": 999})[rel:], headers=ADVANCED))
@@ -240,7 +260,7 @@ class _Reader:
             self.optional_list(*got["assignments"], "active role assignments"),
             self.optional_list(*got["eligibility"], "PIM role eligibility"),
             self.directory_roles(*got["roles"]), self.role_group_members(*got["rolegroups"]),
-            *(self.errors_in(c, *got["err-" + c.key]) for c in _ACTIVE))
+            *(self.errors_in(c, *got["err-" + c.key]) for c in _ACTIVE if "err-" + c.key in got))
         if assignments is None and directory is None:
             # the guard that keeps admins from being matched needs active role holders: a refusal stops
             # the scan (exit 5, naming the permission) instead of reading as "nobody holds a role"
@@ -333,6 +353,125 @@ class _Reader:
         async for page in self.pages(coll.path, params):
             for d in page:
                 self.state.add(coll, d)
+
+    # -- the other origins: Exchange, Cloud Sync, Connect Health --------------------------------
+
+    async def other_origins(self) -> None:
+        jobs = []
+        if Origin.EXCHANGE.value in self.src.origins:
+            jobs.append(self.exchange())
+        if Origin.CLOUD_SYNC.value in self.src.origins:
+            jobs.append(self.cloud_sync())
+        if Origin.HEALTH.value in self.src.origins and self.src.health is not None:
+            jobs.append(self.connect_health())
+        await gather_all(*jobs)
+        if Origin.CONNECT.value in self.src.origins:
+            self.origins_read.insert(0, Origin.CONNECT.value)
+
+    async def exchange(self) -> None:
+        """Unresolved serviceProvisioningErrors: not filterable on the server, so one light pass
+        (``$select=id,displayName,serviceProvisioningErrors``, ``$top=999``) per collection."""
+        from .exchange import service_error_records
+
+        before = self.http.counters.requests
+
+        async def one(coll: Collection) -> None:
+            params = {"$select": "id,displayName,serviceProvisioningErrors", "$top": 999}
+            async for page in self.pages(coll.path, params):
+                for d in page:
+                    if d.get("serviceProvisioningErrors"):
+                        self.records += service_error_records(d, coll.kind, self.warnings)
+        await gather_all(*(one(c) for c in _ACTIVE))
+        self.origins_read.append(Origin.EXCHANGE.value)
+        self.src.origin_requests["exchange"] = self.http.counters.requests - before
+
+    async def cloud_sync(self) -> None:
+        from datetime import datetime, timezone
+
+        from .cloudsync import DEFAULT_SINCE, WINDOW_REQUESTS, WindowLimiter, failure_records, read_failures
+
+        since = self.src.since or (datetime.now(timezone.utc) - DEFAULT_SINCE)
+        before = self.http.counters.requests
+        try:
+            items = await read_failures(self.http, since, WindowLimiter(WINDOW_REQUESTS, self.src.report_window),
+                                        top=self.src.report_page_size)
+        except (PermissionDenied, AuthError) as e:
+            licence = " (or the tenant has no Entra ID P1/P2 licence)" if "premium" in str(e).lower() else ""
+            self.warnings.append(
+                "Cloud Sync was not read: Graph refused GET /auditLogs/provisioning; grant AuditLog.Read.All"
+                f"{licence}. Its errors are missing from this scan (this is not 'no errors')")
+            return
+        finally:
+            self.src.origin_requests["cloud_sync"] = self.http.counters.requests - before
+        recs, warns = failure_records(items, since)
+        self.records += recs
+        self.warnings += warns
+        self.raw_logs = items
+        self.origins_read.append(Origin.CLOUD_SYNC.value)
+
+    async def connect_health(self) -> None:
+        from .health import records
+
+        got = await self.src.health.read(self.progress)
+        self.warnings += got.warnings
+        self.src.origin_requests["health"] = got.requests
+        if got.read:
+            self.records += records(got.errors)
+            self.raw_health = got.items
+            self.origins_read.append(Origin.HEALTH.value)
+
+    async def error_objects(self) -> None:
+        """The cloud objects the other origins name: by id (Exchange, a Cloud Sync update) and by anchor."""
+        ids: dict[str, ObjectKind | None] = {}
+        anchors: set[str] = set()
+        for r in self.records:
+            if r.object_id and r.object_id not in self.state.objects:
+                ids.setdefault(r.object_id, r.object_kind)
+            if r.object_id is None:
+                if r.onprem_anchor:
+                    anchors.add(r.onprem_anchor)
+                if r.onprem_guid:
+                    try:
+                        anchors.add(guid_to_immutable_id(r.onprem_guid))
+                    except ValueError:
+                        pass
+        rel = len(self.http.base_url)
+        jobs: list[tuple[Collection, BatchRequest]] = []
+        for i, (oid, kind) in enumerate(sorted(ids.items())):
+            for c in ([c for c in _ACTIVE if c.kind is kind] if kind else list(_ACTIVE)):
+                jobs.append((c, BatchRequest(f"id{i}-{c.key}", self.http.url(f"{c.path}/{oid}", {"$select": c.select})[rel:])))
+        per = MAX_CLAUSES
+        ordered = sorted(anchors)
+        for i in range(0, len(ordered), per):
+            flt = " or ".join(f"onPremisesImmutableId eq {odata_quote(a)}" for a in ordered[i:i + per])
+            jobs.append((_ACTIVE[0], BatchRequest(f"anchor{i}", self.http.url(
+                "/users", {"$filter": flt, "$select": _ACTIVE[0].select, "$top": 999})[rel:])))
+        for chunk in chunks(jobs, 20):
+            res = await self.http.batch([q for _, q in chunk], raise_errors=False)
+            for (coll, q), resp in zip(chunk, res):
+                if resp.status == 404:
+                    continue
+                if not 200 <= resp.status < 300:
+                    raise self.http.error_for_item(q, resp)
+                body = resp.body if isinstance(resp.body, dict) else {}
+                for d in body.get("value", [body]) if "value" in body else [body]:
+                    if isinstance(d, dict) and d.get("id"):
+                        self.state.add(coll, d)
+
+    def record_values(self) -> dict[str, str]:
+        """Values the other origins name, plus the candidates of failures that name none."""
+        out: dict[str, str] = {}
+        for r in self.records:
+            vals = [r.error.value] if r.error.value and "@" in r.error.value else []
+            if not r.error.value:
+                vals += [v for _, v in r.candidates]
+                if r.onprem_guid and self.src.onprem_values is not None:
+                    vals += self.src.onprem_values(r.onprem_guid)
+            for v in vals:
+                raw = strip_smtp(v.strip()).strip()
+                if raw:
+                    out.setdefault(fold(raw), raw)
+        return out
 
     def conflict_values(self) -> dict[str, str]:
         """folded value -> value as written (for the query literal), from active error objects."""
@@ -467,15 +606,20 @@ class _Reader:
             domains = to_domains(org)
         except ValueError as e:
             raise DirectoryError(f"Graph /organization: {e}") from None
+        objects = list(self.state.objects.values())
+        if Origin.CONNECT.value not in self.src.origins:  # --errors without connect: its errors are not asked for
+            objects = [replace(o, errors=()) if o.errors else o for o in objects]
         return CloudSnapshot(
             tenant_id=str(org["id"]), tenant_name=org.get("displayName"), domains=domains,
-            features=boot["features"], objects=list(self.state.objects.values()),
+            features=boot["features"], objects=objects,
             directory_role_members={str(r.get("displayName") or r["id"]): tuple(r["members"])
                                     for r in boot["directory"]},
             role_assignments=_tuple_or_none(boot["assignments"]),
             role_eligibility=_tuple_or_none(boot["eligibility"]),
             group_members={k: tuple(v) for k, v in boot["groups"].items()},
-            complete=True, source_label=self.src.label)
+            complete=True, source_label=self.src.label, error_records=list(self.records),
+            origins_read=tuple(o for o in ORIGINS if o in self.origins_read),
+            warnings=list(dict.fromkeys(self.warnings + self.state.warnings)))
 
     def with_members(self, coll: Collection, d: dict[str, Any]) -> dict[str, Any]:
         if coll.key == "groups" and d.get("id") in self.role_groups:
@@ -491,6 +635,10 @@ class _Reader:
         for key, val in (("roleAssignments", boot["assignments"]), ("roleEligibilitySchedules", boot["eligibility"])):
             if val is not None:
                 head[key] = val
+        if self.raw_logs:
+            head["provisioningLogs"] = self.raw_logs
+        if self.raw_health:
+            head["connectHealthErrors"] = self.raw_health
         writer = self.writer or TenantWriter(self.src.save_tenant)
         for coll in COLLECTIONS:
             for d in self.state.raw.get(coll.key, []):

@@ -163,6 +163,15 @@ def _error_code(body: Any) -> str | None:
     return None
 
 
+def _error_message(body: Any) -> str:
+    """Graph's own ``error.message`` (what the admin needs to act), one printable line of at most 300 characters."""
+    err = body.get("error") if isinstance(body, dict) else None
+    msg = err.get("message") if isinstance(err, dict) else None
+    if not isinstance(msg, str):
+        return ""
+    return "".join(c if c.isprintable() else " " for c in msg)[:300]
+
+
 def _loads(content: bytes) -> Any:
     if not content:
         return None
@@ -588,7 +597,9 @@ class GraphHttp:
                                     f"{permission_for(method, url)} and admin-consent it {rid}")
         if status == 429:
             return ThrottledError(f"Graph kept throttling {where} {rid}")
-        return GraphStatusError(f"Graph {where} failed: HTTP {status} {code or ''}".rstrip() + f" {rid}",
+        said = _error_message(body)
+        return GraphStatusError(f"Graph {where} failed: HTTP {status} {code or ''}".rstrip()
+                                + (f": {said}" if said else "") + f" {rid}",
                                 status=status, code=code, request_id=request_id)
 
 

@@ -17,6 +17,8 @@ __all__ = ["PERMISSIONS", "permission_for", "version_relative"]
 # the error body (which is free text and may even be misleading).
 PERMISSIONS: tuple[tuple[frozenset[str], re.Pattern[str], str], ...] = tuple(
     (frozenset(m.split()), re.compile(p, re.I), perm) for m, p, perm in [
+        ("PATCH", r"^/users/[^/]+/onPremisesSyncBehavior", "User-OnPremisesSyncBehavior.ReadWrite.All (beta)"),
+        ("PATCH", r"^/groups/[^/]+/onPremisesSyncBehavior", "Group-OnPremisesSyncBehavior.ReadWrite.All (beta)"),
         ("GET", r"^/users/[^/]+/memberOf", "GroupMember.Read.All"),
         ("GET", r"^/groups/[^/]+/(transitive)?members", "GroupMember.Read.All"),
         ("GET", r"^/users(/|$|\?)", "User.Read.All"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ..core.model import CloudObject, Domain, ObjectKind, ProvisioningError
+from .timestamps import normalise_time
 
 __all__ = ["to_cloud_object", "to_domains", "USER_SELECT", "GROUP_SELECT", "CONTACT_SELECT"]
 
@@ -19,17 +20,17 @@ USER_SELECT = (
     "userType,accountEnabled,createdDateTime,assignedLicenses,onPremisesImmutableId,"
     "onPremisesSyncEnabled,onPremisesDistinguishedName,onPremisesSecurityIdentifier,"
     "onPremisesSamAccountName,onPremisesDomainName,onPremisesLastSyncDateTime,"
-    "onPremisesProvisioningErrors"
+    "onPremisesProvisioningErrors,serviceProvisioningErrors,creationType,externalUserState,employeeId"
 )
 GROUP_SELECT = (
     "id,displayName,mail,mailEnabled,mailNickname,securityEnabled,groupTypes,proxyAddresses,"
     "createdDateTime,isAssignableToRole,onPremisesSyncEnabled,onPremisesSecurityIdentifier,"
     "onPremisesSamAccountName,onPremisesDomainName,onPremisesLastSyncDateTime,"
-    "onPremisesProvisioningErrors"
+    "onPremisesProvisioningErrors,serviceProvisioningErrors"
 )
 CONTACT_SELECT = (
     "id,displayName,givenName,surname,mail,mailNickname,proxyAddresses,onPremisesSyncEnabled,"
-    "onPremisesLastSyncDateTime,onPremisesProvisioningErrors"
+    "onPremisesLastSyncDateTime,onPremisesProvisioningErrors,serviceProvisioningErrors"
 )
 
 
@@ -58,7 +59,7 @@ def _str_list(d: Mapping[str, Any], key: str) -> tuple[str, ...]:
     return tuple(v)
 
 
-def _errors(d: Mapping[str, Any]) -> tuple[ProvisioningError, ...]:
+def _errors(d: Mapping[str, Any], warnings: list[str] | None = None) -> tuple[ProvisioningError, ...]:
     raw = d.get("onPremisesProvisioningErrors")
     if not raw:
         return ()
@@ -68,16 +69,21 @@ def _errors(d: Mapping[str, Any]) -> tuple[ProvisioningError, ...]:
     for i, e in enumerate(raw):
         if not isinstance(e, dict):
             raise ValueError(f"onPremisesProvisioningErrors[{i}] must be an object")
+        occurred, warn = normalise_time(e.get("occurredDateTime"),
+                                        f"{d.get('id')} onPremisesProvisioningErrors[{i}].occurredDateTime")
+        if warn and warnings is not None:
+            warnings.append(warn)
         out.append(ProvisioningError(
             category=str(e.get("category") or ""),
             property=str(e.get("propertyCausingError") or ""),
             value=str(e.get("value") or ""),
-            occurred=e.get("occurredDateTime"),
+            occurred=occurred,
         ))
     return tuple(out)
 
 
-def to_cloud_object(d: Any, kind: ObjectKind, *, deleted: bool = False) -> CloudObject:
+def to_cloud_object(d: Any, kind: ObjectKind, *, deleted: bool = False,
+                    warnings: list[str] | None = None) -> CloudObject:
     """Map one Graph resource dict; ``deleted`` for recycle-bin objects."""
     if not isinstance(d, dict):
         raise ValueError("must be a JSON object")
@@ -109,7 +115,10 @@ def to_cloud_object(d: Any, kind: ObjectKind, *, deleted: bool = False) -> Cloud
         domain_name=_opt_str(d, "onPremisesDomainName"),
         on_premises_object_identifier=_opt_str(d, "onPremisesObjectIdentifier"),
         last_sync=_opt_str(d, "onPremisesLastSyncDateTime"),
-        errors=_errors(d),
+        creation_type=_opt_str(d, "creationType"),
+        external_user_state=_opt_str(d, "externalUserState"),
+        employee_id=_opt_str(d, "employeeId"),
+        errors=_errors(d, warnings),
     )
 
 

@@ -3,12 +3,16 @@
 LDIF, csvde and LDAP readers all hand an entry over as ``dn`` plus a mapping of
 lower-cased attribute names to raw ``bytes`` values; :func:`decode_entry` turns
 that into an :class:`~reconciler.core.model.OnPremObject`. Binary attributes
-(objectGUID, objectSid, mS-DS-ConsistencyGuid) are decoded here and only here.
+(objectGUID, objectSid, mS-DS-ConsistencyGuid) are decoded here and only here; of the large binary
+attributes (userCertificate, userSMIMECertificate, thumbnailPhoto) the certificates are kept raw and
+the photo only as its size.
 """
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
+from dataclasses import field as _field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
@@ -16,8 +20,8 @@ from ..core.anchors import common_dn_suffix, guid_bytes_to_str, sid_bytes_to_str
 from ..core.errors import BadInput
 from ..core.model import OnPremObject, OnPremSource
 
-__all__ = ["decode_entry", "read_onprem_file", "source_from_objects", "generalized_time_to_iso",
-           "ONPREM_ATTRIBUTES"]
+__all__ = ["decode_entry", "read_onprem_file", "iter_onprem_file", "source_from_objects", "generalized_time_to_iso",
+           "ONPREM_ATTRIBUTES", "ReadReport", "RecordShapes", "is_ad_object", "source_notes"]
 
 # What the matcher and the checks read (LDAP asks for exactly these).
 ONPREM_ATTRIBUTES = (
@@ -34,6 +38,66 @@ _CLASS_ORDER = (("computer", "computer"), ("contact", "contact"), ("group", "gro
 
 class EntryError(ValueError):
     """A value in an entry cannot be decoded; the reader adds file and line."""
+
+
+@dataclass(slots=True)
+class ReadReport:
+    """What a file reader noticed besides the objects: the evidence about the evidence.
+
+    ``incomplete`` lists why the file is not the whole export it claims to be
+    (cut off, a size limit hit): such a source never proves that an object is
+    absent. ``notes`` are other warnings; ``skipped`` counts records that are not
+    directory entries (search references, result trailers), by kind.
+    """
+
+    notes: list[str] = _field(default_factory=list)
+    incomplete: list[str] = _field(default_factory=list)
+    skipped: dict[str, int] = _field(default_factory=dict)
+    ldapsearch: bool = False  # the file starts with ldapsearch's "# extended LDIF" header
+    trailer: bool = False  # an ldapsearch "result:" trailer was read
+    requested: tuple[str, ...] | None = None  # ldapsearch "# requesting:" list, when given
+
+    def skip(self, kind: str) -> None:
+        self.skipped[kind] = self.skipped.get(kind, 0) + 1
+
+
+# Attributes every Active Directory object has: when every other record of a file
+# carries one of them and the last record does not, the file was cut inside it.
+UNIVERSAL_ATTRIBUTES = frozenset({"objectclass", "objectguid", "distinguishedname", "instancetype", "whencreated",
+                                  "whenchanged", "usncreated", "usnchanged", "name", "objectcategory"})
+
+
+class RecordShapes:
+    """Spots a last record cut short: it lacks a universal attribute every earlier record has."""
+
+    __slots__ = ("common", "last", "count", "last_dn")
+
+    def __init__(self) -> None:
+        self.common: set[str] | None = None
+        self.last: Mapping[str, object] | None = None
+        self.count = 0
+        self.last_dn = ""
+
+    def add(self, dn: str, attrs: Mapping[str, object]) -> None:
+        """``attrs``: the record's attributes by lower-case name (kept by reference until the next record)."""
+        prev = self.last
+        if prev is not None:
+            if self.common is None:
+                self.common = {a for a in UNIVERSAL_ATTRIBUTES if a in prev}
+            elif self.common:
+                self.common = {a for a in self.common if a in prev}
+        self.last = attrs
+        self.last_dn = dn
+        self.count += 1
+
+    def finish(self, report: ReadReport) -> None:
+        if self.count < 2 or self.common is None or self.last is None:
+            return
+        missing = sorted(a for a in self.common if a not in self.last)
+        if missing:
+            report.incomplete.append(
+                f"the last record ({self.last_dn}) lacks {', '.join(missing)}, which every other record has: "
+                "the file was probably cut off inside it")
 
 
 def _text(values: Sequence[bytes] | None, attr: str) -> str | None:
@@ -110,6 +174,7 @@ def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPre
     classes = tuple(c.decode("utf-8") for c in oc) if oc else ()
     proxies = g("proxyaddresses")
     wc, wch = g("whencreated"), g("whenchanged")
+    photo = g("thumbnailphoto")
     return OnPremObject(
         dn=dn, object_class=_object_class(classes), object_classes=classes, object_guid=guid_s, object_sid=sid_s,
         consistency_guid=base64.b64encode(cg[0]).decode("ascii") if cg and cg[0] else None,
@@ -120,8 +185,16 @@ def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPre
         is_critical_system_object=_flag(g("iscriticalsystemobject")),
         group_type=_int(g("grouptype"), "groupType"),
         hidden_from_address_lists=_flag(g("msexchhidefromaddresslists")),
+        user_certificates=_binary_values(attrs, "usercertificate"),
+        smime_certificates=_binary_values(attrs, "usersmimecertificate"),
+        thumbnail_photo_size=len(photo[0]) if photo else None,
         source=source, **kw,  # type: ignore[arg-type]
     )
+
+
+def _binary_values(attrs: Mapping[str, Sequence[bytes]], name: str) -> tuple[bytes, ...]:
+    """A binary multi-valued attribute (also under its ``;binary`` option), its raw values."""
+    return tuple(v for v in (*(attrs.get(name) or ()), *(attrs.get(name + ";binary") or ())) if v)
 
 
 def decode_entry(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str = "") -> OnPremObject:
@@ -154,24 +227,77 @@ def source_from_objects(label: str, objects: Iterable[OnPremObject], *,
     return OnPremSource(label=label, base_dn=base_dn, objects=objs)
 
 
-def iter_onprem_file(path: Path | str) -> Iterator[OnPremObject]:
-    """Stream objects from an ``.ldif``/``.ldf`` or csvde ``.csv`` file."""
+def iter_onprem_file(path: Path | str, report: ReadReport | None = None) -> Iterator[OnPremObject]:
+    """Stream objects from an ``.ldif``/``.ldf``, csvde or PowerShell ``Export-Csv`` ``.csv`` file."""
     p = Path(path)
     suffix = p.suffix.casefold()
     if suffix in (".ldif", ".ldf"):
         from .ldif import iter_ldif_objects
 
-        return iter_ldif_objects(p)
-    if suffix == ".csv":
-        from .csvde import iter_csvde_objects
+        return iter_ldif_objects(p, report)
+    if suffix in (".csv", ".tsv"):
+        from .csvde import iter_csv_objects
 
-        return iter_csvde_objects(p)
-    raise BadInput(p, "unknown on-prem file type; expected .ldif, .ldf (ldifde) or .csv (csvde)")
+        return iter_csv_objects(p, report)
+    raise BadInput(p, "unknown on-prem file type; expected .ldif, .ldf (ldifde, ldapsearch) or .csv "
+                      "(csvde, PowerShell Export-Csv)")
+
+
+_AD_CLASSES = frozenset({"user", "group", "contact", "computer"})
+
+
+def is_ad_object(o: OnPremObject) -> bool:
+    """Evidence that an entry comes from Active Directory: an AD identifier or an AD object class."""
+    if o.object_guid or o.object_sid or o.consistency_guid or o.sam_account_name:
+        return True
+    return any(c.casefold() in _AD_CLASSES for c in o.object_classes)
+
+
+_LINK_ATTRIBUTES = "objectGUID, mS-DS-ConsistencyGuid, objectSid, proxyAddresses, mail, userPrincipalName"
+
+
+def source_notes(src: OnPremSource, report: ReadReport | None = None) -> list[str]:
+    """The warnings a source earns: incomplete, objects it cannot link (and so does not cover)."""
+    notes = list(report.notes) if report else []
+    for why in src.incomplete:
+        notes.append(f"incomplete export: {why}; it proves no object absent (no orphan verdicts from it)")
+    gaps = src.unlinkable()
+    if gaps:
+        total = sum(gaps.values()) + src.linkable_count()
+        parts = "; ".join(f"{n} of {total} {why}" for why, n in gaps.items())
+        notes.append(f"cannot link {parts}: holders in its scope stay unverified_holder, never orphaned_holder "
+                     f"(export with at least {_LINK_ATTRIBUTES})")
+    if src.base_dn is None and src.objects:
+        notes.append("its objects share no DN suffix (no common DC= parts), so it covers no location: no holder "
+                     "can be judged an orphan from it")
+    if report is not None and report.requested is not None:
+        low = {r.casefold() for r in report.requested}
+        missing = [a for a in ("objectGUID", "mS-DS-ConsistencyGuid") if a.casefold() not in low]
+        if missing and not gaps:
+            notes.append(f"the ldapsearch request did not ask for {', '.join(missing)}")
+    return notes
 
 
 def read_onprem_file(path: Path | str) -> OnPremSource:
     p = Path(path)
-    objs = list(iter_onprem_file(p))
+    report = ReadReport()
+    objs = list(iter_onprem_file(p, report))
     if not objs:
         raise BadInput(p, "contains no directory objects")
-    return source_from_objects(str(p), objs)
+    ad = [o for o in objs if is_ad_object(o)]
+    if not ad:
+        only_dn = all(not o.object_classes and not o.user_principal_name and not o.mail for o in objs)
+        raise BadInput(p, f"holds no Active Directory objects ({len(objs)} entries, " + (
+            "only DNs: export the attributes too" if only_dn else
+            "none with objectGUID, objectSid or sAMAccountName, none of class user, group or contact") +
+            "; is this an OpenLDAP or other non-AD directory?)")
+    if len(ad) < len(objs):
+        report.notes.append(f"{len(objs) - len(ad)} of {len(objs)} entries are not Active Directory objects "
+                            "(no objectGUID, objectSid or sAMAccountName, no user/group/contact class) and "
+                            "were ignored")
+    src = source_from_objects(str(p), ad)
+    src.complete = not report.incomplete
+    src.incomplete = tuple(report.incomplete)
+    src.skipped = sum(report.skipped.values())
+    src.notes = tuple(source_notes(src, report))
+    return src

@@ -7,13 +7,14 @@ never holds two full copies of every object.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 
 from ..core.errors import BadInput
-from ..core.model import CloudSnapshot, ObjectKind
+from ..core.model import ORIGINS, CloudSnapshot, ObjectKind, Origin
 from .graphmap import to_cloud_object, to_domains
 from .inputs import read_input
 
@@ -61,9 +62,9 @@ def parse_json_bytes(data: bytes, path: Path | str, schema: str) -> dict[str, An
     return doc
 
 
-def read_tenant_file(path: Path | str) -> CloudSnapshot:
+def read_tenant_file(path: Path | str, origins: Iterable[str] = ORIGINS, since: datetime | None = None) -> CloudSnapshot:
     doc = load_json_document(path, TENANT_SCHEMA)
-    return tenant_from_document(doc, path)
+    return tenant_from_document(doc, path, origins, since)
 
 
 def parse_tenant_bytes(data: bytes, path: str = "<tenant>") -> CloudSnapshot:
@@ -79,7 +80,14 @@ def _optional_list(doc: dict[str, Any], key: str, path: Any) -> tuple[Any, ...] 
     return tuple(v)
 
 
-def tenant_from_document(doc: dict[str, Any], path: Any) -> CloudSnapshot:
+def tenant_from_document(doc: dict[str, Any], path: Any, origins: Iterable[str] = ORIGINS,
+                         since: datetime | None = None) -> CloudSnapshot:
+    """The snapshot a tenant file describes, with the errors of every origin in ``origins``.
+
+    ``provisioningLogs``: Cloud Sync failures within ``since`` .. the newest log entry (a file is a
+    snapshot: its window ends when it was taken; default 7 days). ``serviceProvisioningErrors`` on
+    users, groups and contacts: Exchange. ``connectHealthErrors``: Connect Health's export errors.
+    """
     org = doc.get("organization") or {}
     if not isinstance(org, dict):
         raise BadInput(path, "organization must be an object", place="organization")
@@ -98,6 +106,9 @@ def tenant_from_document(doc: dict[str, Any], path: Any) -> CloudSnapshot:
         features=features,
         source_label=str(path),
     )
+    wanted = set(origins)
+    from .exchange import service_error_records
+
     group_members: dict[str, tuple[str, ...]] = {}
     for key, kind, deleted in _COLLECTIONS:
         raw = doc.pop(key, None)
@@ -110,9 +121,20 @@ def tenant_from_document(doc: dict[str, Any], path: Any) -> CloudSnapshot:
             if key == "groups" and isinstance(item, dict) and isinstance(item.get("members"), list):
                 group_members[str(item.get("id"))] = tuple(str(m) for m in item["members"])
             try:
-                snap.objects.append(to_cloud_object(item, kind, deleted=deleted))
+                obj = to_cloud_object(item, kind, deleted=deleted, warnings=snap.warnings)
             except ValueError as e:
                 raise BadInput(path, f"{key}[{i}] {e}", place=f"{key}[{i}]") from None
+            if Origin.CONNECT.value not in wanted and obj.errors:
+                from dataclasses import replace
+
+                obj = replace(obj, errors=())
+            snap.objects.append(obj)
+            if (not deleted and Origin.EXCHANGE.value in wanted and isinstance(item, dict)
+                    and item.get("serviceProvisioningErrors")):
+                if not isinstance(item["serviceProvisioningErrors"], list):
+                    raise BadInput(path, f"{key}[{i}] serviceProvisioningErrors must be a list",
+                                   place=f"{key}[{i}]")
+                snap.error_records += service_error_records(item, kind, snap.warnings)
             raw[i] = None  # release the raw dict as soon as it is converted
         del raw
     roles = doc.get("directoryRoles") or []
@@ -127,4 +149,22 @@ def tenant_from_document(doc: dict[str, Any], path: Any) -> CloudSnapshot:
     snap.role_assignments = _optional_list(doc, "roleAssignments", path)
     snap.roles_known = snap.role_assignments is not None or "directoryRoles" in doc
     snap.role_eligibility = _optional_list(doc, "roleEligibilitySchedules", path)
+    read = [o for o in ORIGINS if o in wanted]  # a missing collection means none (the file format's rule)
+    logs = _optional_list(doc, "provisioningLogs", path)
+    if Origin.CLOUD_SYNC.value in wanted and logs is not None:
+        from .cloudsync import DEFAULT_SINCE, failure_records
+        from .timestamps import parse_time
+
+        times = [t for t in (parse_time(str(d.get("activityDateTime") or "")) for d in logs if isinstance(d, dict)) if t]
+        until = max(times) if times else None
+        start = since or (until - DEFAULT_SINCE if until else None)
+        recs, warns = failure_records(logs, start, until)
+        snap.error_records += recs
+        snap.warnings += warns
+    health = _optional_list(doc, "connectHealthErrors", path)
+    if Origin.HEALTH.value in wanted and health is not None:
+        from .health import records_from_items
+
+        snap.error_records += records_from_items(list(health))
+    snap.origins_read = tuple(o for o in ORIGINS if o in read)
     return snap

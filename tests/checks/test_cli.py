@@ -221,3 +221,49 @@ def test_graph_url_gives_the_same_predictions_as_the_tenant_file():
         live = problems("--graph-url", url, "--auth", "none")
     assert any(rule == "cloud-conflict" for _, rule, _, _ in live)
     assert live == offline
+
+
+def test_rules_option_selects_and_rejects_unknown_names(forest: Path, tmp_path: Path):
+    f = tmp_path / "beyond.ldif"
+    f.write_text(FOREST + entry("Dora", userPrincipalName="dora@contoso.com", sAMAccountName="dora",
+                                mail="dora moreau@contoso.com", mailNickname="dora moreau"), encoding="utf-8")
+    full = {p["rule"] for p in json.loads(invoke("--onprem", f, "--format", "json").stdout)["problems"]}
+    assert {"mail-chars", "mailnickname-chars", "smtp-duplicate"} <= full
+    r = invoke("--onprem", f, "--format", "json", "--rules", "idfix")
+    assert r.exit_code == 0, r.output
+    idfix = {p["rule"] for p in json.loads(r.stdout)["problems"]}
+    assert "smtp-duplicate" in idfix and not idfix & {"mail-chars", "mailnickname-chars"}
+    bad = invoke("--onprem", f, "--rules", "idfix,nosuch")
+    assert bad.exit_code == 2 and "--rules" in bad.output and "nosuch" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_plan_out_writes_the_moved_users_reanchoring_through_the_guards(tmp_path: Path):
+    from reconciler.fixes.planfile import read_plan
+    from tests.conftest import SAMPLE_TENANT
+
+    doc = json.loads(SAMPLE_TENANT.read_text("utf-8"))
+    doc["roleEligibilitySchedules"] = []  # eligibility read: none (unreadable would refuse every re-anchor)
+    alice = next(u for u in doc["users"] if u["userPrincipalName"] == "alice.moreau@contoso.com")
+    tenant = tmp_path / "tenant.json"
+    tenant.write_text(json.dumps(doc), encoding="utf-8")
+    guid = base64.b64encode(bytes(range(16))).decode()
+    moved = tmp_path / "fabrikam.ldif"  # Alice moved to a new forest: new objectGUID, same UPN
+    moved.write_text(entry("Alice Moreau", userPrincipalName="alice.moreau@contoso.com", givenName="Alice",
+                           sn="Moreau", sAMAccountName="amoreau", userAccountControl="512", mail="alice.moreau@contoso.com",
+                           proxyAddresses="SMTP:alice.moreau@contoso.com").replace("\n\n", f"\nobjectGUID:: {guid}\n\n"),
+                     encoding="utf-8")
+    plan_path = tmp_path / "reanchor-plan.json"
+    r = invoke("--onprem", moved, "--tenant", tenant, "--format", "json", "--plan-out", plan_path)
+    assert r.exit_code == 0, r.output
+    (p,) = [p for p in json.loads(r.stdout)["problems"] if p["rule"] == "anchor-cloud-mismatch"]
+    assert p["proposed"] == alice["onPremisesImmutableId"] and p["action"] is None
+    plan = read_plan(plan_path).plan
+    (step,) = [s for s in plan.steps if s.kind.value == "set_consistency_guid"]
+    assert step.change == {"mS-DS-ConsistencyGuid": alice["onPremisesImmutableId"]}
+    assert step.target["dn"].startswith("CN=Alice Moreau,") and "1 steps" not in r.output
+    assert "plan sha256:" in r.output
+    # without a cloud source there is nothing to copy: a usage error, nothing written
+    again = tmp_path / "none.json"
+    r2 = invoke("--onprem", moved, "--plan-out", again)
+    assert r2.exit_code == 2 and "--plan-out" in r2.output and not again.exists()

@@ -3,6 +3,8 @@ skipped objects, and the cloud predictions (conflict, soft match, deleted holder
 
 from __future__ import annotations
 
+from typing import Any
+
 from reconciler.checks.engine import RELATED_CAP, Checker
 from reconciler.core.model import CloudObject, ObjectKind
 from tests.checks.checks_helpers import TLDS, anchor, cloud_user, obj, rules, run, snapshot
@@ -134,11 +136,17 @@ def test_ordinary_names_that_merely_contain_a_prefix_are_checked():
 # ---------------------------------------------------------------- the cloud side
 
 
+def not_moved(res: Any) -> list[Any]:
+    """The problems besides anchor-cloud-mismatch (a user new to Entra whose value a cloud user with another
+    immutable id holds also gets that one; tests/checks/test_beyond_idfix.py covers it)."""
+    return [p for p in res.problems if p.rule != "anchor-cloud-mismatch"]
+
+
 def test_value_held_by_a_synced_object_from_elsewhere_is_a_cloud_conflict():
     a = obj("A", user_principal_name="alice@contoso.com")
     other = cloud_user("c-other", "alice@contoso.com", sync_enabled=True, immutable_id="AAAA",
                        domain_name="fabrikam.com")
-    (p,) = run(a, cloud=snapshot(other)).problems
+    (p,) = not_moved(run(a, cloud=snapshot(other)))
     assert (p.kind, p.rule, p.severity) == ("cloud_conflict", "cloud-conflict", "error")
     assert p.related == ({"cloud_id": "c-other", "type": "user", "state": "active", "synced": True,
                           "name": "alice@contoso.com"},)
@@ -202,7 +210,7 @@ def test_soft_match_blockers():
                                    directory_role_members={"Global Administrator": ("c1",)}),
     }
     for words, cloud in cases.items():
-        (p,) = run(a, cloud=cloud).problems
+        (p,) = not_moved(run(a, cloud=cloud))
         assert p.kind == "cloud_conflict" and p.severity == "error", words
         assert words in p.message, (words, p.message)
 
@@ -271,8 +279,8 @@ def test_galsync_contact_of_a_user_in_another_forest_is_a_warning_not_a_removal(
 def test_one_cloud_problem_per_value_even_when_held_in_three_attributes():
     a = obj("A", mail="x@contoso.com", proxy_addresses=("SMTP:X@contoso.com",))
     held = cloud_user("c1", "x@contoso.com", sync_enabled=True, immutable_id="b3RoZXI=")
-    (p,) = run(a, cloud=snapshot(held)).problems
+    (p,) = not_moved(run(a, cloud=snapshot(held)))
     assert (p.attribute, p.value) == ("proxyAddresses", "SMTP:X@contoso.com")
     b = obj("B", user_principal_name="y@contoso.com", mail="y@contoso.com", proxy_addresses=("SMTP:y@contoso.com",))
-    (q,) = run(b, cloud=snapshot(cloud_user("c2", "y@contoso.com", sync_enabled=True, immutable_id="eA=="))).problems
+    (q,) = not_moved(run(b, cloud=snapshot(cloud_user("c2", "y@contoso.com", sync_enabled=True, immutable_id="eA=="))))
     assert (q.attribute, q.value) == ("userPrincipalName", "y@contoso.com")

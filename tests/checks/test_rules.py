@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.checks.rules import RULES, check_proxy, check_upn
-from reconciler.core.model import OnPremObject
+from reconciler.core.anchors import guid_to_immutable_id
+from reconciler.core.model import Domain, OnPremObject
 
-from .checks_helpers import TLDS, anchor, cloud_user, obj, rules, run, snapshot
+from .checks_helpers import TLDS, anchor, certs, cloud_user, obj, rules, run, snapshot
 
 L = "a" * 65
 
@@ -47,6 +48,19 @@ def _soft_already_synced() -> tuple[list[OnPremObject], Any]:
     a = obj("Alice Moreau", user_principal_name="alice@contoso.com")
     own = cloud_user("own", "alice.old@contoso.com", sync_enabled=True, immutable_id=anchor(a))
     return [a], snapshot(own, features={"softMatchOnUpnEnabled": True})
+
+
+def _verified(*objs: OnPremObject) -> tuple[list[OnPremObject], Any]:
+    return list(objs), snapshot(domains=(Domain("contoso.com", is_default=True),
+                                         Domain("contoso.onmicrosoft.com", is_initial=True)))
+
+
+def _moved(same: bool) -> Case:
+    def case() -> tuple[list[OnPremObject], Any]:
+        a = obj("Alice Moreau", user_principal_name="alice@contoso.com")
+        old = anchor(a) if same else guid_to_immutable_id("0badc0de-0000-4000-8000-000000000001")
+        return [a], snapshot(cloud_user("c1", "alice@contoso.com", sync_enabled=True, immutable_id=old))
+    return case
 
 
 FIRES: dict[str, Case] = {
@@ -92,6 +106,21 @@ FIRES: dict[str, Case] = {
     "samaccountname-duplicate": two({"sam_account_name": "jdoe"}, {"sam_account_name": "JDoe"}),
     "cloud-conflict": _cloud_conflict,
     "soft-match": _soft_match,
+    "mailnickname-chars": one(mail_nickname="alice moreau"),
+    "mail-chars": one(mail="alice moreau@contoso.com"),
+    "mail-format": one(mail="alice..moreau@contoso.com"),
+    "mail-idn": one(mail="anna@bücher.de"),
+    "mail-tld": one(mail="alice@contoso.local"),
+    "sn-length": one(sn="a" * 65),
+    "name-chars": one(display_name="Alice\tMoreau"),
+    "upn-unverified-suffix": lambda: _verified(obj("Alice Moreau", user_principal_name="alice@fabrikam.com")),
+    "usercertificate-count": one(user_certificates=certs(16)),
+    "usersmimecertificate-count": one(smime_certificates=certs(16)),
+    "certificate-expired": one(user_certificates=certs(14, expired=2)),
+    "thumbnailphoto-size": one(thumbnail_photo_size=150 * 1024),
+    "proxy-count": one(proxy_addresses=tuple(f"smtp:a{i}@contoso.com" for i in range(301))),
+    "anchor-duplicate": two({"consistency_guid": "1wfM9xV8fUSHbcAbDlqeOA=="}, {"consistency_guid": "1wfM9xV8fUSHbcAbDlqeOA=="}),
+    "anchor-cloud-mismatch": _moved(same=False),
 }
 
 # rule id -> objects holding valid values the rule must not flag (several are IdFix false positives)
@@ -142,6 +171,21 @@ VALID: dict[str, Case] = {
                                     {"sam_account_name": "jdoe", "user_principal_name": "jdoe@fabrikam.com"}),
     "cloud-conflict": _cloud_own,
     "soft-match": _soft_already_synced,
+    "mailnickname-chars": one(mail_nickname="müller.o'brien+news"),  # umlauts (U+00A1-U+00FF) and ' are valid
+    "mail-chars": one(mail="o'brien@contoso.com"),
+    "mail-format": one(mail="alice.moreau+news@contoso.com"),
+    "mail-idn": one(mail="anna@xn--bcher-kva.de"),
+    "mail-tld": one(mail="alice@contoso.cloud"),
+    "sn-length": one(sn="a" * 64),
+    "name-chars": one(display_name="Zoë O'Brien-Müller", given_name="Zoë", sn="O'Brien-Müller"),
+    "upn-unverified-suffix": lambda: _verified(obj("Alice Moreau", user_principal_name="alice@Contoso.com")),
+    "usercertificate-count": one(user_certificates=certs(15)),
+    "usersmimecertificate-count": one(smime_certificates=certs(15)),
+    "certificate-expired": one(user_certificates=certs(10, expired=5)),  # at the limit: nothing to propose
+    "thumbnailphoto-size": one(thumbnail_photo_size=100 * 1024),
+    "proxy-count": one(proxy_addresses=("SMTP:a@contoso.com",) + tuple(f"smtp:a{i}@contoso.com" for i in range(299))),
+    "anchor-duplicate": two({"consistency_guid": "1wfM9xV8fUSHbcAbDlqeOA=="}, {}),
+    "anchor-cloud-mismatch": _moved(same=True),
 }
 
 
@@ -158,6 +202,7 @@ def test_rule_fires(rule: str):
     assert hits, f"{rule} did not fire; got {rules(res)}"
     assert hits[0].dn == objs[0].dn or rule.endswith("duplicate")
     assert all(p.severity == RULES[rule].severity or rule == "cloud-conflict" for p in hits)
+    assert all(p.kind == RULES[rule].kind for p in hits)
     assert all(p.message for p in hits)
 
 

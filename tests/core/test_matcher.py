@@ -213,10 +213,13 @@ def test_deleted_holder_and_active_before_deleted():
 def test_no_holder_and_unsupported_category():
     n = newcomer("d@contoso.com", "ProxyAddress")
     assert only(match(snap(n))).scenario is Scenario.NO_HOLDER
-    odd = cloud("odd", sync_enabled=True, errors=(err("x@contoso.com", "UserPrincipalName", "InvalidSoftMatch"),))
+    odd = cloud("odd", sync_enabled=True, errors=(err("x@contoso.com", "UserPrincipalName", "dn-attributes-failure"),))
     f = only(match(snap(odd, cloud("h", user_principal_name="x@contoso.com"))))
     assert f.scenario is Scenario.UNSUPPORTED
-    assert f.error.category == "InvalidSoftMatch"  # raw fields kept
+    assert f.error.category == "dn-attributes-failure"  # raw fields kept
+    # a Connect duplicate under another name is classified by its holders like the rest
+    soft = cloud("soft", sync_enabled=True, errors=(err("x@contoso.com", "UserPrincipalName", "InvalidSoftMatch"),))
+    assert only(match(snap(soft, cloud("h", user_principal_name="x@contoso.com")))).scenario is Scenario.CLOUD_ONLY_TWIN
 
 
 def test_unknown_property_is_kept_not_dropped():

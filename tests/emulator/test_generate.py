@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from reconciler.cli import app
 from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
-from reconciler.emulator.generate import SCENARIOS, GenerateOptions, generate
+from reconciler.emulator.generate import FINDING_SCENARIOS, GenerateOptions, generate
 from reconciler.sources.onprem import read_onprem_file
 from reconciler.sources.tenantfile import read_tenant_file
 
@@ -80,7 +80,8 @@ def test_immutable_ids_come_from_the_ldif_anchors(generated, generated_doc):
 def test_every_scenario_and_the_tricky_holders_are_planted(generated):
     exp = orjson.loads(generated["expected"].read_bytes())
     assert exp["schema"] == "reconciler.expected/1"
-    assert set(exp["counts"]) == set(SCENARIOS)
+    assert set(exp["counts"]) == set(FINDING_SCENARIOS)  # every scenario is planted
+    assert set(exp["by_origin"]) == {"connect", "cloud_sync", "exchange", "health"}  # and every origin
     notes = " ".join(f["note"] for f in exp["findings"])
     for word in ("group", "contact", "recycle bin", "not in the LDIF", "re-created"):
         assert word in notes, word
@@ -128,26 +129,32 @@ def test_scan_over_the_emulator_agrees_with_the_planted_truth(generated, tmp_pat
     """The same, reading the tenant through the Graph client from the emulator over real HTTP."""
     emulator = create_app(generated["tenant"], config)
     with serve_in_thread(emulator) as url:
-        out = _scan(["--graph-url", url, "--auth", "none"], generated, tmp_path)
+        arm = url.removesuffix("/v1.0") + "/arm"  # Connect Health's ARM API, served beside Graph
+        out = _scan(["--graph-url", url, "--auth", "none", "--health-url", arm], generated, tmp_path)
     _compare(out, generated)
     stats = emulator.state.emulator.stats
     assert stats["by_endpoint"]["users"] > 0 and (config.throttle is None or stats["throttled"] > 0)
 
 
+def _object_key(f: dict[str, Any]) -> str:
+    return f["object"]["id"] if f["object"] else "onprem:" + ((f["source"] or {}).get("immutable_id") or "")
+
+
 def _compare(out: Path, generated: dict[str, Path]) -> None:
-    got = {_key(f["object"]["id"], f["conflict"]["property"], f["conflict"]["value"]): f
+    got = {_key(_object_key(f), f["conflict"]["property"], f["conflict"]["value"]): f
            for f in json.loads(out.read_text())["findings"]}
     exp = orjson.loads(generated["expected"].read_bytes())
-    want = {_key(f["object_id"], f["property"], f["value"]): f for f in exp["findings"]}
-    assert set(got) == set(want)
+    want = {_key(f["object_key"], f["property"], f["value"]): f for f in exp["findings"]}
+    assert set(got) == set(want), (set(got) ^ set(want))
     wrong = []
     for k, w in want.items():
         g = got[k]
-        seen = (g["scenario"], g["holders"][0]["id"] if g["holders"] else None, (g["source"] or {}).get("dn"))
-        if seen != (w["scenario"], w["holder"], w["source_dn"]):
-            wrong.append((w["note"], seen, (w["scenario"], w["holder"], w["source_dn"])))
+        seen = (g["scenario"], g["holders"][0]["id"] if g["holders"] else None, (g["source"] or {}).get("dn"),
+                g["conflict"]["origins"])
+        if seen != (w["scenario"], w["holder"], w["source_dn"], w["origins"]):
+            wrong.append((w["note"], seen, (w["scenario"], w["holder"], w["source_dn"], w["origins"])))
     assert not wrong, wrong[:5]
-    reported = {f["object"]["id"] for f in got.values()}
+    reported = {f["object"]["id"] for f in got.values() if f["object"]}
     assert not reported & {m["id"] for m in exp["must_not_report"]}
 
 

@@ -14,6 +14,7 @@ from reconciler.fixes.planfile import read_plan, write_plan
 from reconciler.fixes.planner import Plan
 from reconciler.fixes.steps import Executor, Step, StepKind
 from reconciler.fixes.writers.graph import SELECT, GraphWriter
+from reconciler.history.store import utcnow
 from reconciler.sources.graph_http import GraphHttp
 
 TENANT = "t-0001"
@@ -34,7 +35,8 @@ def tenant_doc(n: int) -> dict[str, Any]:
             "organization": {"id": TENANT, "displayName": "Contoso",
                              "verifiedDomains": [{"name": "contoso.com", "isDefault": True, "isInitial": False},
                                                  {"name": "contoso.onmicrosoft.com", "isInitial": True}]},
-            "users": users, "deletedUsers": deleted}
+            "users": users, "deletedUsers": deleted,
+            "roleAssignments": [], "roleEligibilitySchedules": []}  # readable: nobody holds or is eligible for a role
 
 
 class Emu:
@@ -50,7 +52,14 @@ class Emu:
         return GraphWriter(self.http())
 
     def writes(self) -> list[dict[str, Any]]:
-        return [e for e in self.em.log if e["method"] in WRITES]
+        """Every write request, $batch sub-requests included (apply's re-reads are GETs inside a $batch)."""
+        out = []
+        for e in self.em.log:
+            if e.get("endpoint") == "$batch":
+                out += [b for b in e.get("batch") or () if b.get("method") in WRITES]
+            elif e["method"] in WRITES:
+                out.append(e)
+        return out
 
     def get(self, path: str) -> Any:
         """GET with the properties apply re-reads (Graph returns only defaults without $select)."""
@@ -72,7 +81,7 @@ def stamp(i: int, after: tuple[str, ...] = (), sid: str | None = None) -> Step:
     return Step(id=sid or f"s{i}-stamp", kind=StepKind.SET_IMMUTABLE_ID, executor=Executor.GRAPH,
                 target={"type": "user", "id": f"c-{i}"},
                 expect={"onPremisesImmutableId": None, "userPrincipalName": f"lena{i}@contoso.com",
-                        "userType": "Member"},
+                        "userType": "Member", "givenName": "Lena", "surname": f"Fischer{i}"},
                 change={"onPremisesImmutableId": f"NEW{i}=="}, undo={"onPremisesImmutableId": None}, after=after)
 
 
@@ -95,7 +104,7 @@ def restore(i: int) -> Step:
 
 
 def save_plan(tmp: Path, steps: list[Step], journal: Journal | None, name: str = "plan.json") -> Path:
-    plan = Plan(tenant=TENANT, created="now", scan_run=None, steps=tuple(steps))
+    plan = Plan(tenant=TENANT, created=utcnow(), scan_run=None, steps=tuple(steps))
     path = tmp / name
     write_plan(path, plan)
     if journal is not None:

@@ -27,7 +27,10 @@ class FakeGraph:
         t = step.target or {}
         deleted = t.get("type") == "deleted"
         obj = (self.bin if deleted else self.active).get(t.get("id"))
-        return None if obj is None else {**copy.deepcopy(obj), "deleted": deleted}
+        if obj is None:
+            return None
+        roles = {"@roles": list(obj.get("roles") or []), "@eligibleRoles": list(obj.get("eligible") or [])}
+        return {**copy.deepcopy(obj), "deleted": deleted, **roles}
 
     def _unique(self, oid: str, attr: str, value: Any) -> None:
         if value is None:

@@ -39,7 +39,10 @@ def test_dry_run_makes_zero_write_requests_and_journals_nothing(tmp_path, journa
     report = run(_apply(emu, path, journal))
     assert report.dry_run and report.count("would_run") == 3 and report.count("planned") == 3
     assert emu.writes() == [] and emu.em.stats["writes"] == 0
-    assert len([e for e in emu.em.log if e["method"] == "GET"]) >= 3  # targets were re-read
+    batches = [e for e in emu.em.log if e.get("endpoint") == "$batch"]
+    assert len(batches) >= 3  # each target re-read: one $batch (object, roles, eligibility, memberships)
+    reads = {b["path"] for e in batches for b in e["batch"]}
+    assert {f"/v1.0/users/c-{i}" for i in range(3)} <= reads
     assert journal.count(report.fingerprint) == {}
 
 

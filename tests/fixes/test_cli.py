@@ -27,13 +27,30 @@ def invoke(*args: str):
     return runner.invoke(app, [str(a) for a in args])
 
 
+def readable_roles(tmp: Path) -> Path:
+    """The sample tenant with its role data fully readable (active assignments and PIM eligibility)."""
+    doc = json.loads(SAMPLE_TENANT.read_text())
+    doc["roleAssignments"] = [{"id": f"a-{i}", "principalId": m, "roleDefinitionId": r["roleTemplateId"],
+                               "directoryScopeId": "/"}
+                              for i, r in enumerate(doc["directoryRoles"]) for m in r["members"]]
+    doc["roleEligibilitySchedules"] = []
+    path = tmp / "tenant.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
 @pytest.fixture
-def scanned(tmp_path) -> Path:
+def tenant_file(tmp_path) -> Path:
+    return readable_roles(tmp_path)
+
+
+@pytest.fixture
+def scanned(tmp_path, tenant_file) -> Path:
     db = tmp_path / "r.db"
-    r = invoke("scan", "--tenant", SAMPLE_TENANT, "--onprem", SAMPLE_LDIF, "--db", db, "--format", "json", "-q")
+    r = invoke("scan", "--tenant", tenant_file, "--onprem", SAMPLE_LDIF, "--db", db, "--format", "json", "-q")
     assert r.exit_code == 0, r.output
     with Store(db) as s:  # what workflow.scan stores once wired (see docs/plan-apply.md)
-        s.save_run_context(s.latest_run().id, context_from_snapshot(read_tenant_file(SAMPLE_TENANT)).data())
+        s.save_run_context(s.latest_run().id, context_from_snapshot(read_tenant_file(tenant_file)).data())
     return db
 
 
@@ -45,26 +62,25 @@ def _plan(db: Path, tmp: Path, *extra: str) -> tuple[Path, dict]:
 
 
 def test_plan_writes_an_inert_reviewed_plan(scanned, tmp_path):
-    _, doc = _plan(scanned, tmp_path)
+    _, doc = _plan(scanned, tmp_path, "--allow-purge")
     assert doc["schema"] == "reconciler.plan/1" and doc["fingerprint"].startswith("sha256:")
     kinds = {s["kind"] for s in doc["steps"]}
     assert {"set_immutable_id", "purge_deleted", "remove_synced_object", "remove_proxy_address", "wait"} <= kinds
     assert doc["refusals"] == []  # the sample's twin passes every guard
-    assert any("eligibility (PIM) is not readable" in w for w in doc["warnings"])
     review = (tmp_path / "plan.md").read_text()
     assert doc["fingerprint"] in review and "set_immutable_id" in review
     with Store(scanned) as s:
         assert s.conn.execute("SELECT steps FROM plans WHERE fingerprint = ?", (doc["fingerprint"],)).fetchone()
 
 
-def test_apply_offline_dry_run_and_tampered_plan(scanned, tmp_path):
-    path, doc = _plan(scanned, tmp_path)
-    r = invoke("apply", path, "--tenant", SAMPLE_TENANT, "--db", scanned)
+def test_apply_offline_dry_run_and_tampered_plan(scanned, tmp_path, tenant_file):
+    path, doc = _plan(scanned, tmp_path, "--allow-purge")
+    r = invoke("apply", path, "--tenant", tenant_file, "--db", scanned)
     assert r.exit_code == 0, r.output
-    assert "dry run" in r.output and (tmp_path / "plan.ps1").exists()
+    assert "dry run" in r.output and (tmp_path / "plan.entra-connect.ps1").exists()
     doc["steps"][0]["why"] = "changed"
     path.write_text(json.dumps(doc))
-    r = invoke("apply", path, "--tenant", SAMPLE_TENANT, "--db", scanned)
+    r = invoke("apply", path, "--tenant", tenant_file, "--db", scanned)
     assert r.exit_code == 4 and "changed after it was made" in r.output
     r = invoke("apply", tmp_path / "missing.json", "--db", scanned)
     assert r.exit_code == 2 and "missing.json" in r.output and "Traceback" not in r.output
@@ -74,19 +90,19 @@ def test_apply_offline_dry_run_and_tampered_plan(scanned, tmp_path):
     assert r.exit_code == 2 and "steps[0]" in r.output and "format_disk" in r.output
 
 
-def test_full_twin_merge_against_a_loopback_emulator(scanned, tmp_path):
-    path, doc = _plan(scanned, tmp_path, "--scenario", "cloud_only_twin")
+def test_full_twin_merge_against_a_loopback_emulator(scanned, tmp_path, tenant_file):
+    path, doc = _plan(scanned, tmp_path, "--scenario", "cloud_only_twin", "--allow-purge")
     ids = {s["kind"]: s["id"] for s in doc["steps"]}
-    application = create_app(SAMPLE_TENANT, EmulatorConfig())
+    application = create_app(tenant_file, EmulatorConfig())
     em = application.state.emulator
     with serve_in_thread(application) as url:
         base = ["--graph-url", url, "--auth", "none", "--db", scanned]
         r = invoke("apply", path, *base)
         assert r.exit_code == 0, r.output
-        assert [e for e in em.log if e["method"] != "GET"] == []
+        assert [e for e in em.log if e["method"] != "GET" and e["endpoint"] != "$batch"] == []
         r = invoke("apply", path, *base, "--doit")
         assert r.exit_code == 0 and "waiting" in r.output
-        script = (tmp_path / "plan.ps1").read_text()
+        script = (tmp_path / "plan.entra-connect.ps1").read_text()
         assert "Set-ADSyncScheduler -SyncCycleEnabled $false" in script and "Remove-ADSyncToolsAadObject" in script
         # the admin runs the script: ADSyncTools moves the synced duplicate to the recycle bin
         dup = em.state.collections["users"].remove(LENA_DUP)
@@ -106,6 +122,8 @@ def test_full_twin_merge_against_a_loopback_emulator(scanned, tmp_path):
             "set_immutable_id": "done", "purge_deleted": "irreversible", "remove_synced_object": "irreversible",
             "pause_sync_scheduler": "waiting"}
         assert out["steps"][0]["kind"] == "set_immutable_id"  # newest first
-        assert "Set-ADSyncScheduler -SyncCycleEnabled $true" in (tmp_path / "undo.ps1").read_text()
+        undo_script = (tmp_path / "undo.entra-connect.ps1").read_text()
+        assert "Set-ADSyncScheduler -SyncCycleEnabled $true" in undo_script
+        assert f"reconciler undo --run {run} --doit --confirm" in undo_script
         assert em.state.collections["users"].get(LENA_TWIN)["onPremisesImmutableId"] is None
         assert run

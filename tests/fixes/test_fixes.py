@@ -13,9 +13,10 @@ from reconciler.fixes.planfile import parse_plan_bytes
 from reconciler.fixes.steps import DELETES, IRREVERSIBLE, Executor, Step, StepKind, expect_holds
 
 GRAPH_KINDS = {StepKind.SET_IMMUTABLE_ID, StepKind.SET_USER_PRINCIPAL_NAME, StepKind.DELETE_OBJECT,
-               StepKind.PURGE_DELETED, StepKind.RESTORE_DELETED}
-LDAP_KINDS = {StepKind.SET_USER_PRINCIPAL_NAME, StepKind.REMOVE_PROXY_ADDRESS, StepKind.SET_CONSISTENCY_GUID}
-MANUAL_KINDS = {StepKind.WAIT, StepKind.RUN_DELTA_SYNC}
+               StepKind.PURGE_DELETED, StepKind.RESTORE_DELETED, StepKind.SET_CLOUD_MANAGED}
+LDAP_KINDS = {StepKind.SET_USER_PRINCIPAL_NAME, StepKind.REMOVE_PROXY_ADDRESS, StepKind.SET_CONSISTENCY_GUID,
+              StepKind.REMOVE_ATTRIBUTE_VALUE}
+MANUAL_KINDS = {StepKind.WAIT, StepKind.RUN_DELTA_SYNC, StepKind.RUNBOOK}
 
 
 @pytest.mark.parametrize("kind", list(StepKind))

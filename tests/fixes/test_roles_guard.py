@@ -36,6 +36,7 @@ def test_tenant_file_roles_known_from_either_collection(tmp_path: Path):
     assert context_from_snapshot(read_tenant_file(SAMPLE_TENANT)).roles_known  # directoryRoles present
     doc = json.loads(SAMPLE_TENANT.read_text())
     doc.pop("directoryRoles")
+    doc.pop("roleAssignments", None)
     p = tmp_path / "t.json"
     p.write_text(json.dumps(doc))
     assert not read_tenant_file(p).roles_known  # neither roleAssignments nor directoryRoles: unknown

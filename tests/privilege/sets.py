@@ -20,8 +20,9 @@ READ_OPTIONAL = {SYNC_FLAGS: "sync feature flags are unknown"}
 #: it is "unknown" and the plan says so:
 PIM_UNKNOWN = "role eligibility (PIM) is not readable"
 
-#: apply --doit / undo --doit, per Graph step kind (always on top: Organization.Read.All, the tenant check).
-APPLY_BASE = frozenset({"Organization.Read.All"})
+#: apply --doit / undo --doit, per Graph step kind (always on top: Organization.Read.All, the tenant check, and
+#: RoleManagement.Read.Directory: the guards re-read the target's roles and PIM eligibility before every write).
+APPLY_BASE = frozenset({"Organization.Read.All", "RoleManagement.Read.Directory"})
 APPLY_REQUIRED: dict[str, frozenset[str]] = {
     "set_immutable_id": APPLY_BASE | {"User.Read.All", "User.ReadUpdate.All"},
     "set_user_principal_name": APPLY_BASE | {"User.Read.All", "User.ReadUpdate.All"},

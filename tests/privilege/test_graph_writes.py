@@ -143,7 +143,8 @@ def test_each_required_permission_missing_is_exit_5_changes_nothing_and_names_it
 
 
 def test_no_application_permission_purges_a_deleted_group(tmp_path, monkeypatch):
-    app_only = {"Organization.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"}
+    app_only = {"Organization.Read.All", "Group.Read.All", "Group.ReadWrite.All", "Directory.ReadWrite.All",
+                "RoleManagement.Read.Directory"}
     with tenant({"app": app_only}) as t:
         code, out = apply(monkeypatch, t, "app", "purge_deleted (group)", tmp_path)
         assert code != 0 and t.writes() == [] and t.has("deletedGroups", "dg-1")

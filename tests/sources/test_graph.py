@@ -155,11 +155,12 @@ def test_synthetic_tenant_same_findings_including_quotes_and_deleted(strategy: s
     got = findings(snap)
     assert got == doc_findings(doc)
     by_value = {f["conflict"]["value"]: f for f in got}
-    assert by_value["o'brien@contoso.com"]["scenario"] == "cloud_only_twin"
+    # the holder is in a role-assignable group with Global Administrator: never soft-matched
+    assert by_value["o'brien@contoso.com"]["scenario"] == "admin_role_conflict"
     assert {h["type"] for h in by_value["smtp:sales@contoso.com"]["holders"]} == {"group", "contact"}
     assert by_value["ghost.old@contoso.com"]["scenario"] == "deleted_holder"
     assert by_value["nobody@contoso.com"]["scenario"] == "no_holder"  # X500 never makes a holder
-    assert by_value["#weird@contoso.com"]["scenario"] == "unsupported"  # other categories are not dropped
+    assert by_value["#weird@contoso.com"]["scenario"] == "data_validation"  # other categories are not dropped
     assert snap.role_assignments and snap.group_members == {str(uuid.UUID(int=10_000_021)):
                                                             (str(uuid.UUID(int=10_000_002)),)}
     assert snap.directory_role_members == {"Global Administrator": (str(uuid.UUID(int=10_000_021)),)}

@@ -9,7 +9,7 @@ from reconciler.sources.tenantfile import read_tenant_file
 from tests.conftest import SAMPLE_TENANT
 
 
-def test_sample_tenant_is_read_with_graph_names():
+def test_sample_tenant_is_read_with_graph_names(tmp_path):
     snap = read_tenant_file(SAMPLE_TENANT)
     assert snap.tenant_id == "0bbfd26b-5005-41e4-bbf2-e3fb704bde8b"
     assert snap.initial_domain == "contoso.onmicrosoft.com"
@@ -22,7 +22,13 @@ def test_sample_tenant_is_read_with_graph_names():
     assert lena.errors[0].property == "UserPrincipalName" and lena.synced
     assert snap.features == {"softMatchOnUpnEnabled": True, "blockSoftMatchEnabled": True,
                              "blockCloudObjectTakeoverThroughHardMatchEnabled": False}
-    assert snap.role_assignments is None  # absent means unknown, never "none"
+    assert [a["principalId"] for a in snap.role_assignments] == ["34c71acf-76a4-4105-b85f-e98c57481343",
+                                                                 "91d09d3c-78e0-4d6a-9d78-8e47a92121d8"]
+    assert snap.role_eligibility == ()  # read, and nobody is eligible
+    doc = json.loads(SAMPLE_TENANT.read_text())
+    del doc["roleAssignments"], doc["roleEligibilitySchedules"]
+    snap = read_tenant_file(_write(tmp_path, doc))
+    assert snap.role_assignments is None and snap.role_eligibility is None  # absent means unknown, never "none"
     assert snap.directory_role_members["Global Administrator"] == ("34c71acf-76a4-4105-b85f-e98c57481343",)
 
 

@@ -27,12 +27,36 @@ class SnapshotReader:
         self.tenant = str((doc.get("organization") or {}).get("id") or "")
         self._active = {o["id"]: o for k in ("users", "groups", "contacts") for o in doc.get(k) or ()}
         self._deleted = {o["id"]: o for k in ("deletedUsers", "deletedGroups") for o in doc.get(k) or ()}
+        self._doc = doc
+
+    def _containers(self, oid: str) -> set[str]:
+        groups = [g for g in self._doc.get("groups") or () if isinstance(g, Mapping)]
+        found: set[str] = set()
+        frontier = {oid}
+        while frontier:
+            frontier = {g["id"] for g in groups if g["id"] not in found and frontier & set(g.get("members") or ())}
+            found |= frontier
+        return found
+
+    def roles_of(self, oid: str) -> dict[str, Any]:
+        """The guard keys, from the file's role data (``None`` where the file has none: not readable)."""
+        holders = {oid} | self._containers(oid)
+        assignments = self._doc.get("roleAssignments")
+        eligibility = self._doc.get("roleEligibilitySchedules")
+        roles = [str(r.get("displayName") or r.get("id")) for r in self._doc.get("directoryRoles") or ()
+                 if holders & set(r.get("members") or ())]
+        roles += [str(a.get("roleDefinitionId")) for a in assignments or () if a.get("principalId") in holders]
+        readable = assignments is not None or "directoryRoles" in self._doc
+        elig = None if eligibility is None else [str(a.get("roleDefinitionId")) for a in eligibility
+                                                 if a.get("principalId") in holders]
+        return {"@roles": sorted(set(roles)) if readable else None, "@eligibleRoles": elig}
 
     async def read(self, step: Step) -> dict[str, Any] | None:
         t = step.target or {}
         deleted = t.get("type") == "deleted"
-        obj = (self._deleted if deleted else self._active).get(str(t.get("id")))
-        return None if obj is None else {**obj, "deleted": deleted}
+        oid = str(t.get("id"))
+        obj = (self._deleted if deleted else self._active).get(oid)
+        return None if obj is None else {**obj, "deleted": deleted, **self.roles_of(oid)}
 
     async def write(self, step: Step, current: Mapping[str, Any] | None) -> None:
         raise UsageError("a tenant file is read-only: apply --doit needs --graph or --graph-url")

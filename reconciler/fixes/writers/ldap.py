@@ -13,8 +13,10 @@ from ..steps import Executor, Step, StepKind
 __all__ = ["LdapStepWriter"]
 
 _BINARY = {"ms-ds-consistencyguid": lambda b: base64.b64encode(b).decode("ascii"),
-           "objectguid": guid_bytes_to_str}
-_MULTI = {"proxyaddresses"}
+           "objectguid": guid_bytes_to_str,
+           "usercertificate": lambda b: base64.b64encode(b).decode("ascii"),
+           "usersmimecertificate": lambda b: base64.b64encode(b).decode("ascii")}
+_MULTI = {"proxyaddresses", "usercertificate", "usersmimecertificate"}
 
 
 class LdapStepWriter:
@@ -40,11 +42,16 @@ class LdapStepWriter:
     async def write(self, step: Step, current: Mapping[str, Any] | None) -> None:
         dn, cur = str(step.dn), current or {}
         if step.kind not in (StepKind.SET_USER_PRINCIPAL_NAME, StepKind.REMOVE_PROXY_ADDRESS,
-                             StepKind.SET_CONSISTENCY_GUID):
+                             StepKind.SET_CONSISTENCY_GUID, StepKind.REMOVE_ATTRIBUTE_VALUE):
             raise DirectoryError(f"step {step.id}: {step.kind.value} is not an LDAP step")
         for attr, spec in step.change.items():
             low = attr.lower()
-            if low == "proxyaddresses" and isinstance(spec, Mapping):
+            if low in ("usercertificate", "usersmimecertificate") and isinstance(spec, Mapping):
+                if spec.get("remove"):
+                    self.w.remove_binary_values(dn, attr, list(spec["remove"]))
+                if spec.get("add"):
+                    self.w.add_binary_values(dn, attr, list(spec["add"]))
+            elif low == "proxyaddresses" and isinstance(spec, Mapping):
                 for v in spec.get("remove") or ():
                     self.w.remove_proxy_address(dn, v)
                 for v in spec.get("add") or ():

@@ -66,6 +66,13 @@ def _b64(value: str, what: str) -> bytes:
     return raw
 
 
+def _b64_any(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise UsageError(f"{what}: a value is not base64") from None
+
+
 class LdapWriter:
     """Guarded single-attribute writes on one bound connection.
 
@@ -189,6 +196,26 @@ class LdapWriter:
     def _consistency_guid(self, dn: str) -> str | None:
         vals = self.read(dn, [CGUID]).get(CGUID.lower())
         return base64.b64encode(vals[0]).decode("ascii") if vals else None
+
+    # ------------------------------------------------------------ binary values (certificates)
+
+    def remove_binary_values(self, dn: str, attr: str, values_b64: Sequence[str]) -> None:
+        """Remove the listed values (base64 of the raw bytes) of a multi-valued binary attribute such as
+        userCertificate; drift when any of them is no longer there (nothing is removed then)."""
+        raw = [_b64_any(v, attr) for v in values_b64]
+        present = set(self.read(dn, [attr]).get(attr.lower(), []))
+        missing = [v for v, r in zip(values_b64, raw) if r not in present]
+        if missing:
+            raise DriftDetected(f"{self.label}: {dn}: {attr} no longer holds {len(missing)} of the values to remove")
+        self._modify(dn, {attr: [("MODIFY_DELETE", raw)]}, attr, None)
+
+    def add_binary_values(self, dn: str, attr: str, values_b64: Sequence[str]) -> None:
+        """Add values (base64 of the raw bytes) back to a multi-valued binary attribute (undo of a removal)."""
+        raw = [_b64_any(v, attr) for v in values_b64]
+        present = set(self.read(dn, [attr]).get(attr.lower(), []))
+        if any(r in present for r in raw):
+            raise DriftDetected(f"{self.label}: {dn}: {attr} already holds a value to add back")
+        self._modify(dn, {attr: [("MODIFY_ADD", raw)]}, attr, None)
 
     # ------------------------------------------------------------ the write
 
