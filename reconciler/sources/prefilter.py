@@ -1070,15 +1070,14 @@ def index_ldif_elsewhere(path: Path | str) -> LdifIndex:
                  for i, (a, b) in enumerate(zip(points, points[1:]))]
     except OSError:
         return index_ldif(p)
-    got: list[tuple[Any, ...] | None] = []
+    results: list[Any] = []
     for proc in procs:
         out, _ = proc.communicate()
         try:
-            got.append(pickle.loads(out) if proc.returncode == 0 else None)
+            results.append(pickle.loads(out) if proc.returncode == 0 else None)
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
-            got.append(None)
-    results = [r for r in got if r is not None]
-    if len(results) != len(got):
+            results.append(None)
+    if any(r is None for r in results):
         return index_ldif(p)
     base = 1
     for r in results:  # the first refusal in file order, with its line in the file
