@@ -315,7 +315,7 @@ def _ci(name: str) -> str:
 _CLASSES = ("user", "group", "contact", "computer", "inetorgperson")  # the classes decode_entry tells apart
 # per record: every base64 value (checked, keys kept), the object classes that matter, a dn: inside the record
 _TOKENS = re.compile(
-    rb"\n(?:([A-Za-z0-9;.-]+)::[ ]*([^\n]*(?:\n [^\n]*)*)|" + _ci("objectClass").encode() + rb":[ ]*("
+    rb"\n(?:([A-Za-z0-9;.-]++)::[ ]*([^\n]*(?:\n [^\n]*)*)|" + _ci("objectClass").encode() + rb":[ ]*("
     + "|".join(_ci(c) for c in _CLASSES).encode() + rb")(?=\n|\Z)|([dD][nN])[:;])")
 _ANY_CLASS = re.compile(rb"\n" + _ci("objectClass").encode() + rb":")
 _FIRST_SAM = re.compile(rb"\n" + _ci("sAMAccountName").encode() + rb":[ ]*([^\n]*(?:\n [^\n]*)*)")
