@@ -303,6 +303,7 @@ _CHECKS = (
     re.compile(rb"\nchangetype:(?![ ]*add[ ]*(?:\n(?![ ])|\Z))"),
     re.compile(rb"\n(?:ref|search|result|text|matcheddn):"),  # ldapsearch references and trailer
     re.compile(rb"\nobjectclass:[^\n]*\n[ ]"),  # a folded objectClass value
+    re.compile(rb"\nobjectclass:[^\n]*[\x80-\xff]"),  # a non-ASCII class may casefold to one that counts
 )
 _TEXT_SET = frozenset(n.encode() for n in _TEXT)
 _KEY_NAMES = {b"objectguid": 0, b"ms-ds-consistencyguid": 1, b"objectsid": 2}
