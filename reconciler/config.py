@@ -22,6 +22,7 @@ used; a secret written inline is refused (exit 2) without echoing it.
     certificate = "/etc/reconciler/contoso.pem"
     certificate_password_env = "CONTOSO_CERT_PASSWORD"
     max_concurrency = 4                        # this tenant's throttle budget: Graph requests in flight
+    # health_url = "http://127.0.0.1:8080/arm" # Connect Health's ARM root (default with graph: the cloud's)
     onprem = ["exports/contoso.ldif"]
 
     [[tenants.contoso.ldap]]
@@ -62,7 +63,8 @@ _NOTIFY_KEYS = {"url_env", "url_file", "detail", "format"}
 _TENANT_KEYS = {"tenant_file", "graph", "graph_url", "auth", "tenant_id", "client_id", "certificate",
                 "certificate_password_env", "certificate_password_file", "client_secret_env",
                 "client_secret_file", "token_env", "token_file", "cloud", "strategy", "onprem", "ldap",
-                "max_concurrency", "max_throttle_wait", "enabled", "name"}
+                "max_concurrency", "max_throttle_wait", "enabled", "name", "health_url", "arm_token_env",
+                "arm_token_file"}
 _LDAP_KEYS = {"url", "bind_dn", "password_env", "password_file", "base_dn", "filter", "ca", "insecure"}
 
 
@@ -120,6 +122,8 @@ class TenantConfig:
     max_concurrency: int | None = None
     max_throttle_wait: float | None = None
     enabled: bool = True
+    health_url: str | None = None  # Connect Health's ARM root (default with graph = true: the cloud's ARM)
+    arm_token: SecretRef | None = None  # auth = "token": the management-scope token for Connect Health
 
     def source_options(self) -> SourceOptions:
         """Cloud source and on-prem files (each LDAP forest: :meth:`ldap_options`).
@@ -135,7 +139,7 @@ class TenantConfig:
         """This tenant's Graph secrets under azure-identity's variable names, read from their references now."""
         pairs = (("AZURE_CLIENT_SECRET", self.client_secret),
                  ("AZURE_CLIENT_CERTIFICATE_PASSWORD", self.certificate_password),
-                 ("RECONCILER_GRAPH_TOKEN", self.token))
+                 ("RECONCILER_GRAPH_TOKEN", self.token), ("RECONCILER_ARM_TOKEN", self.arm_token))
         return {name: ref.read() for name, ref in pairs if ref is not None}
 
     def ldap_options(self) -> list[SourceOptions]:
@@ -147,7 +151,8 @@ class TenantConfig:
 #: TenantConfig fields that are not SourceOptions fields: config bookkeeping, secret references (turned into
 #: the environment by secret_env), LDAP forests (ldap_options: one SourceOptions each) and the tenant file
 #: (SourceOptions.tenant)
-CONFIG_ONLY = frozenset({"name", "enabled", "tenant_file", "certificate_password", "client_secret", "token", "ldap"})
+CONFIG_ONLY = frozenset({"name", "enabled", "tenant_file", "certificate_password", "client_secret", "token", "ldap",
+                         "arm_token"})
 #: TenantConfig fields that are SourceOptions fields of the same name and meaning
 _SHARED = tuple(sorted({f.name for f in fields(TenantConfig)} & {f.name for f in fields(SourceOptions)} - CONFIG_ONLY))
 
@@ -334,7 +339,9 @@ class _Parser:
             ldap=tuple(self.ldap(x, f"{place}.ldap[{i}]") for i, x in enumerate(ldap)),
             max_concurrency=self.int_of(mc, f"{place}.max_concurrency", 1, 64) if mc is not None else None,
             max_throttle_wait=float(mtw) if mtw is not None else None,
-            enabled=bool(t.get("enabled", True)))
+            enabled=bool(t.get("enabled", True)),
+            health_url=self.str_of(t.get("health_url"), f"{place}.health_url"),
+            arm_token=self.secret(t, "arm_token", place))
 
     def ldap(self, x: Any, place: str) -> LdapConfig:
         self._keys(x, _LDAP_KEYS, place + ".")

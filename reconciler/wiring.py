@@ -43,11 +43,11 @@ class SourceOptions:
     max_concurrency: int | None = None  # Graph requests in flight for this tenant (default 16)
     max_throttle_wait: float | None = None  # seconds one request may wait on 429s before giving up (default 600)
     password_prompt: Callable[[str], str] | None = None  # asks for the LDAP bind password when interactive
-    # a configured msgraph GraphServiceClient (library use): its base URL and credential, our HTTP client
-    graph_client: Any = None
     errors: tuple[str, ...] | None = None  # origins to read (--errors); None = every origin
     since: Any = None  # datetime: start of the Cloud Sync window (--since); None = 7 days
     health_url: str | None = None  # ARM-compatible root for Connect Health (--health-url)
+    # a configured msgraph GraphServiceClient (library use): its base URL and credential, our HTTP client
+    graph_client: Any = None
 
 
 ORIGIN_NAMES = ("connect", "cloud_sync", "exchange", "health")
@@ -131,7 +131,8 @@ def graph_http_factory(o: SourceOptions, tokens: Any = None) -> tuple[str, Calla
         raise UsageError(f"--graph-url must be an http(s) URL such as http://127.0.0.1:PORT/v1.0; got {base!r}")
     if base.startswith("http://") and not is_loopback_url(base):
         raise UsageError("refusing to talk to Graph over plain http on a non-loopback host; use https")
-    tokens = tokens if tokens is not None else _graph_tokens(o)
+    if tokens is None:
+        tokens = _graph_tokens(o)
     limit = o.max_concurrency or 16
     wait = o.max_throttle_wait if o.max_throttle_wait is not None else 600.0
     return base, lambda: GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}", max_concurrency=limit,
@@ -150,13 +151,10 @@ def build_graph_source(o: SourceOptions) -> CloudSource:
     from .sources.graph import GraphSource
 
     origins = o.errors or ORIGIN_NAMES
-    if o.graph_client is not None:  # a script's GraphServiceClient holds a Graph credential, not an ARM one
-        if o.errors and "health" in o.errors:
-            raise UsageError("errors=health reads Connect Health through Azure Resource Manager; a GraphServiceClient "
-                             "carries only a Graph credential: use graph=True with azure-identity settings")
-        origins = tuple(x for x in origins if x != "health")
+    if o.graph_client is not None and not o.health_url:  # a script's client: no ARM credential to ask
+        origins = tuple(n for n in origins if n != "health")
     tokens = None
-    if "health" in origins:  # one sign-in: ARM asks the Graph credential for the management scope
+    if "health" in origins and o.graph_client is None:  # one sign-in: ARM asks the Graph credential too
         if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
             graph_http_factory(o)  # the usual --auth none refusal, before any credential is built
         tokens = _graph_tokens(o)

@@ -584,7 +584,7 @@ class Checker:
             if ns == "anchor":
                 problems += self._anchor_group(key, self._index[ns][key])
             else:
-                problems += self._group(ns, key, self._index[ns][key])
+                problems += self._group(ns, str(key), self._index[ns][key])  # only anchor keys are ints
         if self._moved and "anchor-cloud-mismatch" in self.rules:
             problems += self._moved_problems()
         if len(self.rules) < len(RULES):

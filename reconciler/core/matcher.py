@@ -445,12 +445,12 @@ def _classify(err: ProvisioningError, holders: Sequence[Holder], err_obj: CloudO
         if err.description:
             why.append(f"description: {err.description}")
         return scenario, why
-    if err.normalized_property not in (UPN, PROXY):
-        return Scenario.UNSUPPORTED, [f"{what} on {err.property!r}: a duplicate of an attribute that is not a "
-                                      "UPN or an address; reported with its raw fields"]
     if not err.value:
         return Scenario.UNSUPPORTED, [f"{what} names no value, and none of the on-prem object's UPN, mail or SMTP "
                                       "values is held by another cloud object; reported as is"]
+    if err.normalized_property not in (UPN, PROXY):
+        return Scenario.UNSUPPORTED, [f"{what} on {err.property!r}: a duplicate of an attribute that is not a "
+                                      "UPN or an address; reported with its raw fields"]
     if not holders:
         return Scenario.NO_HOLDER, ["no other user, group or contact (active or deleted) holds "
                                     f"{err.value}"]

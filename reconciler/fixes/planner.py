@@ -34,10 +34,11 @@ from .guards import (
     match_failures,
     match_mode,
     may_purge,
+    purge_concerns,
     write_failures,
 )
 from .remedies import HANDLED as REMEDY_SCENARIOS
-from .remedies import orphan_via_cloud, plan_remedy
+from .remedies import cloud_sync_only, cloud_sync_refusal, cloud_sync_twin, orphan_via_cloud, plan_remedy
 from .steps import Executor, Step, StepKind
 
 __all__ = [
@@ -441,13 +442,14 @@ def _remove_duplicate(opts: PlanOptions, b: _Builder, F: _F, after: Sequence[str
     if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_SYNCED_OBJECT, dup)):
         return None
     older = _older(F.o, F.h)
-    consent = may_purge(replace(dup, deleted=True), allow_purge=opts.allow_purge, possibly_original=older is True)
-    if not consent.ok:
-        b.refuse(F.id, consent.guard or "purge_needs_allow_purge",
-                 f"{purpose} needs the synced duplicate purged, and " + consent.reason)
-        b.warnings.append(f"finding {F.id}: nothing planned: {purpose.lower()} needs the purge of {dup.who}, "
-                          "which needs --allow-purge (it would stay in the recycle bin and the next sync would "
-                          "restore it)")
+    concerns = [] if opts.allow_purge else purge_concerns(dup, possibly_original=older is True)
+    if concerns:
+        b.refuse(F.id, "purge_needs_allow_purge",
+                 f"{purpose} needs the synced duplicate {dup.who} removed and purged (left in the recycle bin it "
+                 f"still holds the anchor, and the next sync would restore it), but {' and '.join(concerns)}: "
+                 "nothing is planned. Check it holds nothing to keep, then plan again with --allow-purge")
+        b.warnings.append(f"finding {F.id}: not planned: {purpose.lower()} needs the purge of {dup.who}, which "
+                          "needs --allow-purge (see refusals)")
         return None
     o = F.o
     params = {"SourceAnchor": anchor, "ObjectType": otype.capitalize()}
@@ -478,6 +480,10 @@ def _twin(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     if not b.refuse_all(F.id, match_failures(F.source_facts(), holder, flags, opts)):
         return
     mode, _ = match_mode(flags, user=holder.type == "user", assume_flags=opts.assume_flags)
+    if cloud_sync_only(F.f):  # Entra Cloud Sync: no ADSyncTools, no scheduler (remedies.py)
+        cloud_sync_twin(b, F.id, prop=F.property, mode=mode, has_duplicate=bool(F.obj.get("id")),
+                        source_dn=F.source.get("dn"), stamp=lambda: _hard_match(ctx, b, F, None))
+        return
     last = _remove_duplicate(opts, b, F, [b.pause()], purpose="Merging into the cloud twin")
     if last is None:
         return
@@ -491,7 +497,7 @@ def _twin(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     b.scheduler_tails.append(last)
 
 
-def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str) -> str:
+def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str | None) -> str:
     source = F.source or {}  # the caller checked it has an anchor
     h, hid, anchor = F.h, F.holder["id"], source["immutable_id"]
     # everything may_match needs, so apply can re-check it on a fresh read (guards.SourceFacts.from_expect)
@@ -507,12 +513,13 @@ def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str) -> str:
     detour = bool(h.get("onPremisesImmutableId")) and _federated(ctx, h) and ctx.initial_domain
     if detour:
         tmp = f"{_local(upn)}@{ctx.initial_domain}"
-        after = b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, target, finding=F.id, after=[after],
+        after = b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, target, finding=F.id, after=[after] if after else [],
                       expect=expect, change={"userPrincipalName": tmp}, undo={"userPrincipalName": upn},
                       why=f"Federated domain: move the UPN to {ctx.initial_domain} so the immutable id may "
                           "change (--allow-reanchor).")
         expect = {**expect, "userPrincipalName": tmp}
-    last = b.add(StepKind.SET_IMMUTABLE_ID, Executor.GRAPH, target, finding=F.id, after=[after], expect=expect,
+    last = b.add(StepKind.SET_IMMUTABLE_ID, Executor.GRAPH, target, finding=F.id, after=[after] if after else [],
+                 expect=expect,
                  change={"onPremisesImmutableId": anchor},
                  undo={"onPremisesImmutableId": h.get("onPremisesImmutableId")},
                  why=f"Hard match: stamp the source's anchor {anchor} ({source.get('dn')}) on the cloud-only "
@@ -661,6 +668,9 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     if older and (licensed or mailbox) and F.source:
         if not b.refuse_all(F.id, match_failures(F.source_facts(), holder, _flags(ctx, F), opts, reanchor=True)):
             return
+        if cloud_sync_only(F.f):
+            cloud_sync_refusal(b, F.id, "Re-anchoring onto the original account (removing the Cloud Sync duplicate)")
+            return
         last = _remove_duplicate(opts, b, F, [b.pause()], purpose="Re-anchoring the source onto the original")
         if last is None:
             return
@@ -679,8 +689,12 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     if gap:
         b.refuse(F.id, "coverage_unknown", f"{holder.who} is not removed: {gap}")
         return
-    if opts.orphans == "cloud" and orphan_via_cloud(ctx, opts, b, F.f, F.detail):
+    cloud_sync = cloud_sync_only(F.f)  # Entra Cloud Sync has no ADSyncTools: only the cloud path removes it
+    if (opts.orphans == "cloud" or cloud_sync) and orphan_via_cloud(ctx, opts, b, F.f, F.detail):
         return  # the beta source-of-authority path (remedies.py), after the same evidence checks
+    if cloud_sync:
+        cloud_sync_refusal(b, F.id, f"Removing the orphan {holder.who}")
+        return
     if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_SYNCED_OBJECT, holder)):
         return
     htype = holder.type
@@ -762,14 +776,17 @@ _MATCHING = frozenset({"cloud_only_twin", "orphaned_holder"})
 
 
 def _selected(f: Mapping[str, Any], opts: PlanOptions) -> bool:
-    if opts.scenarios and f.get("scenario") not in opts.scenarios:
+    if opts.scenarios and str(f.get("scenario")) not in opts.scenarios:
         return False
     return not opts.findings or any(f["id"] == x or (len(x) >= 6 and f["id"].startswith(x)) for x in opts.findings)
 
 
 def _source_key(f: Mapping[str, Any]) -> str:
-    src = f.get("source") or {}
-    return str(src.get("immutable_id") or src.get("dn") or f"object {(f.get('object') or {}).get('id')}")
+    src: Mapping[str, Any] = f["source"] if isinstance(f.get("source"), Mapping) else {}
+    obj: Mapping[str, Any] = f["object"] if isinstance(f.get("object"), Mapping) else {}
+    if not (src.get("dn") or src.get("immutable_id")):
+        return f"the source of object {obj.get('id')}"
+    return f"{src.get('dn') or '(DN unknown)'} (anchor {src.get('immutable_id')})"
 
 
 def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -> dict[str, str]:
@@ -780,8 +797,9 @@ def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -
     """
     by_target: dict[str, list[Mapping[str, Any]]] = {}
     for f in findings:
-        holder = (f.get("holders") or [None])[0] or {}
-        if f.get("scenario") in _MATCHING and holder.get("id"):
+        holders = f.get("holders")
+        holder = holders[0] if isinstance(holders, list) and holders else None
+        if str(f.get("scenario")) in _MATCHING and isinstance(holder, Mapping) and holder.get("id"):
             by_target.setdefault(str(holder["id"]), []).append(f)
     same: dict[str, str] = {}
     for tid, fs in by_target.items():
@@ -789,8 +807,7 @@ def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -
         for f in fs:
             sources.setdefault(_source_key(f), []).append(str(f["id"]))
         if len(sources) > 1:
-            names = "; ".join(f"{(f.get('source') or {}).get('dn') or _source_key(f)} (finding {f['id']})"
-                              for f in fs)
+            names = "; ".join(f"{_source_key(f)} (finding {f['id']})" for f in fs)
             for f in fs:
                 b.refuse(str(f["id"]), "ambiguous_target", f"the cloud account {tid} is claimed by "
                          f"{len(sources)} on-prem sources: {names}. Decide which person it belongs to, fix the "
@@ -814,7 +831,8 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
     elif ctx.eligible is None:
         b.warnings.append("role eligibility (PIM) is not readable: no write onto a cloud object is planned "
                           "(guard eligibility_unknown); grant RoleManagement.Read.Directory and scan again")
-    selected = [f for f in findings if isinstance(f, Mapping) and f.get("id") and _selected(f, opts)]
+    selected = [f for f in findings if isinstance(f, Mapping) and isinstance(f.get("id"), str) and f["id"]
+                and _selected(f, opts)]
     refused_before = {r.finding for r in b.refusals}
     same = _one_target_one_source(selected, b)
     ambiguous = {r.finding for r in b.refusals} - refused_before
@@ -834,7 +852,8 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
             continue
         b.begin()
         try:
-            F = _F(f, details.get(fid) or {}, ctx)
+            detail = details.get(fid) if isinstance(details, Mapping) else None
+            F = _F(f, detail if isinstance(detail, Mapping) else {}, ctx)
             for ref, role in ((F.obj, "object"), (F.holder, "holder")):
                 a = F.attrs(role)
                 if ref.get("id"):
@@ -843,7 +862,7 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
             if remedy is not None:
                 remedy(ctx, opts, b, F)
             else:  # the non-duplicate scenarios (remedies.py), in the same transaction and refusal handling
-                plan_remedy(f, details.get(fid) or {}, ctx, opts, b)
+                plan_remedy(f, F.detail, ctx, opts, b)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             b.rollback()
             b.refuse(fid, "plan_error", f"the stored finding could not be planned ({type(e).__name__}: {e}); "
@@ -894,7 +913,7 @@ def plan_reanchors(moves: Sequence[Mapping[str, Any]], ctx: TenantContext, opts:
             b.refuse(fid, "anchor_changed", f"the cloud user's immutable id is no longer {iid}: check again")
             continue
         state = target_state(ctx, target, str(target["id"]), "user")
-        source: Mapping[str, Any] = _m if isinstance(_m := m.get("source"), Mapping) else {}
+        source: Mapping[str, Any] = m["source"] if isinstance(m.get("source"), Mapping) else {}
         facts = SourceFacts.from_onprem({**source, "distinguishedName": dn})
         if not b.refuse_all(fid, match_failures(facts, state, Flags(ctx.features), opts, reanchor=True)):
             continue

@@ -46,9 +46,13 @@ __all__ = [
     "Cert",
     "Sink",
     "certificate_removals",
+    "cloud_sync_only",
+    "cloud_sync_refusal",
+    "cloud_sync_twin",
     "parse_certificate",
     "plan_remedy",
     "proposed_value",
+    "remove_orphan_via_cloud",
 ]
 
 #: Entra Connect exports at most 15 values of each certificate attribute (docs/plan-apply.md).
@@ -379,35 +383,42 @@ def _orphan_via_cloud(ctx: Any, opts: Any, b: Sink, F: _F) -> bool:
     h = F.attrs("holder")
     if _possibly_original(F):
         return False  # the planner re-anchors the source onto the original account instead
-    hid = str(holder["id"])
-    state = _state(ctx, hid, htype, h)
+    remove_orphan_via_cloud(b, F.id, _state(ctx, str(holder["id"]), htype, h), h, F.value, opts,
+                            evidence="no supplied on-prem object carries its anchor")
+    return True
+
+
+def remove_orphan_via_cloud(b: Sink, fid: str, holder: TargetState, attrs: Mapping[str, Any], value: str, opts: Any,
+                            *, evidence: str, possibly_original: bool = False) -> None:
+    """The steps that remove an orphaned holder without ADSyncTools (``plan --orphans cloud``): move its source of
+    authority to the cloud (beta), delete it through Graph, purge it when the guards allow. The caller has already
+    decided it is an orphan on positive evidence; every step still asks the target's guards."""
     for kind in (StepKind.SET_CLOUD_MANAGED, StepKind.DELETE_OBJECT):
-        v = may_write(kind, state)
+        v = may_write(kind, holder)
         if not v.ok:
-            b.refuse(F.id, str(v.guard), v.reason)
-            return True
-    anchor = h.get("onPremisesImmutableId")
-    target = {"type": htype, "id": hid}
-    holds = _holds(h, F.value)
-    soa = b.add(StepKind.SET_CLOUD_MANAGED, Executor.GRAPH, target, finding=F.id,
+            b.refuse(fid, str(v.guard), v.reason)
+            return
+    anchor = attrs.get("onPremisesImmutableId")
+    target = {"type": holder.type, "id": holder.id}
+    holds = _holds(attrs, value)
+    soa = b.add(StepKind.SET_CLOUD_MANAGED, Executor.GRAPH, target, finding=fid,
                 expect={"onPremisesImmutableId": anchor, "onPremisesSyncEnabled": True, **holds},
                 change={"isCloudManaged": True}, undo={"isCloudManaged": False},
                 why="BETA API (Graph /beta onPremisesSyncBehavior; subject to change, not supported by Microsoft "
                     "for production): move the orphan's source of authority to the cloud, so Graph may delete "
                     "it without ADSyncTools and a Global Administrator password session. Needs "
-                    f"{'User' if htype == 'user' else 'Group'}-OnPremisesSyncBehavior.ReadWrite.All.")
-    rm = b.add(StepKind.DELETE_OBJECT, Executor.GRAPH, target, finding=F.id, after=[soa],
+                    f"{'User' if holder.type == 'user' else 'Group'}-OnPremisesSyncBehavior.ReadWrite.All.")
+    rm = b.add(StepKind.DELETE_OBJECT, Executor.GRAPH, target, finding=fid, after=[soa],
                expect={"onPremisesImmutableId": anchor, **holds},
-               why="Delete the orphaned holder (a leftover of a re-created or re-installed AD object: no supplied "
-                   "on-prem object carries its anchor) to the recycle bin; undo restores it.")
-    verdict = may_purge(state, allow_purge=bool(getattr(opts, "allow_purge", False)))
+               why=f"Delete the orphaned holder ({evidence}) to the recycle bin; undo restores it.")
+    verdict = may_purge(holder, allow_purge=bool(getattr(opts, "allow_purge", False)),
+                        possibly_original=possibly_original)
     if not verdict.ok:
-        b.warnings.append(f"finding {F.id}: {verdict.reason}")
-        return True
-    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": hid, "object": htype}, finding=F.id,
-          after=[rm], expect={"deleted": True, "onPremisesImmutableId": anchor},
+        b.warnings.append(f"finding {fid}: the plan stops at the recycle bin: {verdict.reason}")
+        return
+    b.add(StepKind.PURGE_DELETED, Executor.GRAPH, {"type": "deleted", "id": holder.id, "object": holder.type},
+          finding=fid, after=[rm], expect={"deleted": True, "onPremisesImmutableId": anchor},
           why="IRREVERSIBLE: purge the deleted orphan; a soft-deleted holder still blocks the value.")
-    return True
 
 
 def orphan_via_cloud(ctx: Any, opts: Any, b: Sink, f: Mapping[str, Any], detail: Mapping[str, Any]) -> bool:
@@ -430,6 +441,56 @@ def _holds(attrs: Mapping[str, Any], value: str) -> dict[str, Any]:
     if entries:
         out["proxyAddresses"] = entries
     return out
+
+
+# --------------------------------------------------------------------------- Cloud Sync (no ADSyncTools, no scheduler)
+
+
+def cloud_sync_only(f: Mapping[str, Any]) -> bool:
+    """The conflict was reported by Entra Cloud Sync and by no origin of Entra Connect Sync (connect, health):
+    its remedies may use neither ADSyncTools nor Set-ADSyncScheduler (Connect Sync tools)."""
+    origins = (f.get("conflict") or {}).get("origins") or [(f.get("conflict") or {}).get("origin")]
+    return "cloud_sync" in origins and not {"connect", "health"} & set(origins)
+
+
+def _provision_text(dn: str | None) -> str:
+    return ("Cloud Sync: in the Entra admin center open Entra Connect > Cloud Sync > the configuration > "
+            f"Provision on demand, and provision {dn or 'the on-prem object'} (or wait for the next cycle, every "
+            "2 minutes); then scan again.")
+
+
+def cloud_sync_twin(b: Sink, fid: str, *, prop: str, mode: str | None, has_duplicate: bool, source_dn: str | None,
+                    stamp: Callable[[], str]) -> None:
+    """The twin merge for a Cloud Sync conflict: no scheduler pause and no ADSyncTools. Hard match stamps the
+    anchor on the twin (``stamp`` plans it), then Cloud Sync provisions the object; with hard match blocked,
+    Cloud Sync soft-matches on the primary SMTP address only, never on the UPN."""
+    if has_duplicate:
+        b.refuse(fid, "cloud_sync_duplicate", "Cloud Sync created a duplicate that holds the source's anchor; without "
+                 "ADSyncTools it is removed by moving its on-prem source out of the Cloud Sync scope (then it is "
+                 "deleted), after which this merge can be planned: scan again")
+        return
+    if mode == "hard":
+        last = stamp()
+        why = "Cloud Sync joins the source to the twin that now carries its anchor (hard match)."
+    elif mode == "soft" and prop != "UserPrincipalName":
+        b.warnings.append(f"finding {fid}: hard match is blocked; Cloud Sync soft-matches on the primary SMTP "
+                          "address at its next cycle")
+        last = None
+        why = "Cloud Sync soft-matches the source to the twin on the primary SMTP address."
+    else:
+        b.refuse(fid, "cloud_sync_no_upn_soft_match", "hard match is blocked and Cloud Sync soft-matches on the "
+                 "primary SMTP address only, never on the UPN: clear blockCloudObjectTakeoverThroughHardMatchEnabled "
+                 "while the merge runs (see the blocked-hard-match runbook), then plan again")
+        return
+    b.add(StepKind.RUN_DELTA_SYNC, Executor.MANUAL, None, finding=fid, after=[last] if last else [],
+          change={"text": _provision_text(source_dn)}, why=why)
+
+
+def cloud_sync_refusal(b: Sink, fid: str, what: str) -> None:
+    """A Connect Sync remedy (ADSyncTools, the scheduler) asked for a Cloud Sync conflict: refused, with the way."""
+    b.refuse(fid, "cloud_sync_no_adsynctools", f"{what} needs ADSyncTools, which Entra Cloud Sync does not have: "
+             "move the on-prem source out of the Cloud Sync scope (the object is then deleted), or plan with "
+             "--orphans cloud where the holder is an orphan")
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -16,6 +16,7 @@ from typing import Any, Protocol, TextIO
 import orjson
 
 from .timeline import RunPoint, Sighting, TenantHistory, tenant_history
+from .unread import carry_unread_from_store
 
 __all__ = [
     "CSV_COLUMNS",
@@ -78,14 +79,17 @@ def build_report(store: HistoryReader, *, tenants: Sequence[str] = (), since: st
                  now: datetime | None = None) -> Report:
     """History of every tenant in the database (or those named by id or name)."""
     now = now or datetime.now(UTC)
-    grouped = _group_runs(store.history_runs(tenants))
+    all_runs = store.history_runs(tenants)
+    grouped = _group_runs(all_runs)
     complete_ids = [p.id for runs in grouped.values() for p in runs if p.complete]
     raw = store.history_sightings(complete_ids)
     seen = {rid: [Sighting(*row) for row in rows] for rid, rows in raw.items()}
+    # a run that did not read an origin (refused, or --errors) does not resolve that origin's findings
+    seen, stored_in = carry_unread_from_store(store, all_runs, seen, lambda s: s.id)
     histories = [tenant_history(runs, seen, since=since, last=last, stuck_after=stuck_after, now=now)
                  for runs in grouped.values()]
     histories.sort(key=lambda h: ((h.tenant_name or "").casefold(), h.tenant_id))
-    keys = [(f.last_seen_run, f.id) for h in histories for f in h.findings]
+    keys = [(stored_in.get((f.last_seen_run, f.id), f.last_seen_run), f.id) for h in histories for f in h.findings]
     stored = store.finding_data_many(keys)
     details = {fid: data for (_, fid), data in stored.items()}
     bases = [h.since for h in histories if h.since]
@@ -235,7 +239,7 @@ def _md(report: Report, out: TextIO) -> None:
 
 _SHORT_PROPERTY = {"UserPrincipalName": "UPN", "ProxyAddress": "proxy"}
 FINDING_COLUMNS = ("state", "stuck", "scenario", "reported by", "prop", "value", "object", "first seen", "id")
-_FINDING_MIN = (8, 5, 23, 7, 5, 16, 10, 10, 8)  # state, stuck, scenario, prop and id never shrink
+_FINDING_MIN = (8, 5, 21, 7, 5, 16, 10, 10, 8)  # state, stuck, scenario, prop and id never shrink
 
 
 def _table(report: Report, out: TextIO, color: bool, width: int | None = None) -> None:
@@ -268,9 +272,8 @@ def _table(report: Report, out: TextIO, color: bool, width: int | None = None) -
         if not t["findings"]:
             continue
         frows = [(f["state"], "stuck" if f["stuck"] else "", f["scenario"], ", ".join(f.get("origins") or ()),
-                  _SHORT_PROPERTY.get(f["property"], f["property"] or "-"), f["value"] or "-",
-                  (f.get("object") or {}).get("display_name") or (f.get("object") or {}).get("id") or "-",
-                  f["first_seen"][:10], f["id"][:8])
+                  _SHORT_PROPERTY.get(f["property"], f["property"]), f["value"],
+                  f["object"]["display_name"] or f["object"]["id"], f["first_seen"][:10], f["id"][:8])
                  for f in t["findings"]]
         keep, widths, cut = fit_table(FINDING_COLUMNS, frows, _FINDING_MIN, con.width, drop_order=(7, 1, 3, 6))
         ft = Table(title=T(t["name"] or t["tenant"]))

@@ -50,6 +50,19 @@ def odata_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+PIM = "PIM role eligibility"
+
+
+def no_pim_licence(body: Any) -> bool:
+    """Graph's answer for a tenant without the licence PIM needs (400 ``AadPremiumLicenseRequired``, "The tenant
+    needs an AAD Premium 2 license."): there is no eligibility at all, which is known, not unknown."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return False
+    text = f"{err.get('code') or ''} {err.get('message') or ''}".casefold()
+    return "aadpremiumlicenserequired" in text or "premium 2 license" in text or "p2 license" in text
+
+
 @dataclass(frozen=True, slots=True)
 class Collection:
     key: str  # tenant-file key
@@ -258,7 +271,7 @@ class _Reader:
         features = self.features(*got["sync"])
         assignments, eligibility, directory, groups, *_ = await gather_all(
             self.optional_list(*got["assignments"], "active role assignments"),
-            self.optional_list(*got["eligibility"], "PIM role eligibility"),
+            self.optional_list(*got["eligibility"], PIM),
             self.directory_roles(*got["roles"]), self.role_group_members(*got["rolegroups"]),
             *(self.errors_in(c, *got["err-" + c.key]) for c in _ACTIVE if "err-" + c.key in got))
         if assignments is None and directory is None:
@@ -302,6 +315,10 @@ class _Reader:
         return dict(feats) if isinstance(feats, dict) else None
 
     async def optional_list(self, req: BatchRequest, resp: BatchResponse, what: str) -> list[dict[str, Any]] | None:
+        if what == PIM and no_pim_licence(resp.body):
+            # PIM does not exist without the licence: nobody can be eligible (read, none), not "unknown"
+            self.note(f"{what}: the tenant has no Entra ID P2 / ID Governance licence, so nobody is eligible")
+            return []
         if not 200 <= resp.status < 300:
             why = "not permitted" if resp.status == 403 else f"HTTP {resp.status}"
             self.note(f"{what} unknown ({why}); the hard-match guard will say so")
@@ -375,12 +392,36 @@ class _Reader:
 
         before = self.http.counters.requests
 
-        async def one(coll: Collection) -> None:
-            params = {"$select": "id,displayName,serviceProvisioningErrors", "$top": 999}
+        select = "id,displayName,serviceProvisioningErrors"
+
+        async def chain(coll: Collection, flt: str | None, found: list[ErrorRecord]) -> int:
+            params: dict[str, Any] = {"$select": select + (",userPrincipalName" if coll.has_upn else ""), "$top": 999}
+            if flt:
+                params["$filter"] = flt
+            n = 0
             async for page in self.pages(coll.path, params):
+                n += len(page)
                 for d in page:
                     if d.get("serviceProvisioningErrors"):
-                        self.records += service_error_records(d, coll.kind, self.warnings)
+                        found += service_error_records(d, coll.kind, self.warnings)
+            return n
+
+        async def one(coll: Collection) -> None:
+            found: list[ErrorRecord] = []
+            total = await self.count(coll) if coll.has_upn and self.src.partitions > 1 else None
+            if total is not None and total >= 999 * 4:  # big: the same startswith partitions as a full read
+                groups = [_UPN_FIRST[i::self.src.partitions] for i in range(self.src.partitions)]
+                flts = [" or ".join(f"startswith(userPrincipalName,{odata_quote(ch)})" for ch in g) for g in groups]
+                try:
+                    if sum(await gather_all(*(chain(coll, f, found) for f in flts))) == total:
+                        self.records += found
+                        return
+                except GraphStatusError as e:
+                    if e.status != 400:
+                        raise
+                found = []
+            await chain(coll, None, found)
+            self.records += found
         await gather_all(*(one(c) for c in _ACTIVE))
         self.origins_read.append(Origin.EXCHANGE.value)
         self.src.origin_requests["exchange"] = self.http.counters.requests - before
@@ -446,7 +487,7 @@ class _Reader:
             flt = " or ".join(f"onPremisesImmutableId eq {odata_quote(a)}" for a in ordered[i:i + per])
             jobs.append((_ACTIVE[0], BatchRequest(f"anchor{i}", self.http.url(
                 "/users", {"$filter": flt, "$select": _ACTIVE[0].select, "$top": 999})[rel:])))
-        for chunk in chunks(jobs, 20):
+        async def one(chunk: list[tuple[Collection, BatchRequest]]) -> None:
             res = await self.http.batch([q for _, q in chunk], raise_errors=False)
             for (coll, q), resp in zip(chunk, res):
                 if resp.status == 404:
@@ -457,6 +498,7 @@ class _Reader:
                 for d in body.get("value", [body]) if "value" in body else [body]:
                     if isinstance(d, dict) and d.get("id"):
                         self.state.add(coll, d)
+        await gather_all(*(one(c) for c in chunks(jobs, 20)))  # batches in flight at once (the client caps it)
 
     def record_values(self) -> dict[str, str]:
         """Values the other origins name, plus the candidates of failures that name none."""

@@ -23,6 +23,7 @@ service, or a network failure after retries is a *warning* naming what is missin
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,10 +148,14 @@ class HealthError:
         return _text(self.raw.get("modifiedOrRemovedAttributeValue"))
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def decode(item: Mapping[str, Any], bucket: str | None = None) -> HealthError:
     """One MergedExportError -> :class:`HealthError` (never raises on missing fields: they stay None)."""
-    incoming: Mapping[str, Any] = _m if isinstance(_m := item.get("incomingObject"), Mapping) else {}
-    existing: Mapping[str, Any] = _m if isinstance(_m := item.get("existingObject"), Mapping) else {}
+    incoming: Mapping[str, Any] = _mapping(item.get("incomingObject"))
+    existing: Mapping[str, Any] = _mapping(item.get("existingObject"))
     etype = _text(item.get("type")) or ""
     attribute = _text(item.get("attributeName"))
     value = _text(item.get("attributeValue"))
@@ -254,18 +259,23 @@ class HealthReader:
         for svc in services:
             name = str(svc["serviceName"])
             out.services.append(name)
-            for bucket in self.buckets:
-                path = f"{PROVIDER}/services/{_seg(name)}/exporterrors/listV2"
-                async for page in self._pages(http, path, {"errorBucket": bucket, "api-version": self.api_version}):
-                    for item in page:
-                        if not isinstance(item, Mapping):
-                            continue
-                        key = str(item.get("id") or item.get("mergedEntityId") or len(out.items))
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                        out.items.append(dict(item))
-                        out.buckets[key] = bucket
+            path = f"{PROVIDER}/services/{_seg(name)}/exporterrors/listV2"
+            # the buckets are read at once (a handful of round trips in parallel), kept in bucket order
+            lists = await asyncio.gather(*(self._bucket(http, path, b) for b in self.buckets))
+            for bucket, items in zip(self.buckets, lists):
+                for item in items:
+                    key = str(item.get("id") or item.get("mergedEntityId") or len(out.items))
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    out.items.append(dict(item))
+                    out.buckets[key] = bucket
+
+    async def _bucket(self, http: Any, path: str, bucket: str) -> list[Mapping[str, Any]]:
+        got: list[Mapping[str, Any]] = []
+        async for page in self._pages(http, path, {"errorBucket": bucket, "api-version": self.api_version}):
+            got += page
+        return got
 
     async def _pages(self, http: Any, path: str, params: Mapping[str, Any]) -> Any:
         """Each page's ``value``; follows ARM's ``nextLink`` (same host only: the token never leaves it)."""

@@ -275,3 +275,58 @@ def test_orphans_cloud_is_refused_for_an_admin_and_keeps_a_mailbox_in_the_recycl
     # an older orphan with a mailbox may be the original account: the planner re-anchors instead
     p = plan(orphan(mail="lena@contoso.com"), orphans="cloud")
     assert not any(s.kind is StepKind.SET_CLOUD_MANAGED for s in p.steps)
+
+
+# --------------------------------------------------------------------------- Entra Cloud Sync: no ADSyncTools
+
+
+def cloud_sync_twin(*, origins: tuple[str, ...] = ("cloud_sync",), prop: str = "UserPrincipalName",
+                    created: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    from tests.fixes.builders import twin
+
+    f, d = twin(1, value="lena1@contoso.com" if prop == "UserPrincipalName" else "smtp:lena1@contoso.com")
+    f["conflict"].update(origin=origins[0], origins=list(origins), property=prop)
+    if not created:  # the Cloud Sync create failed: no cloud object yet
+        f["object"] = None
+        d["columns"] = [c for c in d["columns"] if c["role"] != "object"]
+    if prop != "UserPrincipalName":
+        for c in d["columns"]:
+            if c["role"] == "holder":
+                c["attrs"]["proxyAddresses"] = ["SMTP:lena1@contoso.com"]
+    return f, d
+
+
+def _kinds(p: Any) -> list[tuple[str, str]]:
+    return [(s.kind.value, s.executor.value) for s in p.steps]
+
+
+def test_a_cloud_sync_twin_is_stamped_then_provisioned_without_adsynctools_or_the_scheduler() -> None:
+    p = plan(cloud_sync_twin())
+    assert _kinds(p) == [("set_immutable_id", "graph"), ("run_delta_sync", "manual")]
+    stamp, provision = p.steps
+    assert provision.after == (stamp.id,) and "Provision on demand" in provision.change["text"]
+    assert "ADSync" not in str([s.data for s in p.steps])
+    # the same conflict also reported by Entra Connect keeps the Connect remedy (ADSyncTools, scheduler)
+    p = plan(cloud_sync_twin(origins=("connect", "cloud_sync"), created=True))
+    assert ("pause_sync_scheduler", "powershell") in _kinds(p)
+
+
+def test_cloud_sync_soft_matches_on_smtp_only() -> None:
+    blocked = ctx(features={"softMatchOnUpnEnabled": True, "blockSoftMatchEnabled": False,
+                            "blockCloudObjectTakeoverThroughHardMatchEnabled": True})
+    p = plan(cloud_sync_twin(), c=blocked)
+    assert not p.steps and p.refusals[0].guard == "cloud_sync_no_upn_soft_match"
+    p = plan(cloud_sync_twin(prop="ProxyAddress"), c=blocked)
+    assert _kinds(p) == [("run_delta_sync", "manual")]
+    assert any("primary SMTP" in w for w in p.warnings)
+
+
+def test_a_cloud_sync_duplicate_and_orphan_never_get_adsynctools() -> None:
+    p = plan(cloud_sync_twin(created=True))
+    assert not p.steps and p.refusals[0].guard == "cloud_sync_duplicate"
+    f, d = orphan(createdDateTime="2026-11-20T00:00:00Z")
+    f["conflict"].update(origin="cloud_sync", origins=["cloud_sync"])
+    f["coverage"] = {"source": "forest.ldif", "anchored": True, "complete": True}
+    p = plan((f, d))
+    assert not any(s.executor is Executor.POWERSHELL for s in p.steps)
+    assert [s.kind for s in p.steps][:2] == [StepKind.SET_CLOUD_MANAGED, StepKind.DELETE_OBJECT]

@@ -13,8 +13,11 @@ PIM = "RoleEligibilitySchedule.Read.Directory"
 #: scan / explain with a source / scan --save-tenant / check-onprem with a cloud source: required.
 READ_REQUIRED = frozenset({"User.Read.All", "Group.Read.All", "OrgContact.Read.All", "Organization.Read.All",
                            "RoleManagement.Read.Directory"})
+#: Cloud Sync's provisioning logs (origin cloud_sync); application permission, needs Entra ID P1/P2.
+AUDIT = "AuditLog.Read.All"
 #: optional reads and the warning the user sees without them.
-READ_OPTIONAL = {SYNC_FLAGS: "sync feature flags are unknown"}
+READ_OPTIONAL = {SYNC_FLAGS: "sync feature flags are unknown",
+                 AUDIT: "Cloud Sync was not read: Graph refused GET /auditLogs/provisioning; grant AuditLog.Read.All"}
 #: PIM eligibility needs no extra permission (RoleManagement.Read.Directory reads it, Microsoft lists it as a
 #: higher-privileged alternative to RoleEligibilitySchedule.Read.Directory); unreadable (no Entra ID P2)
 #: it is "unknown" and the plan says so:

@@ -19,7 +19,7 @@ from reconciler.cli import app
 from reconciler.emulator import EmulatorConfig, create_app, serve_in_thread
 from tests.conftest import SAMPLE_LDIF, SAMPLE_TENANT
 
-from .sets import PIM, PIM_UNKNOWN, READ_OPTIONAL, READ_REQUIRED, SYNC_FLAGS
+from .sets import AUDIT, PIM, PIM_UNKNOWN, READ_OPTIONAL, READ_REQUIRED, SYNC_FLAGS
 
 TWIN_UPN = "lena.fischer@contoso.com"
 FULL = READ_REQUIRED | set(READ_OPTIONAL)
@@ -119,6 +119,15 @@ def test_without_the_sync_flags_permission_it_succeeds_and_says_unknown(graph_ur
     assert PIM_UNKNOWN not in plan_err  # only what is really unknown is reported
 
 
+def test_without_audit_log_read_cloud_sync_is_a_warning_never_no_errors(graph_url, tmp_path, monkeypatch):
+    code, out, err = run(monkeypatch, f"without {AUDIT}", "scan", *graph(graph_url), "--onprem", SAMPLE_LDIF,
+                         "--db", tmp_path / "r.db", "--format", "json")
+    assert code == 0 and READ_OPTIONAL[AUDIT] in err and "not 'no errors'" in err
+    code, full, _ = run(monkeypatch, "everything", "scan", *graph(graph_url), "--onprem", SAMPLE_LDIF,
+                        "--db", tmp_path / "r2.db", "--format", "json")
+    assert code == 0 and json.loads(out)["findings"] == json.loads(full)["findings"]  # the rest intact
+
+
 def test_with_the_documented_set_and_the_flags_nothing_is_unknown(graph_url, tmp_path, monkeypatch):
     scan_err, plan_err = _scan_and_plan(monkeypatch, "everything", graph_url, tmp_path)
     for warning in (*READ_OPTIONAL.values(), PIM_UNKNOWN):
@@ -145,7 +154,9 @@ def test_save_tenant_records_unknown_as_absent_never_as_empty(graph_url, tmp_pat
     assert code == 0, err
     saved = json.loads(out.read_text())
     assert "onPremisesSynchronization" not in saved  # not readable without the delegated permission
-    assert saved["roleAssignments"] == [] and saved["roleEligibilitySchedules"] == []  # read: really none
+    doc = tenant_doc()
+    assert saved["roleAssignments"] == doc["roleAssignments"]  # read: exactly what the tenant has
+    assert saved["roleEligibilitySchedules"] == [] == doc["roleEligibilitySchedules"]  # read: really none
 
 
 def test_report_needs_no_graph_permission(graph_url, tmp_path, monkeypatch):

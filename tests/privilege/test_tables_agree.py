@@ -45,6 +45,7 @@ REQUESTS = [
     ("GET", "/directoryRoles", "RoleManagement.Read.Directory"),
     ("GET", "/organization", "Organization.Read.All"),
     ("GET", "/directory/onPremisesSynchronization", "delegated:OnPremDirectorySynchronization.Read.All"),
+    ("GET", "/auditLogs/provisioning", "AuditLog.Read.All"),
 ]
 
 
@@ -99,7 +100,10 @@ def test_the_doc_documents_exactly_the_read_sets_we_test():
         ["scan --graph` / `scan --graph-url URL", "scan … --save-tenant FILE", "explain KEY` with a cloud source",
          "check-onprem --graph-url URL` / `--graph"])
     assert all(not v for k, v in rows.items() if v != READ_REQUIRED), rows  # the rest need nothing
-    assert all(f"delegated `{opt}`" in DOC.read_text() for opt in READ_OPTIONAL)
+    text = DOC.read_text()
+    assert all((f"delegated `{opt}`" if opt.startswith("OnPrem") else f"`{opt}`") in text for opt in READ_OPTIONAL)
+    assert all(f"`{opt}`" in next(line for line in text.splitlines() if line.startswith("| `scan --graph`"))
+               for opt in READ_OPTIONAL)  # each optional read is listed for scan
 
 
 def test_the_doc_documents_exactly_the_write_sets_we_test():
