@@ -26,7 +26,7 @@ from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 from zlib import crc32
 
 from ..core.anchors import guid_str_to_bytes, guid_to_immutable_id, normalize_dn, sid_str_to_bytes
@@ -1070,22 +1070,21 @@ def index_ldif_elsewhere(path: Path | str) -> LdifIndex:
                  for i, (a, b) in enumerate(zip(points, points[1:]))]
     except OSError:
         return index_ldif(p)
-    results = []
+    results: list[Any] = []
     for proc in procs:
         out, _ = proc.communicate()
         try:
             results.append(pickle.loads(out) if proc.returncode == 0 else None)
         except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
             results.append(None)
-    done = [r for r in results if r is not None]
-    if len(done) != len(results):
+    if any(r is None for r in results):
         return index_ldif(p)
     base = 1
-    for r in done:  # the first refusal in file order, with its line in the file
+    for r in results:  # the first refusal in file order, with its line in the file
         if r[0] == "bad":
             raise BadInput(r[1], r[2], line=None if r[3] is None else r[3] + base - 1, column=r[4], place=r[5])
         base += r[2]
-    run = _join([(r[1], r[2], r[3]) for r in done])
+    run = _join([(r[1], r[2], r[3]) for r in results])
     run.finish()
     return run.idx
 
