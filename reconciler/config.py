@@ -37,7 +37,7 @@ import os
 import re
 import sys
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +126,14 @@ class TenantConfig:
     arm_token: SecretRef | None = None  # auth = "token": the management-scope token for Connect Health
 
     def source_options(self) -> SourceOptions:
-        """Cloud source and on-prem files (each LDAP forest: :meth:`ldap_options`)."""
-        return SourceOptions(tenant=self.tenant_file, graph=self.graph, graph_url=self.graph_url, auth=self.auth,
-                             tenant_id=self.tenant_id, client_id=self.client_id, certificate=self.certificate,
-                             cloud=self.cloud, strategy=self.strategy, onprem=list(self.onprem),
-                             health_url=self.health_url)
+        """Cloud source and on-prem files (each LDAP forest: :meth:`ldap_options`).
+
+        Every field this class shares with :class:`SourceOptions` by name is copied (``_SHARED``), so a
+        setting added to both reaches the scan without a line here; ``tenant_file`` is ``--tenant``.
+        """
+        shared: dict[str, Any] = {name: getattr(self, name) for name in _SHARED}
+        shared["onprem"] = list(self.onprem)
+        return SourceOptions(tenant=self.tenant_file, **shared)
 
     def secret_env(self) -> dict[str, str]:
         """This tenant's Graph secrets under azure-identity's variable names, read from their references now."""
@@ -143,6 +146,15 @@ class TenantConfig:
         """One SourceOptions per forest, so each keeps its own bind identity and base DN."""
         return [SourceOptions(ldap=[f.url], bind_dn=f.bind_dn, base_dn=f.base_dn, ldap_filter=f.filter,
                               ldap_ca=f.ca, insecure=f.insecure) for f in self.ldap]
+
+
+#: TenantConfig fields that are not SourceOptions fields: config bookkeeping, secret references (turned into
+#: the environment by secret_env), LDAP forests (ldap_options: one SourceOptions each) and the tenant file
+#: (SourceOptions.tenant)
+CONFIG_ONLY = frozenset({"name", "enabled", "tenant_file", "certificate_password", "client_secret", "token", "ldap",
+                         "arm_token"})
+#: TenantConfig fields that are SourceOptions fields of the same name and meaning
+_SHARED = tuple(sorted({f.name for f in fields(TenantConfig)} & {f.name for f in fields(SourceOptions)} - CONFIG_ONLY))
 
 
 @dataclass(frozen=True, slots=True)

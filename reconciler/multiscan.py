@@ -59,8 +59,6 @@ def _build(t: TenantConfig) -> tuple[CloudSource, list[OnPremReader]]:
     secrets = t.secret_env()
     if secrets:  # this tenant's credentials, never the process's by accident
         opts.env = {**os.environ, **secrets}
-    opts.max_concurrency = t.max_concurrency
-    opts.max_throttle_wait = t.max_throttle_wait
     cloud = build_cloud_source(opts)
     readers = build_onprem_readers(SourceOptions(onprem=list(t.onprem)))
     for forest, forest_opts in zip(t.ldap, t.ldap_options()):

@@ -46,6 +46,8 @@ class SourceOptions:
     errors: tuple[str, ...] | None = None  # origins to read (--errors); None = every origin
     since: Any = None  # datetime: start of the Cloud Sync window (--since); None = 7 days
     health_url: str | None = None  # ARM-compatible root for Connect Health (--health-url)
+    # a configured msgraph GraphServiceClient (library use): its base URL and credential, our HTTP client
+    graph_client: Any = None
 
 
 ORIGIN_NAMES = ("connect", "cloud_sync", "exchange", "health")
@@ -84,11 +86,16 @@ def is_loopback_url(url: str) -> bool:
 
 
 def has_cloud_source(o: SourceOptions) -> bool:
-    return bool(o.tenant or o.graph or o.graph_url)
+    return bool(o.tenant or uses_graph(o))
+
+
+def uses_graph(o: SourceOptions) -> bool:
+    """Graph is the cloud source: ``--graph``, ``--graph-url`` or a script's GraphServiceClient."""
+    return bool(o.graph or o.graph_url or o.graph_client is not None)
 
 
 def build_cloud_source(o: SourceOptions) -> CloudSource:
-    given = [x for x in (o.tenant, o.graph or None, o.graph_url) if x]
+    given = [x for x in (o.tenant, o.graph, o.graph_url, o.graph_client is not None) if x]
     if not given:
         raise UsageError("no cloud source: give --tenant FILE, --graph or --graph-url URL")
     if len(given) > 1:
@@ -109,15 +116,23 @@ def graph_http_factory(o: SourceOptions, tokens: Any = None) -> tuple[str, Calla
     from .sources.auth import cloud
     from .sources.graph_http import GraphHttp
 
-    if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
-        raise UsageError("--auth none is accepted only with a loopback --graph-url "
-                         "(http://127.0.0.1:PORT/v1.0)")
-    base = (o.graph_url or cloud(o.cloud).base_url).rstrip("/")
+    if o.graph_client is not None:
+        from .sources.msgraph_bridge import from_graph_service_client
+
+        if o.graph_url:
+            raise UsageError("give graph_client or graph_url, not both: the client's adapter has the base URL")
+        base, tokens = from_graph_service_client(o.graph_client)
+    else:
+        if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
+            raise UsageError("--auth none is accepted only with a loopback --graph-url "
+                             "(http://127.0.0.1:PORT/v1.0)")
+        base = (o.graph_url or cloud(o.cloud).base_url).rstrip("/")
     if urlparse(base).scheme not in ("http", "https"):
         raise UsageError(f"--graph-url must be an http(s) URL such as http://127.0.0.1:PORT/v1.0; got {base!r}")
     if base.startswith("http://") and not is_loopback_url(base):
         raise UsageError("refusing to talk to Graph over plain http on a non-loopback host; use https")
-    tokens = tokens if tokens is not None else _graph_tokens(o)
+    if tokens is None:
+        tokens = _graph_tokens(o)
     limit = o.max_concurrency or 16
     wait = o.max_throttle_wait if o.max_throttle_wait is not None else 600.0
     return base, lambda: GraphHttp(base, tokens, user_agent=f"reconciler/{__version__}", max_concurrency=limit,

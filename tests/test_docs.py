@@ -35,8 +35,14 @@ def test_every_command_has_help_and_is_in_the_readme(name, cmd):
 
 def test_public_surface_is_pinned():
     assert sorted(reconciler.__all__) == sorted([
-        "__version__", "BadInput", "CloudObject", "CloudSnapshot", "DirectoryError", "Finding", "OnPremObject",
-        "OnPremSource", "ReconcilerError", "Scenario", "UsageError", "match"])
+        "__version__", "Sources", "scan", "scan_async", "explain", "plan", "apply", "apply_async", "report",
+        "ApplyOptions", "ApplyReport", "Explanation", "NullProgress", "Plan", "PlanOptions", "Progress", "Report",
+        "ScanOutcome", "StepOutcome", "CloudObject", "CloudSnapshot", "Finding", "OnPremObject", "OnPremSource",
+        "Scenario", "match", "ReconcilerError", "UsageError", "BadInput", "UnsafePlan", "PlanMismatch",
+        "DriftDetected", "DirectoryError", "NetworkError", "AuthError", "PermissionDenied", "ConstraintViolation",
+        "ThrottledError"])
+    for name in reconciler.__all__:  # every public name resolves
+        assert getattr(reconciler, name) is not None, name
 
 
 def test_readme_has_the_two_commands():

@@ -79,7 +79,7 @@ def test_the_pipelines_are_folders():
     folders = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert {"core", "sources", "checks", "fixes", "history", "emulator", "cli"} <= folders
     root = {p.stem for p in PKG.glob("*.py")}
-    assert root <= {"__init__", "__main__", "wiring", "workflow", "config", "multiscan"}, root
+    assert root <= {"__init__", "__main__", "wiring", "workflow", "config", "multiscan", "library"}, root
 
 
 @pytest.mark.parametrize("path", PURE, ids=_module_name)

@@ -34,6 +34,7 @@ from .common import (
     handle_errors,
     output,
     source_options,
+    terminal_width,
 )
 
 FORMATS = ("table", "json", "csv", "md", "ldif")
@@ -163,11 +164,11 @@ def check_onprem(
     if plan_out is not None:
         _write_reanchor_plan(result, plan_out, quiet)
     with output(out) as stream:
-        render(result, fmt, stream)
+        render(result, fmt, stream, terminal_width() if out is None else None)
     if not quiet:
         for n in result.notes:
             err(f"note: {n}")
-        err(summary(result))
+        err(summary(result) + (". Details: --format json|md." if fmt == "table" and result.problems else ""))
     if check and result.has_errors:
         raise typer.Exit(1)
 
@@ -241,7 +242,7 @@ def ldif_changes(result: Any) -> str:
     return "\n".join(out) + "\n"
 
 
-def render(result: Any, fmt: str, out: TextIO) -> None:
+def render(result: Any, fmt: str, out: TextIO, width: int | None = None) -> None:
     import csv
 
     import orjson
@@ -259,7 +260,7 @@ def render(result: Any, fmt: str, out: TextIO) -> None:
     elif fmt == "ldif":
         out.write(ldif_changes(result))
     else:
-        _table(result, out)
+        _table(result, out, width)
 
 
 def _md(s: Any) -> str:
@@ -280,11 +281,22 @@ def _cut(s: str | None, n: int) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def _table(result: Any, out: TextIO) -> None:
-    if not result.problems:
-        out.write(f"no problems: {summary(result)}\n")
+CHECK_COLUMNS = ("SEVERITY", "RULE", "ATTRIBUTE", "VALUE", "PROPOSED", "KEEP", "DN")
+_CHECK_MIN = (8, 14, 17, 16, 10, 9, 16)
+
+
+def _table(result: Any, out: TextIO, width: int | None = None) -> None:
+    """Plain columns; on a terminal (``width``) they fit it: long values end in ``…``, PROPOSED and KEEP go
+    first when it is narrow; whole values in --format json/csv."""
+    from ..core.textfit import fit_table
+
+    if not result.problems:  # the result; the summary (counts) goes to stderr, once
+        out.write("no problems\n")
         return
-    out.write(f"{'SEVERITY':8} {'RULE':26} {'ATTRIBUTE':17} {'VALUE':38} {'PROPOSED':30} {'KEEP':9} DN\n")
-    out.writelines(f"{p.severity:8} {p.rule:26} {p.attribute:17} {_cut(p.value, 38):38} {_cut(p.proposed, 30):30} "
-                  f"{p.keep or '-':9} {p.dn}\n" for p in result.problems)
-    out.write(f"\n{summary(result)}. Details: --format json|md.\n")
+    rows = [(p.severity, p.rule, p.attribute, p.value or "-", p.proposed or "-", p.keep or "-", p.dn)
+            for p in result.problems]
+    if width is None:  # a pipe or a file: whole values, columns as wide as their longest cell
+        width = 10_000
+    keep, widths, cut = fit_table(CHECK_COLUMNS, rows, _CHECK_MIN, width, drop_order=(4, 5), per_column=1, fixed=0)
+    out.write(" ".join(f"{CHECK_COLUMNS[i]:{w}}" for i, w in zip(keep, widths)).rstrip() + "\n")
+    out.writelines(" ".join(f"{c:{w}}" for c, w in zip(r, widths)).rstrip() + "\n" for r in cut)

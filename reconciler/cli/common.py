@@ -30,8 +30,8 @@ GraphUrlOpt = Annotated[Optional[str], typer.Option(
     "--graph-url", help="Cloud source: a Graph-compatible base URL, e.g. the emulator's "
     "http://127.0.0.1:PORT/v1.0.", rich_help_panel="Cloud source")]
 AuthOpt = Annotated[str, typer.Option(
-    "--auth", help="environment|secret|certificate|device-code|azure-cli|managed-identity|"
-    "workload-identity|token|none (none: loopback --graph-url only).", rich_help_panel="Cloud source")]
+    "--auth", help="environment, secret, certificate, device-code, azure-cli, managed-identity, "
+    "workload-identity, token or none (none: loopback --graph-url only).", rich_help_panel="Cloud source")]
 TenantIdOpt = Annotated[Optional[str], typer.Option("--tenant-id", help="Entra tenant id (overrides AZURE_TENANT_ID).",
                                                     rich_help_panel="Cloud source")]
 ClientIdOpt = Annotated[Optional[str], typer.Option("--client-id", help="App (client) id (overrides AZURE_CLIENT_ID).",
@@ -153,6 +153,34 @@ def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
 
 
+def terminal_width() -> int | None:
+    """Columns of the terminal stdout writes to (``COLUMNS`` wins); None for a pipe or a file (whole values)."""
+    if not sys.stdout.isatty():
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
+def utf8_console() -> None:
+    """stdout/stderr in UTF-8 where the console allows it, else its own encoding with unknown characters
+    replaced (a legacy Windows code page must not turn "Müller" or "…" into a UnicodeEncodeError)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is None:
+            continue
+        encoding = (getattr(stream, "encoding", "") or "").lower().replace("-", "")
+        try:
+            if encoding in ("utf8", "utf8sig"):
+                continue
+            if sys.platform == "win32" or not stream.isatty():
+                reconfigure(encoding="utf-8", errors="replace")  # pipes and files: UTF-8, like every output file
+            else:
+                reconfigure(errors="replace")  # a terminal in a legacy locale: its encoding, "?" for the rest
+        except (OSError, ValueError):  # a closed or detached stream: leave it as it is
+            pass
+
+
 # ---------------------------------------------------------------- progress
 
 
@@ -202,3 +230,108 @@ class StderrProgress:
                 self._progress.console.print(message, markup=False, highlight=False)
             else:
                 typer.echo(message, err=True)
+
+
+# ---------------------------------------------------------------- help: readable metavars
+
+# option name -> metavar, where the type alone would say too little (<str>, <list[Path]>)
+_METAVARS = {"graph_url": "URL", "ldap": "URL", "notify": "URL", "health_url": "URL", "bind_dn": "DN",
+             "base_dn": "DN", "workdir": "DIR", "tenant_id": "ID", "client_id": "ID", "finding": "ID", "run": "ID",
+             "confirm": "STEP", "ldap_filter": "FILTER", "since": "WHEN", "max_age": "AGE", "checksum": "SHA256",
+             "port": "PORT", "latency_ms": "MS", "seed": "N", "tenant_name": "NAME", "last": "N"}
+
+
+# option name -> help panel, for options that do not set rich_help_panel= themselves
+_PANELS = {**dict.fromkeys(("format", "out", "quiet", "verbose", "db", "review", "check", "new_only", "notify"),
+                           "Output"),
+           **dict.fromkeys(("doit", "force", "max_deletes", "max_changes", "allow_reanchor", "allow_purge",
+                            "skip_drift", "checksum", "confirm", "assume_flags", "max_age"), "Safety")}
+
+
+def readable_metavars(command: Any) -> None:
+    """Give every option of ``command`` (recursively) a metavar an admin reads: FILE, URL, DN, N.
+
+    Typer would print the Python type (``<list[Path]>``, ``<str>``) and ``<bool>`` for flags; an option that
+    sets ``metavar=`` itself keeps it. Runs once per command tree, when the group is built.
+    """
+    for sub in getattr(command, "commands", {}).values():
+        readable_metavars(sub)
+    get_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        opt = get_help_option(ctx)
+        if opt is not None:
+            opt.metavar = ""
+            # unset, typer coerces the flag through pydantic (~0.1 s of imports) on every subcommand --help
+            opt.default = False
+        return opt
+
+    command.get_help_option = help_option
+    if not hasattr(command, "commands"):
+        import types
+
+        command.format_options = types.MethodType(_format_options_in_panels, command)
+    for p in command.params:
+        if p.param_type_name == "option" and getattr(p, "rich_help_panel", "") is None and p.name in _PANELS:
+            p.rich_help_panel = _PANELS[p.name]
+        if p.param_type_name == "argument":
+            p.metavar = p.metavar or (p.name or "").upper()  # KEY, PLAN_FILE: the name says it; no <path> beside it
+            p.display_type_rich = lambda ctx: None
+            continue
+        if p.param_type_name != "option" or p.metavar is not None:
+            continue
+        if p.is_flag:
+            p.metavar = ""
+            continue
+        name = p.name or ""
+        kind = _value_kind(p)
+        if name in _METAVARS:
+            p.metavar = _METAVARS[name]
+        elif kind == "path":
+            p.metavar = "DIR" if name.endswith("dir") else "FILE"
+        elif kind == "int":
+            p.metavar = "N"
+        elif kind == "float":
+            p.metavar = "SECONDS" if "wait" in name else "NUMBER"
+        else:
+            p.metavar = name.upper()
+
+
+def _format_options_in_panels(self: Any, ctx: Any, formatter: Any) -> None:
+    """Plain-text help with the options grouped as their ``rich_help_panel`` says (Cloud source, Output, Safety).
+
+    Typer's rich help draws the same panels but imports ~70 ms of rich modules on every ``--help``.
+    """
+    arguments: list[tuple[str, str]] = []
+    panels: dict[str, list[tuple[str, str]]] = {"Options": []}
+    for p in self.get_params(ctx):
+        record = p.get_help_record(ctx)
+        if record is None:
+            continue
+        if p.param_type_name == "argument":
+            arguments.append(record)
+        else:
+            panels.setdefault(getattr(p, "rich_help_panel", None) or "Options", []).append(record)
+    if arguments:
+        with formatter.section("Arguments"):
+            formatter.write_dl(arguments)
+    for name, records in panels.items():
+        if records:
+            with formatter.section(name):
+                formatter.write_dl(records)
+
+
+def _value_kind(p: Any) -> str:
+    """path | int | float | str for one option, from typer's type descriptor (or click's type)."""
+    from typing import get_args, get_origin
+
+    td = getattr(p, "type_descriptor", None)
+    if td is None:  # older typer: a click ParamType
+        name = getattr(getattr(p, "type", None), "name", "")
+        return {"path": "path", "integer": "int", "float": "float"}.get(name, "str")
+    ann = td.annotation
+    if get_origin(ann) is list and get_args(ann):
+        ann = get_args(ann)[0]
+    if td.is_path or ann is Path:
+        return "path"
+    return {int: "int", float: "float"}.get(ann, "str")

@@ -78,8 +78,11 @@ def serve(
 
     Example: reconciler emulator serve --tenant tenant.json --port 8400 --throttle graph
     """
-    from ..emulator import EmulatorConfig, create_app, serve_in_thread
-
+    try:
+        from ..emulator import EmulatorConfig, create_app, serve_in_thread
+    except ModuleNotFoundError as e:  # starlette / uvicorn: the emulator extra
+        raise UsageError(f"the emulator needs {e.name}, which a plain install leaves out: "
+                         "pip install 'entra-reconciler[emulator]'") from None
     try:
         config = EmulatorConfig(page_size=page_size, latency_ms=latency_ms,
                                 latency_per_object_ms=latency_per_object_ms,

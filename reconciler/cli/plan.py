@@ -112,6 +112,11 @@ def _ldap_opts(ldap: str | None, bind_dn: str | None, ldap_ca: Path | None, inse
     return source_options(ldap=[ldap] if ldap else [], bind_dn=bind_dn, ldap_ca=ldap_ca, insecure=insecure)
 
 
+def _notifier(quiet: bool) -> Any:
+    """Where apply's notes go (emitted .ps1/LDIF files, manual steps): stderr, or nowhere with -q."""
+    return (lambda _message: None) if quiet else err
+
+
 def _finish(report: Any, fmt: str, quiet: bool) -> None:
     """Print the outcomes, then exit with the report's code (4 drift, 1 failed steps)."""
     _print_report(report, fmt, quiet)
@@ -196,7 +201,7 @@ def apply(
                         force=force, skip_drift=skip_drift, confirm=tuple(steps or ()), max_age_days=max_age)
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
     report = _run_showing_steps(run_apply(plan_file, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), opts,
-                                          ps1=ps1, ldif=ldif, notify=err), fmt, quiet)
+                                          ps1=ps1, ldif=ldif, notify=_notifier(quiet)), fmt, quiet)
     _finish(report, fmt, quiet)
 
 
@@ -229,6 +234,6 @@ def undo(
         raise UsageError(f"unexpected arguments {' '.join(steps)}: name steps only after --confirm")
     src = _graph_opts(tenant, graph, graph_url, auth, tenant_id, client_id, certificate, cloud)
     report = _run_showing_steps(run_undo(run, db, src, _ldap_opts(ldap, bind_dn, ldap_ca, insecure), doit=doit,
-                                         ps1=ps1, notify=err, confirm=tuple(steps or ())), fmt, quiet)
+                                         ps1=ps1, notify=_notifier(quiet), confirm=tuple(steps or ())), fmt, quiet)
     _finish(report, fmt, quiet)
 

@@ -88,7 +88,8 @@ def _holder_label(f: Mapping[str, Any]) -> str:
     return f"{h['type']} {name} [{h['state']}{', synced' if h['synced'] else ''}]{more}"
 
 
-def render_findings(doc: Mapping[str, Any], fmt: str, out: TextIO, *, color: bool = False) -> None:
+def render_findings(doc: Mapping[str, Any], fmt: str, out: TextIO, *, color: bool = False,
+                    width: int | None = None) -> None:
     findings = doc["findings"]
     if fmt == "json":
         out.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -109,7 +110,7 @@ def render_findings(doc: Mapping[str, Any], fmt: str, out: TextIO, *, color: boo
     elif fmt == "html":
         out.write(_html_findings(doc))
     elif fmt == "table":
-        _table_findings(doc, out, color)
+        _table_findings(doc, out, color, width)
     else:  # pragma: no cover - the CLI validates the choice
         raise ValueError(fmt)
 
@@ -139,25 +140,50 @@ def _html_findings(doc: Mapping[str, Any]) -> str:
             "</tr></thead><tbody>" + "".join(rows) + "</tbody></table></body></html>\n")
 
 
-def _console(out: TextIO, color: bool) -> Any:
+def _console(out: TextIO, color: bool, width: int | None = None) -> Any:
+    """A console for ``out``: the terminal's width on a terminal, ``width`` when given, else wide (a pipe or a
+    file keeps whole values for grep)."""
     from rich.console import Console
 
-    return Console(file=out, force_terminal=color, no_color=not color, width=None if color else 400,
-                   highlight=False, soft_wrap=False)
+    return Console(file=out, force_terminal=color, no_color=not color,
+                   width=width if width is not None else (None if color else 400), highlight=False, soft_wrap=False)
 
 
-def _table_findings(doc: Mapping[str, Any], out: TextIO, color: bool) -> None:
+_SHORT_PROPERTY = {"UserPrincipalName": "UPN", "ProxyAddress": "proxy"}
+FINDING_COLUMNS = ("id", "scenario", "origin", "prop", "value", "object", "first holder", "source DN", "keep")
+#: narrowest each column gets, below 120 columns and from 120 on; id (a prefix `explain` and `plan --finding`
+#: accept), scenario, prop and keep never shrink
+_FINDING_MIN = {True: (8, 21, 7, 5, 16, 10, 12, 10, 6), False: (8, 21, 7, 5, 20, 10, 12, 10, 6)}
+#: left out first when the terminal is too narrow for every column
+_FINDING_DROP = (7, 8, 2, 5, 6)
+
+
+def _table_findings(doc: Mapping[str, Any], out: TextIO, color: bool, width: int | None = None) -> None:
+    """Findings as a table that fits the console (80, 120 columns, ...): columns shrink, long values end in
+    ``…``, and the least needed columns go first; ``--format json`` has every value whole."""
     from rich.table import Table
+    from rich.text import Text
 
-    con = _console(out, color)
-    t = Table(title=f"Sync conflicts — tenant {doc['tenant']}", show_lines=False, title_justify="left")
-    for col in ("id", "scenario", "origin", "property", "value", "object", "first holder", "source DN", "keep"):
-        t.add_column(col, overflow="fold")
-    for f in doc["findings"]:
-        t.add_row(f["id"][:12], f["scenario"], origins_label(f), f["conflict"]["property"], f["conflict"]["value"],
-                  object_label(f), _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-")
+    from ..core.textfit import fit_table
+
+    con = _console(out, color, width)
+    narrow = con.width < 120
+    rows = [(f["id"][:8] if con.width < 160 else f["id"][:12], f["scenario"],
+             origins_label(f), _SHORT_PROPERTY.get(f["conflict"]["property"], f["conflict"]["property"]),
+             f["conflict"]["value"],
+             f["object"].get("user_principal_name") or f["object"].get("display_name") or f["object"]["id"],
+             _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-")
+            for f in doc["findings"]]
+    keep, widths, cut = fit_table(FINDING_COLUMNS, rows, _FINDING_MIN[narrow], con.width, drop_order=_FINDING_DROP)
+    t = Table(title=Text(f"Sync conflicts — tenant {doc['tenant']}"), title_justify="left")
+    for i, w in zip(keep, widths):
+        t.add_column(FINDING_COLUMNS[i], width=w, no_wrap=True, overflow="ellipsis")
+    for r in cut:
+        t.add_row(*(Text(c) for c in r))
     con.print(t)
-    con.print(summary_line(doc["findings"]))
+    left_out = [FINDING_COLUMNS[i] for i in range(len(FINDING_COLUMNS)) if i not in keep]
+    con.print(Text(summary_line(doc["findings"]) + (f" (too narrow for: {', '.join(left_out)}; see --format json)"
+                                                    if left_out else "")))
 
 
 # --------------------------------------------------------------------------- explain
@@ -198,7 +224,7 @@ def explanation_rows(detail: Mapping[str, Any]) -> list[tuple[str, list[tuple[st
     return out
 
 
-def render_explanation(exp: Any, fmt: str, out: TextIO, *, color: bool = False) -> None:
+def render_explanation(exp: Any, fmt: str, out: TextIO, *, color: bool = False, width: int | None = None) -> None:
     if fmt == "json":
         out.write(orjson.dumps({"schema": "reconciler.explain/1", "key": exp.key, "resolved_as": exp.how,
                                 "notes": exp.notes, "findings": [
@@ -209,9 +235,8 @@ def render_explanation(exp: Any, fmt: str, out: TextIO, *, color: bool = False) 
         _md_explanation(exp, out)
         return
     from rich.markup import escape
-    from rich.table import Table
 
-    con = _console(out, color)
+    con = _console(out, color, width)
     for note in exp.notes:
         con.print(escape(note))
     for f in exp.findings:
@@ -222,14 +247,7 @@ def render_explanation(exp: Any, fmt: str, out: TextIO, *, color: bool = False) 
                   f"occurred {escape(str(c.get('occurred')))}; reported by {escape(origins_label(f))})")
         if c.get("description"):
             con.print(f"description: {escape(c['description'])}")
-        t = Table(show_lines=True)
-        t.add_column("attribute", style="bold")
-        for col in d.get("columns", ()):
-            t.add_column(col["title"], overflow="fold")
-        for label, cells in explanation_rows(d):
-            t.add_row(label, *[(f"[bold red]{escape(txt)}[/bold red] ◀" if hit else escape(txt))
-                               for txt, hit in cells])
-        con.print(t)
+        con.print(_explanation_table(d, con.width))
         for h in f["holders"]:
             con.print(f"holder {escape(h['id'])} matched on {', '.join(h['matched_on'])}")
         if f.get("keep"):
@@ -239,6 +257,32 @@ def render_explanation(exp: Any, fmt: str, out: TextIO, *, color: bool = False) 
             con.print(f"  • {escape(r)}")
         for ev in f.get("evidence") or ():
             con.print(f"  • evidence: {escape(ev)}")
+
+
+def _explanation_table(d: Mapping[str, Any], width: int) -> Any:
+    """Side by side, fitted to ``width``: every column shrinks alike, values end in ``…`` instead of folding."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..core.textfit import ellipsis, fit_table
+
+    cols = [c["title"] for c in d.get("columns", ())]
+    rows = explanation_rows(d)
+    mark = " ◀"
+    texts = [[label, *[txt + (mark if hit else "") for txt, hit in cells]] for label, cells in rows]
+    minimum = [max([len("attribute")] + [len(r[0]) for r in texts]), *([10] * len(cols))]
+    _keep, widths, _cut = fit_table(["attribute", *cols], texts, minimum, width)
+    t = Table(show_lines=True)
+    t.add_column("attribute", style="bold", width=widths[0], no_wrap=True)
+    for title, w in zip(cols, widths[1:]):
+        t.add_column(ellipsis(title, w), width=w, no_wrap=True, overflow="ellipsis")
+    for (label, cells), w_cells in zip(rows, [widths[1:]] * len(rows)):
+        out = [Text(label)]
+        for (txt, hit), w in zip(cells, w_cells):
+            lines = [ellipsis(line, w - len(mark)) if hit else ellipsis(line, w) for line in txt.split("\n")]
+            out.append(Text("\n".join(lines) + (mark if hit else ""), style="bold red" if hit else ""))
+        t.add_row(*out)
+    return t
 
 
 def _md_explanation(exp: Any, out: TextIO) -> None:

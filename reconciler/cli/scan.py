@@ -38,6 +38,7 @@ from .common import (
 )
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table|json|csv|md|html.")]
+ExplainFormatOpt = Annotated[str, typer.Option("--format", "-f", metavar="FMT", help="table|json|md.")]
 
 
 def _run_scan(opts, db: Optional[Path], quiet: bool, verbose: bool):  # type: ignore[no-untyped-def]
@@ -147,7 +148,7 @@ def explain(
     db: DbOpt = None,
     run: Annotated[Optional[str], typer.Option("--run", help="Explain from this run (default: latest).")] = None,
     tenant_name: Annotated[Optional[str], typer.Option("--tenant-name", help="Pick the tenant's latest run.")] = None,
-    fmt: FormatOpt = "table", out: OutOpt = None, quiet: QuietOpt = False, verbose: VerboseOpt = False,
+    fmt: ExplainFormatOpt = "table", out: OutOpt = None, quiet: QuietOpt = False, verbose: VerboseOpt = False,
 ) -> None:
     """Side-by-side view of one conflict: error object, every holder, their on-prem objects, and why.
 
@@ -213,6 +214,7 @@ def demo(
     with ExitStack() as stack:
         tenant_path = stack.enter_context(resources.as_file(data / "sample-tenant.json"))
         ldif_path = stack.enter_context(resources.as_file(data / "sample-onprem.ldif"))
+        keep = workdir is not None
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="reconciler-demo-")))
         workdir.mkdir(parents=True, exist_ok=True)
@@ -229,31 +231,49 @@ def demo(
         _heading(f"2. explain {first['id']}   (reconciler explain KEY)")
         exp = explain_uc(first["id"], doc["findings"], outcome.details, outcome.snapshot)
         render_explanation(exp, "table", sys.stdout, color=color)
-        _later_stages(db, workdir, tenant_path, ldif_path)
-        typer.echo("\nNext: `reconciler scan --tenant FILE --onprem FILE` (or --graph / --ldap) on your own data.")
+        _later_stages(db, workdir, tenant_path, ldif_path, quiet, keep)
+        if keep:
+            files = sorted(p.name for p in workdir.iterdir() if p.is_file() and not p.name.startswith("."))
+            typer.echo(f"\nThe demo's files are kept in {workdir}: {', '.join(files)}")
+        else:
+            typer.echo("\nThe demo worked in a temporary folder, removed now; `reconciler demo --workdir DIR` keeps "
+                       "its plan, review, PowerShell and LDIF files.")
+        typer.echo("Next: `reconciler scan --tenant FILE --onprem FILE` (or --graph / --ldap) on your own data.")
 
 
 def _heading(text: str) -> None:
     typer.echo(f"\n== {text}\n")
 
 
-def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path) -> None:
-    """plan -> dry-run apply -> report -> check-onprem, each through its own command."""
+def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path, quiet: bool = False,
+                  keep: bool = True) -> None:
+    """plan -> dry-run apply -> report -> check-onprem, each through its own command.
+
+    ``keep``: the files stay after the demo, so they are named with their paths; in a temporary folder
+    only their names are given (a path that is gone when the admin looks would mislead).
+    """
     from .checks import check_onprem
     from .plan import apply, plan
     from .report import report
 
     plan_path = workdir / "plan.json"
     _heading(f"3. plan -o {plan_path.name} --review plan.md   (inert JSON for review; nothing is changed)")
-    plan(db=db, out=plan_path, review=workdir / "plan.md", quiet=False)
-    typer.echo(f"plan written to {plan_path} and its review to {workdir / 'plan.md'}")
+    plan(db=db, out=plan_path, review=workdir / "plan.md", quiet=quiet)
+    if keep:
+        typer.echo(f"plan written to {plan_path} and its review to {workdir / 'plan.md'}")
+    else:
+        typer.echo("plan written to plan.json and its review to plan.md (in the demo's temporary folder)")
     _heading(f"4. apply {plan_path.name}   (dry run: re-reads every target, writes nothing)")
     try:
-        apply(plan_file=plan_path, tenant=tenant_path, db=db, quiet=False)
+        apply(plan_file=plan_path, tenant=tenant_path, db=db, quiet=quiet or not keep)
     except typer.Exit as e:  # a dry run reports waiting steps; the demo goes on
         if e.exit_code not in (0, 1, 4):
             raise
+    emitted = [p.name for p in (*sorted(workdir.glob("plan*.ps1")), workdir / "plan.ldif") if p.exists()]
+    if emitted and not keep:
+        typer.echo(f"steps for the admin written to {' and '.join(emitted)} (in the demo's temporary folder); "
+                   "run them, then `reconciler apply plan.json --confirm STEP`")
     _heading("5. report   (history: open / new / resolved since the last run)")
-    report(db=db)
+    report(db=db, quiet=quiet)
     _heading("6. check-onprem   (IdFix successor: on-prem rules, duplicates, values the cloud already holds)")
-    check_onprem(onprem=[ldif_path], tenant=tenant_path)
+    check_onprem(onprem=[ldif_path], tenant=tenant_path, quiet=quiet)

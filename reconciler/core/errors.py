@@ -92,9 +92,10 @@ class PlanMismatch(ReconcilerError):
 
 
 class DriftDetected(ReconcilerError):
-    """A target changed since the plan was made."""
+    """A target changed since the plan was made. ``report``: what apply did with the other steps, when known."""
 
     exit_code = 4
+    report: object = None
 
 
 class DirectoryError(ReconcilerError):

@@ -309,9 +309,9 @@ class OnPremIndex:
                     out.append(f"re-created in AD: {o.dn} has the same DN but a new anchor "
                                f"(objectGUID {o.object_guid}; cloud immutable id {obj.immutable_id})")
         if obj.sid:
-            o = self.by_sid.get(obj.sid.upper())
-            if o is not None and o.dn not in seen and (obj.kind is not ObjectKind.GROUP):
-                out.append(f"same SID {obj.sid} on-prem at {o.dn} with another anchor")
+            same_sid = self.by_sid.get(obj.sid.upper())
+            if same_sid is not None and same_sid.dn not in seen and (obj.kind is not ObjectKind.GROUP):
+                out.append(f"same SID {obj.sid} on-prem at {same_sid.dn} with another anchor")
         return out
 
 

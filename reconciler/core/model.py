@@ -6,6 +6,7 @@ Everything the matcher, planner and renderers need is here; nothing here does I/
 
 from __future__ import annotations
 
+import builtins
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -142,7 +143,7 @@ class ProvisioningError:
     description: str | None = None
     code: str | None = None
 
-    @property
+    @builtins.property  # the field above shadows the builtin inside this class body
     def normalized_property(self) -> str:
         return normalize_property(self.property)
 

@@ -289,7 +289,7 @@ class Emulator:
             sub, fault, sub_entry = self.process(sreq)
             if fault in ("reset", "slow"):  # a sub-request cannot reset the envelope's connection
                 sub = self.error(GraphError(504, "gatewayTimeout", "The gateway timed out. Please retry."),
-                                 sub_entry["request-id"], sub_entry["client-request-id"])
+                                 str(sub_entry["request-id"]), str(sub_entry["client-request-id"]))
             entry["resource_units"] += sub_entry["resource_units"]
             entry["objects"] += sub.objects
         self.stats["batch_items"] += 1

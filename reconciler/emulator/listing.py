@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -156,8 +157,8 @@ class Lister:
                 raise bad_request("Sorting not supported for current query without advanced query "
                                   "parameters.", "Request_UnsupportedQuery")
 
-    def _raw_page(self, coll: Collection, offset: int, top: int) -> tuple[list[dict[str, Any]], int | None]:
-        out: list[dict[str, Any]] = []
+    def _raw_page(self, coll: Collection, offset: int, top: int) -> tuple[builtins.list[dict[str, Any]], int | None]:
+        out: builtins.list[dict[str, Any]] = []
         order, i, n = coll.order, offset, len(coll.order)
         while i < n and len(out) < top:
             oid = order[i]
@@ -168,7 +169,7 @@ class Lister:
             i += 1
         return out, (i if i < n else None)
 
-    def _results(self, view: View, node: tuple[Any, ...] | None, p: dict[str, Any]) -> list[dict[str, Any]]:
+    def _results(self, view: View, node: tuple[Any, ...] | None, p: dict[str, Any]) -> builtins.list[dict[str, Any]]:
         key = (view.key, p["filter"], p["search"], p["orderby"], self.version())
         hit = self._cache.get(key)
         if hit is not None:
@@ -180,7 +181,7 @@ class Lister:
             self._cache.popitem(last=False)
         return objs
 
-    def _compute(self, view: View, node: tuple[Any, ...] | None, p: dict[str, Any]) -> list[dict[str, Any]]:
+    def _compute(self, view: View, node: tuple[Any, ...] | None, p: dict[str, Any]) -> builtins.list[dict[str, Any]]:
         if view.coll is not None:
             ids = candidates(node, view.coll) if node is not None else None
             pool: Any = (view.coll.objs[i] for i in view.coll.sort_ids(ids)) if ids is not None else view.coll
@@ -195,8 +196,8 @@ class Lister:
                       reverse=direction.strip().lower() == "desc")
         return objs
 
-    def _page(self, req: Req, view: View, p: dict[str, Any], objs: list[dict[str, Any]],
-              select: list[str] | None, nxt: int | None, count: int | None) -> Resp:
+    def _page(self, req: Req, view: View, p: dict[str, Any], objs: builtins.list[dict[str, Any]],
+              select: builtins.list[str] | None, nxt: int | None, count: int | None) -> Resp:
         ctx = view.context + (f"({','.join(select)})" if select else "")
         body: dict[str, Any] = {"@odata.context": f"{req.base}/$metadata#{ctx}"}
         if count is not None:

@@ -431,8 +431,8 @@ def candidates(node: tuple[Any, ...], coll: Any) -> set[str] | None:
         parts = [candidates(c, coll) for c in node[1]]
         return None if any(p is None for p in parts) else set().union(*parts)  # type: ignore[arg-type]
     if kind == "and":
-        parts = [p for p in (candidates(c, coll) for c in node[1]) if p is not None]
-        return set.intersection(*parts) if parts else None
+        found: list[set[str]] = [p for p in (candidates(c, coll) for c in node[1]) if p is not None]
+        return set.intersection(*found) if found else None
     if kind == "cmp" and node[1] == "eq" and isinstance(node[3], str):
         return _lookup(node[2], [node[3]], coll)
     if kind == "in" and all(isinstance(v, str) for v in node[2]):

@@ -23,7 +23,7 @@ steps in ``after`` order, never two steps on one target at the same time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,6 +128,7 @@ class ApplyOptions:
     concurrency: int = 8
     max_age_days: float = MAX_AGE_DAYS
     now: datetime | None = None  # the clock (tests); None: the real one
+    on_step: Callable[[StepOutcome], None] | None = field(default=None, compare=False)  # progress: each outcome
 
 
 # --------------------------------------------------------------------------- kind semantics
@@ -496,7 +497,10 @@ class _Run:
 
         async def one(s: Step) -> StepOutcome:
             async with self.lock_for(s), sem:
-                return await self.step(s)
+                outcome = await self.step(s)
+            if self.opts.on_step is not None:
+                self.opts.on_step(outcome)
+            return outcome
 
         return list(await asyncio.gather(*(one(s) for s in level)))
 
@@ -601,7 +605,7 @@ async def apply_plan(loaded: LoadedPlan, journal: Journal | None, writers: Mappi
         err2 = DriftDetected(f"{len(drifted)} step(s) skipped because their target changed since the plan was made "
                              f"or a guard refused it: {', '.join(drifted[:20])} (re-scan and plan again, or "
                              "--skip-drift to run the rest)")
-        err2.report = report  # type: ignore[attr-defined]
+        err2.report = report  # what the other steps did
         raise err2
     return report
 

@@ -202,8 +202,9 @@ def _fold(line: str, width: int = 76) -> list[str]:
 def ldif_line(attr: str, value: str | bytes | None, *, binary_b64: bool = False) -> list[str]:
     """``attr: value`` or ``attr:: base64``, folded. ``binary_b64``: value already is base64 of raw bytes."""
     if binary_b64:
-        base64.b64decode(str(value), validate=True)  # refuse to emit something that is not base64
-        return _fold(f"{attr}:: {value}")
+        text = value.decode("ascii") if isinstance(value, bytes) else str(value)
+        base64.b64decode(text, validate=True)  # refuse to emit something that is not base64
+        return _fold(f"{attr}:: {text}")
     raw = value if isinstance(value, bytes) else str(value or "").encode("utf-8")
     if _safe_string(raw):
         return _fold(f"{attr}: {raw.decode('ascii')}")

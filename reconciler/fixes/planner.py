@@ -496,7 +496,8 @@ def _twin(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
 
 
 def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str | None) -> str:
-    h, hid, anchor = F.h, F.holder["id"], F.source["immutable_id"]
+    source = F.source or {}  # the caller checked it has an anchor
+    h, hid, anchor = F.h, F.holder["id"], source["immutable_id"]
     # everything may_match needs, so apply can re-check it on a fresh read (guards.SourceFacts.from_expect)
     expect: dict[str, Any] = {"onPremisesImmutableId": h.get("onPremisesImmutableId"),
                               "userPrincipalName": h.get("userPrincipalName"), "userType": "Member",
@@ -519,7 +520,7 @@ def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str | None) -> st
                  expect=expect,
                  change={"onPremisesImmutableId": anchor},
                  undo={"onPremisesImmutableId": h.get("onPremisesImmutableId")},
-                 why=f"Hard match: stamp the source's anchor {anchor} ({F.source.get('dn')}) on the cloud-only "
+                 why=f"Hard match: stamp the source's anchor {anchor} ({source.get('dn')}) on the cloud-only "
                      "twin, so the next sync joins them instead of creating a duplicate.")
     if detour:
         last = b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, target, finding=F.id, after=[last],

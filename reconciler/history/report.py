@@ -154,7 +154,7 @@ def check_exit(report: Report, *, new_only: bool = False) -> int:
 # --------------------------------------------------------------------------- renderers
 
 
-def render_report(report: Report, fmt: str, out: TextIO, *, color: bool = False) -> None:
+def render_report(report: Report, fmt: str, out: TextIO, *, color: bool = False, width: int | None = None) -> None:
     if fmt == "json":
         out.write(orjson.dumps(report.doc, option=orjson.OPT_INDENT_2).decode() + "\n")
     elif fmt == "csv":
@@ -166,7 +166,7 @@ def render_report(report: Report, fmt: str, out: TextIO, *, color: bool = False)
 
         out.write(render_html(report))
     elif fmt == "table":
-        _table(report, out, color)
+        _table(report, out, color, width)
     else:  # pragma: no cover - the CLI validates the choice
         raise ValueError(fmt)
 
@@ -237,33 +237,50 @@ def _md(report: Report, out: TextIO) -> None:
             out.write("| " + " | ".join(_md_cell(x) for x in cells) + " |\n")
 
 
-def _table(report: Report, out: TextIO, color: bool) -> None:
+_SHORT_PROPERTY = {"UserPrincipalName": "UPN", "ProxyAddress": "proxy"}
+FINDING_COLUMNS = ("state", "stuck", "scenario", "reported by", "prop", "value", "object", "first seen", "id")
+_FINDING_MIN = (8, 5, 21, 7, 5, 16, 10, 10, 8)  # state, stuck, scenario, prop and id never shrink
+
+
+def _table(report: Report, out: TextIO, color: bool, width: int | None = None) -> None:
+    """Fitted to the terminal (or ``width``): long values end in ``…``, never fold mid-word; whole in json."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text as T
 
-    con = Console(file=out, force_terminal=color, no_color=not color, width=None if color else 160,
-                  highlight=False, soft_wrap=False)
+    from ..core.textfit import fit_table
+
+    con = Console(file=out, force_terminal=color, no_color=not color,
+                  width=width if width is not None else (None if color else 160), highlight=False, soft_wrap=False)
     s = Table(title="Sync conflict report")
-    for col in ("tenant", "last run", "open", "new", "reopened", "resolved", "stuck", "trend"):
-        s.add_column(col, justify="right" if col in ("open", "new", "reopened", "resolved", "stuck") else "left")
+    head = ("tenant", "last run", "open", "new", "reopened", "resolved", "stuck", "trend")
+    rows = []
     for t in report.tenants:
         c = t["counts"]
         run = (t["last_run"] or "-") + ("" if t["last_run_complete"] else " (incomplete)")
-        s.add_row(T(t["name"] or t["tenant"]), T(run), *(str(c[k]) for k in ("open", "new", "reopened", "resolved",
-                                                                       "stuck")),
-                  sparkline([p["open"] for p in t["trend"]]))
+        rows.append((t["name"] or t["tenant"], run, *(str(c[k]) for k in ("open", "new", "reopened", "resolved",
+                                                                          "stuck")),
+                     sparkline([p["open"] for p in t["trend"]])))
+    keep, widths, cut = fit_table(head, rows, (8, 10, 4, 3, 8, 8, 5, 5), con.width, drop_order=(7, 1))
+    for i, w in zip(keep, widths):
+        s.add_column(head[i], width=w, no_wrap=True, overflow="ellipsis",
+                     justify="right" if head[i] in ("open", "new", "reopened", "resolved", "stuck") else "left")
+    for r in cut:
+        s.add_row(*(T(x) for x in r))
     con.print(s)
     for t in report.tenants:
         if not t["findings"]:
             continue
+        frows = [(f["state"], "stuck" if f["stuck"] else "", f["scenario"], ", ".join(f.get("origins") or ()),
+                  _SHORT_PROPERTY.get(f["property"], f["property"]), f["value"],
+                  f["object"]["display_name"] or f["object"]["id"], f["first_seen"][:10], f["id"][:8])
+                 for f in t["findings"]]
+        keep, widths, cut = fit_table(FINDING_COLUMNS, frows, _FINDING_MIN, con.width, drop_order=(7, 1, 3, 6))
         ft = Table(title=T(t["name"] or t["tenant"]))
-        for col in ("state", "stuck", "scenario", "reported by", "property", "value", "object", "first seen", "id"):
-            ft.add_column(col, overflow="fold")
-        for f in t["findings"]:
-            ft.add_row(f["state"], "stuck" if f["stuck"] else "", f["scenario"], ", ".join(f.get("origins") or ()),
-                       T(f["property"]), T(f["value"]), T(f["object"]["display_name"] or f["object"]["id"]),
-                       f["first_seen"], f["id"][:12])
+        for i, w in zip(keep, widths):
+            ft.add_column(FINDING_COLUMNS[i], width=w, no_wrap=True, overflow="ellipsis")
+        for r in cut:
+            ft.add_row(*(T(x) for x in r))
         con.print(ft)
         c = t["counts"]
         for what in ("origin", "category"):

@@ -111,7 +111,7 @@ def build_credential(mode: str, *, tenant_id: str | None = None, client_id: str 
 
     _quiet_library_loggers()
 
-    common = {"authority": c.authority}
+    common: dict[str, Any] = {"authority": c.authority}
     builders: dict[str, Callable[[], Any]] = {
         "environment": lambda: _environment(ai, tenant, client, certificate, env, common,
                                             overridden=bool(tenant_id or client_id or certificate)),

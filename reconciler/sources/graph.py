@@ -150,6 +150,8 @@ class GraphSource:
 
     async def read(self, progress: Progress) -> CloudSnapshot:
         async with self._factory() as http:
+            if http.on_retry is None:
+                http.on_retry = progress.note  # -v (and a terminal) shows each retry and its wait
             try:
                 return await _Reader(self, http, progress).run()
             except DirectoryError as e:

@@ -63,6 +63,24 @@ _UNREADABLE: Any = object()  # a body that is not valid JSON (e.g. cut short)
 TIMEOUT_ENV = "RECONCILER_GRAPH_TIMEOUT"
 BACKOFF_CAP_ENV = "RECONCILER_GRAPH_BACKOFF_CAP"
 
+def _describe(e: Exception) -> str:
+    """A transport failure in words an admin reads (httpx puts no token or secret in these messages)."""
+    import socket
+
+    if not isinstance(e, httpx.ConnectError):
+        return type(e).__name__
+    chain: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and len(chain) < 10:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    if any(isinstance(x, ConnectionRefusedError) for x in chain) or "refused" in str(e).lower():
+        return "connection refused (nothing listens at that address and port)"
+    if any(isinstance(x, socket.gaierror) for x in chain):
+        return "the host name does not resolve"
+    return f"cannot connect ({str(e).strip()[:120] or type(e).__name__})"
+
+
 class GraphStatusError(NetworkError):
     """Graph answered with an unexpected status (after retries). Carries no secret."""
 
@@ -186,7 +204,8 @@ class GraphHttp:
                  max_attempts: int = 10, backoff_base: float = 0.5, backoff_cap: float | None = None,
                  max_throttle_wait: float = 600.0, timeout: float | None = None,
                  sleep: Callable[[float], Awaitable[None]] | None = None,
-                 rng: random.Random | None = None, user_agent: str = "reconciler") -> None:
+                 rng: random.Random | None = None, user_agent: str = "reconciler",
+                 connect_attempts: int = 3, on_retry: Callable[[str], None] | None = None) -> None:
         """Build a client.
 
         ``base_url``: the version root, e.g. ``https://graph.microsoft.com/v1.0`` or the
@@ -204,6 +223,10 @@ class GraphHttp:
         ``$RECONCILER_GRAPH_TIMEOUT`` else 60);
         ``max_throttle_wait``: total seconds one request may spend waiting on 429s.
         ``sleep``/``rng``: injectable for tests.
+        ``connect_attempts``: attempts when the connection itself fails (refused, no route, DNS): nobody is
+        listening, so a few quick tries (backoff capped at 2 s), not ``max_attempts`` with long backoff.
+        ``on_retry``: called with one line per retry (what failed, which attempt, how long it waits); the CLI
+        shows it with ``-v``.
         """
         self.base_url = base_url.rstrip("/")
         self._base = urlsplit(self.base_url)
@@ -224,6 +247,8 @@ class GraphHttp:
         self.max_throttle_wait = max_throttle_wait
         self._sleep = sleep or asyncio.sleep
         self._rng = rng or random.Random()
+        self.connect_attempts = max(1, connect_attempts)
+        self.on_retry = on_retry
         self._resume_at = 0.0  # monotonic time before which nobody sends (tenant-wide Retry-After)
         self._token_generation = 0  # bumped by each refresh: concurrent 401s refresh once, not once each
 
@@ -400,11 +425,15 @@ class GraphHttp:
                 resp = await self._send_once(method, url, content, headers, t.request_id, attempt)
             except _NETWORK_ERRORS as e:
                 self.counters.faults += 1
-                t.last = type(e).__name__
-                if not t.idempotent or attempt + 1 >= self.max_attempts:
+                t.last = _describe(e)
+                refused = isinstance(e, httpx.ConnectError)
+                limit = min(self.max_attempts, self.connect_attempts) if refused else self.max_attempts
+                if not t.idempotent or attempt + 1 >= limit:
                     break
                 self.counters.retries += 1
-                await self._sleep(self._backoff(attempt))
+                wait = min(2.0, self._backoff(attempt)) if refused else self._backoff(attempt)
+                self._tell(t, attempt, limit, wait)
+                await self._sleep(wait)
                 continue
             body = _loads(resp.content)
             status = resp.status_code
@@ -427,9 +456,15 @@ class GraphHttp:
                 return resp, body
             wait = self._retry_wait(t, resp, body, attempt)
             self.counters.retries += 1
+            self._tell(t, attempt, self.max_attempts, wait)
             await self._pause(wait)
         raise NetworkError(f"Graph {method} {version_relative(url)} failed: {t.last or 'no answer'} "
                            f"after {attempt + 1} attempt(s) (client-request-id: {t.request_id})")
+
+    def _tell(self, t: "_Try", attempt: int, limit: int, wait: float) -> None:
+        if self.on_retry is not None:
+            self.on_retry(f"Graph {t.method} {version_relative(t.url)}: {t.last}; attempt {attempt + 1} of {limit} "
+                          f"failed, retrying in {wait:.1f} s")
 
     async def _retry_unreadable(self, t: "_Try", attempt: int) -> bool:
         """A 2xx whose JSON is cut short: retry it like a 5xx (True), or give up (False)."""

@@ -70,7 +70,7 @@ async def open_writers(src: Any, ldap_opts: Any, *, doit: bool) -> AsyncIterator
     http = None
     ldap_writer = None
     try:
-        if src.graph or src.graph_url:
+        if src.graph or src.graph_url or getattr(src, "graph_client", None) is not None:
             if src.tenant:
                 raise UsageError("give only one cloud source: --tenant, --graph or --graph-url")
             from .graph import GraphWriter
