@@ -43,14 +43,15 @@ TENANT = "bench-tenant"
 def tenant(n: int) -> dict:
     users = [{"id": f"c-{i:06d}", "userPrincipalName": f"user{i}@contoso.com", "userType": "Member",
               "onPremisesImmutableId": None, "givenName": "U", "surname": str(i)} for i in range(n)]
-    return {"schema": "reconciler.tenant/1", "users": users,
+    return {"schema": "reconciler.tenant/1", "users": users, "roleAssignments": [], "roleEligibilitySchedules": [],
             "organization": {"id": TENANT, "verifiedDomains": [{"name": "contoso.com", "isDefault": True}]}}
 
 
 def plan(n: int) -> Plan:
     steps = tuple(Step(id=f"s{i + 1}", kind=StepKind.SET_IMMUTABLE_ID, executor=Executor.GRAPH,
                        target={"type": "user", "id": f"c-{i:06d}"},
-                       expect={"onPremisesImmutableId": None, "userPrincipalName": f"user{i}@contoso.com"},
+                       expect={"onPremisesImmutableId": None, "userPrincipalName": f"user{i}@contoso.com",
+                               "givenName": "U", "surname": str(i)},
                        change={"onPremisesImmutableId": f"ANCHOR{i:06d}=="}, undo={"onPremisesImmutableId": None})
                   for i in range(n))
     return Plan(tenant=TENANT, created="bench", scan_run=None, steps=steps)

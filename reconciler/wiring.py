@@ -151,8 +151,10 @@ def build_graph_source(o: SourceOptions) -> CloudSource:
     from .sources.graph import GraphSource
 
     origins = o.errors or ORIGIN_NAMES
+    if o.graph_client is not None and not o.health_url:  # a script's client: no ARM credential to ask
+        origins = tuple(n for n in origins if n != "health")
     tokens = None
-    if "health" in origins:  # one sign-in: ARM asks the Graph credential for the management scope
+    if "health" in origins and o.graph_client is None:  # one sign-in: ARM asks the Graph credential too
         if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
             graph_http_factory(o)  # the usual --auth none refusal, before any credential is built
         tokens = _graph_tokens(o)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from .core.errors import DirectoryError, UsageError
-from .core.explain import finding_detail, parse_error_text, resolve_key
+from .core.explain import ERROR_NAMES, finding_detail, parse_error_text, resolve_key
 from .core.matcher import forest_warnings, match, uncovered_reason, upn_origin
 from .core.model import CloudSnapshot, Finding, OnPremObject, OnPremSource, ScanResult, Scenario, fold
 from .fixes.planner import context_from_snapshot
@@ -49,7 +49,7 @@ def scan_snapshot(snapshot: CloudSnapshot, onprem: Sequence[OnPremSource]) -> tu
         for o in f.all_origins:
             by_origin[o] = by_origin.get(o, 0) + 1
     result.stats = {"objects": len(snapshot.objects),
-                    "onprem_objects": sum(len(s.objects) for s in onprem),
+                    "onprem_objects": sum(_read(s) for s in onprem),
                     "errors": len(findings),
                     "onprem_sources": [source_stats(s) for s in onprem],
                     "unverified_holders": unverified_stats(findings),
@@ -58,9 +58,14 @@ def scan_snapshot(snapshot: CloudSnapshot, onprem: Sequence[OnPremSource]) -> tu
     return result, details
 
 
+def _read(src: OnPremSource) -> int:
+    """Objects the source read (a scan keeps only those it needs in ``objects``)."""
+    return len(src.objects) if src.count is None else src.count
+
+
 def source_stats(src: OnPremSource) -> dict[str, Any]:
     """What one on-prem source holds, what it cannot link (by reason) and whether it is whole."""
-    return {"source": src.label, "objects": len(src.objects), "complete": src.complete,
+    return {"source": src.label, "objects": _read(src), "complete": src.complete,
             "incomplete": list(src.incomplete), "not_linkable": src.unlinkable(),
             "skipped_records": src.skipped}
 
@@ -77,34 +82,79 @@ def unverified_stats(findings: Sequence[Finding]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _onprem_values(sources: Sequence[OnPremSource]) -> Any:
-    """objectGUID -> the on-prem object's UPN, mail and SMTP values (for failures that name no value)."""
-    by_guid: dict[str, OnPremObject] = {}
-    for src in sources:
-        for o in src.objects:
-            if o.object_guid:
-                by_guid.setdefault(o.object_guid.casefold(), o)
+def _prepare(readers: Sequence[OnPremReader]) -> list[Any]:
+    """The on-prem side's cheap pass (runs beside the cloud read): an index per file, or a full read."""
+    from .sources.prefilter import Whole
 
+    out = []
+    for r in readers:
+        prepare = getattr(r, "prepare", None)
+        out.append(prepare() if prepare is not None else Whole(r.read(NullProgress())))
+    return out
+
+
+def _onprem_values(pending: Any) -> Any:
+    """objectGUID -> the on-prem object's UPN, mail and SMTP values (for failures that name no value).
+
+    ``pending`` is the on-prem pass still running beside the cloud read: the first call waits for it.
+    """
     def values(guid: str) -> list[str]:
-        o = by_guid.get(guid.casefold())
-        if o is None:
-            return []
-        return [v for v in (o.user_principal_name, o.mail, *o.smtp_addresses()) if v]
+        for p in pending.result():
+            o = p.by_guid(guid)
+            if o is not None:
+                return [v for v in (o.user_principal_name, o.mail, *o.smtp_addresses()) if v]
+        return []
     return values
 
 
 async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store | None,
                progress: Progress | None = None) -> ScanOutcome:
+    """Read the cloud and (at the same time) pass over the on-prem sources; keep on-prem only what matching needs.
+
+    On-prem input errors win over cloud errors, as when the on-prem side was read first.
+    """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     progress = progress or NullProgress()
-    sources = [r.read(progress) for r in onprem]
-    if hasattr(cloud, "onprem_values"):  # a targeted Graph read also looks up holders of these values
-        cloud.onprem_values = _onprem_values(sources)  # type: ignore[attr-defined]
+    pool = ThreadPoolExecutor(1, thread_name_prefix="onprem") if onprem else None
+    future = pool.submit(_prepare, onprem) if pool is not None else None
+    pending = asyncio.wrap_future(future) if future is not None else None
+    if hasattr(cloud, "onprem_values") and future is not None:  # a targeted Graph read also looks up holders
+        cloud.onprem_values = _onprem_values(future)  # type: ignore[attr-defined]
+    cloud_read = asyncio.ensure_future(cloud.read(progress))
     try:
-        snapshot = await cloud.read(progress)
+        prepared = await pending if pending is not None else []
+    except BaseException:
+        cloud_read.cancel()
+        await asyncio.gather(cloud_read, return_exceptions=True)
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False)
+    for r, p in zip(onprem, prepared):
+        progress.stage(f"reading {r.label}")
+        progress.advance(p.count, objects=p.count)
+    try:
+        snapshot = await cloud_read
     except DirectoryError as e:  # nothing half-read is matched or stored: earlier runs stay as they were
         if store is not None:
             e.args = (f"{e}; nothing was stored",)
         raise
+    sources: list[OnPremSource] = []
+    if prepared:
+        from .sources.prefilter import keys_for
+
+        progress.stage("reading the on-prem objects the errors need")
+        keys = keys_for(snapshot)
+        sources = [p.select(keys) for p in prepared]
+        for _ in range(3):  # failures found through their on-prem object bring its values and anchor
+            if not snapshot.error_records:
+                break
+            more = keys_for(snapshot, sources)
+            if more == keys:
+                break
+            keys, sources = more, [p.select(more) for p in prepared]
     progress.stage("matching")
     result, details = scan_snapshot(snapshot, sources)
     result.warnings += [f"{src.label}: {note}" for src in sources for note in src.notes]
@@ -142,7 +192,7 @@ def explain(key: str, findings: Sequence[Mapping[str, Any]], details: Mapping[st
     parsed = parse_error_text(key) if how.startswith("pasted error text") else None
     if parsed is not None:
         if parsed.error_name:
-            notes.append(f"{parsed.error_name}: {parsed.meaning}")
+            notes.append(f"{parsed.error_name}: {ERROR_NAMES[parsed.error_name]}")
         if parsed.value:
             notes.append(f"searched {parsed.property or 'UserPrincipalName, mail and proxyAddresses'} = "
                          f"{parsed.value}: {len(hits)} finding{'s' if len(hits) != 1 else ''}")

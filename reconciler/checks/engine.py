@@ -373,7 +373,7 @@ class Checker:
         self._labels: list[str] = []
         self._label_index: dict[str, int] = {}
         self._index: dict[str, dict[Any, Any]] = {ns: {} for ns in ("addr", "x", "nick", "target", "sam", "anchor")}
-        self._collided: list[tuple[str, str]] = []
+        self._collided: list[tuple[str, str | int]] = []
         self._own: dict[int, CloudObject] = {}
         self._messages: dict[str, str] = {}
 
@@ -395,7 +395,7 @@ class Checker:
             self._labels.append(label)
         return n
 
-    def _put(self, ns: str, key: str, packed: int, ordinal: int) -> None:
+    def _put(self, ns: str, key: str | int, packed: int, ordinal: int) -> None:
         d = self._index[ns]
         cur = d.setdefault(key, packed)
         if cur is packed:
@@ -584,7 +584,7 @@ class Checker:
             if ns == "anchor":
                 problems += self._anchor_group(key, self._index[ns][key])
             else:
-                problems += self._group(ns, key, self._index[ns][key])
+                problems += self._group(ns, str(key), self._index[ns][key])  # only anchor keys are ints
         if self._moved and "anchor-cloud-mismatch" in self.rules:
             problems += self._moved_problems()
         if len(self.rules) < len(RULES):

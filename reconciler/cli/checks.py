@@ -104,7 +104,9 @@ def run_checks(opts: Any, tlds: frozenset[str], progress: Any, rules: frozenset[
             _feed(checker, src.objects, src.label, progress)
     from datetime import UTC, datetime
 
-    return checker.finish(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    result = checker.finish(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    result.notes += [w for r in readers for w in getattr(r, "warnings", ())]
+    return result
 
 
 @app.command("check-onprem")

@@ -48,11 +48,7 @@ class ParsedErrorText:
     value: str | None
     message: str
     missing: tuple[str, ...]
-    error_name: str | None = None  # AttributeValueMustBeUnique, InvalidSoftMatch, ... when the text names one
-
-    @property
-    def meaning(self) -> str | None:
-        return ERROR_NAMES.get(self.error_name) if self.error_name else None
+    error_name: str | None = None  # AttributeValueMustBeUnique, InvalidSoftMatch, ... (ERROR_NAMES says what)
 
 
 # Entra Connect error names (Event 6941 "Error Name:", Connect Health, the portal) and what they mean.

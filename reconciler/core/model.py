@@ -386,6 +386,7 @@ class OnPremSource:
     incomplete: tuple[str, ...] = ()
     _gaps: dict[str, int] | None = field(default=None, repr=False, compare=False)
     _kinds: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    count: int | None = None  # objects read, when ``objects`` keeps only those a scan needs
 
     def _count(self) -> None:
         gaps: dict[str, int] = {}
@@ -414,18 +415,14 @@ class OnPremSource:
     def anchored(self, kind: str) -> bool:
         """Whether the source can link every object of ``kind`` ("user", "group", "contact") it holds.
 
-        A kind the source holds none of counts as anchored when the source links
-        every object it does hold (an export that simply had no groups); an
-        export without the link attributes (``-l`` omitted objectGUID, only DNs)
-        is anchored for nothing.
+        A source links a kind only when it holds objects of that kind and every one
+        carries the link attribute: an export filtered to users says nothing about
+        groups, and an export without the link attributes (``-l`` omitted
+        objectGUID, only DNs) is anchored for nothing.
         """
         if self._gaps is None:
             self._count()
-        gaps, kinds = self._gaps or {}, self._kinds or {}
-        if kinds.get(kind):
-            return not gaps.get(kind)
-        linked = sum(kinds.values()) - sum(gaps.values())
-        return linked > 0 and not gaps
+        return bool((self._kinds or {}).get(kind)) and not (self._gaps or {}).get(kind)
 
 
 @dataclass(frozen=True, slots=True)

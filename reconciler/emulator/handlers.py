@@ -143,17 +143,18 @@ def _containers(em: Emulator, oid: str) -> list[dict[str, Any]]:
     return groups + roles
 
 
-def transitive_member_of(kind: str) -> Handler:
-    """``/users/{id}/transitiveMemberOf`` (and groups): groups and directory roles, direct or nested."""
+def transitive_member_of(kind: str, cast: str | None = None) -> Handler:
+    """``/users/{id}/transitiveMemberOf`` (and groups): groups and directory roles, direct or nested; with an
+    OData cast (``/microsoft.graph.group``, ``/microsoft.graph.directoryRole``) only that type."""
     def handler(em: Emulator, req: Req, m: re.Match[str]) -> Resp:
         em.require(req, f"{kind}.read")
         if em.state.collections[kind + "s"].get(m["id"]) is None:
             raise not_found(m["id"])
-        items = _containers(em, m["id"])
+        items = [i for i in _containers(em, m["id"]) if cast is None or i["@odata.type"] == f"#microsoft.graph.{cast}"]
         plain = Req(req.method, req.path, {k: v for k, v in req.query.items() if k != "$select"}, req.headers,
                     req.body, req.base, req.token)  # $select applies per type below (groups and roles differ)
         resp = em.lister.list(plain, View("directoryObjects", "directoryObject", items=lambda: items,
-                                        key=f"tmo/{m['id']}"))
+                                        key=f"tmo/{cast}/{m['id']}"))
         if resp.body:
             select = [p.strip() for p in req.query["$select"].split(",")] if "$select" in req.query else None
             by_id = {i["id"]: i for i in items}
@@ -353,10 +354,10 @@ ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
     ("GET", re.compile(rf"groups/{_ID}"), "groups/{id}", _get("groups", "group", "group.read")),
     ("DELETE", re.compile(rf"groups/{_ID}"), "groups/{id}", _delete("groups", "deletedGroups", "group.delete")),
     ("GET", re.compile(rf"groups/{_ID}/members"), "groups/{id}/members", group_members),
-    ("GET", re.compile(rf"users/{_ID}/transitiveMemberOf"), "users/{id}/transitiveMemberOf",
-     transitive_member_of("user")),
-    ("GET", re.compile(rf"groups/{_ID}/transitiveMemberOf"), "groups/{id}/transitiveMemberOf",
-     transitive_member_of("group")),
+    *[("GET", re.compile(rf"{kind}s/{_ID}/transitiveMemberOf" + (rf"/microsoft\.graph\.{cast}" if cast else "")),
+       f"{kind}s/{{id}}/transitiveMemberOf" + (f"/microsoft.graph.{cast}" if cast else ""),
+       transitive_member_of(kind, cast))
+      for kind in ("user", "group") for cast in (None, "group", "directoryRole")],
     ("GET", re.compile(r"contacts"), "contacts", _list("contacts", "orgContact", "contact.read")),
     ("GET", re.compile(rf"contacts/{_ID}"), "contacts/{id}", _get("contacts", "orgContact", "contact.read")),
     ("DELETE", re.compile(rf"contacts/{_ID}"), "contacts/{id}", _delete("contacts", None, "contact.read")),

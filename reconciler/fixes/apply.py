@@ -161,12 +161,30 @@ class Gate:
     """The one way a writer's steps reach the directory: re-read, compare, guard, journal, execute, map errors."""
 
     def __init__(self, writer: Writer, journal: Journal | None, run_id: str | None, fingerprint: str,
-                 *, dry_run: bool) -> None:
+                 *, dry_run: bool, cloud: Writer | None = None) -> None:
         self.writer = writer
         self.journal = journal
         self.run_id = run_id
         self.fingerprint = fingerprint
         self.dry_run = dry_run
+        self.cloud = cloud  # the Graph reader, for the cloud twin an on-prem change reaches with the next sync
+
+    async def twin_verdict(self, step: Step, action: str) -> str | None:
+        """An on-prem step whose target names the cloud object its next sync changes (``target.cloud_id``):
+        that object is re-read and guarded like a direct write."""
+        t = step.target or {}
+        cid = t.get("cloud_id")
+        if step.executor is Executor.GRAPH or not cid:
+            return None
+        if self.cloud is None:
+            return ("guard roles_unknown: this on-prem change reaches cloud object "
+                    f"{_shown(str(cid))} with the next sync; pass the cloud source (--graph) so apply can re-check it")
+        proxy = Step(id=step.id, kind=step.kind, executor=Executor.GRAPH,
+                     target={"type": str(t.get("cloud_type") or "user"), "id": str(cid)})
+        twin = await self.cloud.read(proxy)
+        if twin is None:
+            return f"the cloud object {_shown(str(cid))} this change reaches no longer exists"
+        return guard_verdict(proxy, twin, action=action)
 
     async def read(self, step: Step) -> tuple[dict[str, Any] | None, StepOutcome | None]:
         """(the target as it is now, None) or (None, a failed outcome when it could not be read)."""
@@ -187,7 +205,7 @@ class Gate:
             return self._out(step, "done", "resumed: already applied before the interruption")
         diffs = expect_holds(step.expect, current)
         if not diffs:
-            refused = guard_verdict(step, current, action=action)
+            refused = guard_verdict(step, current, action=action) or await self.twin_verdict(step, action)
             diffs = [refused] if refused else []
         if diffs:
             self._journal_outcome(step, "drift", _subset(step, current), current, "; ".join(diffs), action)
@@ -372,7 +390,8 @@ class _Run:
         self.report = report
         self.states = journal.states(report.fingerprint) if journal else {}
         self.status: dict[str, str] = {}
-        self.gates = {ex: Gate(w, journal, report.run_id, report.fingerprint, dry_run=not opts.doit)
+        self.gates = {ex: Gate(w, journal, report.run_id, report.fingerprint, dry_run=not opts.doit,
+                               cloud=writers.get(Executor.GRAPH))
                       for ex, w in writers.items()}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -515,7 +534,8 @@ def confirmed_before(step: Step) -> dict[str, Any] | None:
     """The values an LDIF-applied ldap step replaced, known exactly because the emitted LDIF removes the old
     value by name (it fails if the directory held anything else); None when the plan did not record it."""
     out: dict[str, Any] = {}
-    expect = {k.lower(): v for k, v in step.expect.items()}
+    undo = {k.lower(): v for k, v in (step.undo or {}).items() if not isinstance(v, Mapping)}
+    expect = {**undo, **{k.lower(): v for k, v in step.expect.items()}}  # what the emitted LDIF was guarded by
     for attr, spec in step.change.items():
         if isinstance(spec, Mapping):
             continue  # add/remove of values: the inverse needs no before-value
@@ -675,7 +695,8 @@ async def undo_run(journal: Journal, writers: Mapping[Executor, Writer], run_id:
     undo_id = journal.start_run(fp, str(info["tenant_id"]), "undo", dry_run=not doit) if doit else None
     report = ApplyReport(undo_id, not doit, fp)
     report.undo_run = target_run  # type: ignore[attr-defined]
-    gates = {ex: Gate(w, journal, undo_id, fp, dry_run=not doit) for ex, w in writers.items()}
+    gates = {ex: Gate(w, journal, undo_id, fp, dry_run=not doit, cloud=writers.get(Executor.GRAPH))
+             for ex, w in writers.items()}
     for entry in entries:
         report.outcomes.append(await _undo_one(entry, gates, report, journal, undo_id, confirm))
     if undo_id is not None:

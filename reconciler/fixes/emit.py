@@ -247,10 +247,17 @@ def emit_ldif(steps: Sequence[Step], *, undo: bool = False) -> str:
         change = s.undo if undo else s.change
         if not change:
             continue
-        old = _undo_old(s) if undo else s.expect
+        old = _undo_old(s) if undo else _believed(s)
         out += [f"# {_safe_id(s.id)} {s.kind.value}{' (undo)' if undo else ''}", *ldif_line("dn", s.dn),
                 "changetype: modify", *_mods(change, old), ""]
     return "\n".join(out) + "\n"
+
+
+def _believed(s: Step) -> dict[str, Any]:
+    """What the step believes each single value holds now: its ``expect``, else the value its ``undo`` would
+    put back (the plan's reading of the current value). The LDIF swap is guarded by it."""
+    undo = {k: v for k, v in (s.undo or {}).items() if not isinstance(v, Mapping) and k in s.change}
+    return {**undo, **s.expect}
 
 
 def _undo_old(s: Step) -> dict[str, Any]:

@@ -45,6 +45,7 @@ __all__ = [
     "may_purge",
     "may_write",
     "names_agree",
+    "purge_concerns",
     "write_failures",
 ]
 
@@ -151,6 +152,9 @@ class TargetState:
     @property
     def who(self) -> str:
         name = self.user_principal_name or self.display_name or self.mail
+        mangled = self.id.replace("-", "")
+        if self.deleted and name and mangled and name.startswith(mangled):  # Graph prefixes a deleted UPN
+            name = name[len(mangled):]
         return f"{'deleted ' if self.deleted else ''}{self.type} {name} ({self.id})" if name \
             else f"{self.type} {self.id}"
 
@@ -267,14 +271,18 @@ def may_write(kind: StepKind, target: TargetState) -> Verdict:
     return fails[0] if fails else OK
 
 
-def may_purge(target: TargetState, *, allow_purge: bool, possibly_original: bool = False) -> Verdict:
-    """A purge of a licensed or mailbox-holding object, or one that may be the original, needs --allow-purge."""
-    if allow_purge:
-        return OK
+def purge_concerns(target: TargetState, *, possibly_original: bool = False) -> list[str]:
+    """Why purging ``target`` needs consent: licensed, may hold a mailbox, may be the original (empty: none)."""
     why = [w for w, on in (("it is licensed", target.licensed), ("it may hold a mailbox", target.may_hold_mailbox),
                            ("it may be the original account", possibly_original)) if on]
     if target.licences is None and target.type == "user":
         why.append("its licences are unknown")
+    return why
+
+
+def may_purge(target: TargetState, *, allow_purge: bool, possibly_original: bool = False) -> Verdict:
+    """A purge of a licensed or mailbox-holding object, or one that may be the original, needs --allow-purge."""
+    why = [] if allow_purge else purge_concerns(target, possibly_original=possibly_original)
     if not why:
         return OK
     return _no("purge_needs_allow_purge", f"{target.who} is not purged because {' and '.join(why)}: it stays "

@@ -34,6 +34,7 @@ from .guards import (
     match_failures,
     match_mode,
     may_purge,
+    purge_concerns,
     write_failures,
 )
 from .remedies import HANDLED as REMEDY_SCENARIOS
@@ -441,13 +442,14 @@ def _remove_duplicate(opts: PlanOptions, b: _Builder, F: _F, after: Sequence[str
     if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_SYNCED_OBJECT, dup)):
         return None
     older = _older(F.o, F.h)
-    consent = may_purge(replace(dup, deleted=True), allow_purge=opts.allow_purge, possibly_original=older is True)
-    if not consent.ok:
-        b.refuse(F.id, consent.guard or "purge_needs_allow_purge",
-                 f"{purpose} needs the synced duplicate purged, and " + consent.reason)
-        b.warnings.append(f"finding {F.id}: nothing planned: {purpose.lower()} needs the purge of {dup.who}, "
-                          "which needs --allow-purge (it would stay in the recycle bin and the next sync would "
-                          "restore it)")
+    concerns = [] if opts.allow_purge else purge_concerns(dup, possibly_original=older is True)
+    if concerns:
+        b.refuse(F.id, "purge_needs_allow_purge",
+                 f"{purpose} needs the synced duplicate {dup.who} removed and purged (left in the recycle bin it "
+                 f"still holds the anchor, and the next sync would restore it), but {' and '.join(concerns)}: "
+                 "nothing is planned. Check it holds nothing to keep, then plan again with --allow-purge")
+        b.warnings.append(f"finding {F.id}: not planned: {purpose.lower()} needs the purge of {dup.who}, which "
+                          "needs --allow-purge (see refusals)")
         return None
     o = F.o
     params = {"SourceAnchor": anchor, "ObjectType": otype.capitalize()}
@@ -774,14 +776,17 @@ _MATCHING = frozenset({"cloud_only_twin", "orphaned_holder"})
 
 
 def _selected(f: Mapping[str, Any], opts: PlanOptions) -> bool:
-    if opts.scenarios and f.get("scenario") not in opts.scenarios:
+    if opts.scenarios and str(f.get("scenario")) not in opts.scenarios:
         return False
     return not opts.findings or any(f["id"] == x or (len(x) >= 6 and f["id"].startswith(x)) for x in opts.findings)
 
 
 def _source_key(f: Mapping[str, Any]) -> str:
-    src = f.get("source") or {}
-    return str(src.get("immutable_id") or src.get("dn") or f"object {(f.get('object') or {}).get('id')}")
+    src: Mapping[str, Any] = f["source"] if isinstance(f.get("source"), Mapping) else {}
+    obj: Mapping[str, Any] = f["object"] if isinstance(f.get("object"), Mapping) else {}
+    if not (src.get("dn") or src.get("immutable_id")):
+        return f"the source of object {obj.get('id')}"
+    return f"{src.get('dn') or '(DN unknown)'} (anchor {src.get('immutable_id')})"
 
 
 def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -> dict[str, str]:
@@ -792,8 +797,9 @@ def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -
     """
     by_target: dict[str, list[Mapping[str, Any]]] = {}
     for f in findings:
-        holder = (f.get("holders") or [None])[0] or {}
-        if f.get("scenario") in _MATCHING and holder.get("id"):
+        holders = f.get("holders")
+        holder = holders[0] if isinstance(holders, list) and holders else None
+        if str(f.get("scenario")) in _MATCHING and isinstance(holder, Mapping) and holder.get("id"):
             by_target.setdefault(str(holder["id"]), []).append(f)
     same: dict[str, str] = {}
     for tid, fs in by_target.items():
@@ -801,8 +807,7 @@ def _one_target_one_source(findings: Sequence[Mapping[str, Any]], b: _Builder) -
         for f in fs:
             sources.setdefault(_source_key(f), []).append(str(f["id"]))
         if len(sources) > 1:
-            names = "; ".join(f"{(f.get('source') or {}).get('dn') or _source_key(f)} (finding {f['id']})"
-                              for f in fs)
+            names = "; ".join(f"{_source_key(f)} (finding {f['id']})" for f in fs)
             for f in fs:
                 b.refuse(str(f["id"]), "ambiguous_target", f"the cloud account {tid} is claimed by "
                          f"{len(sources)} on-prem sources: {names}. Decide which person it belongs to, fix the "
@@ -826,7 +831,8 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
     elif ctx.eligible is None:
         b.warnings.append("role eligibility (PIM) is not readable: no write onto a cloud object is planned "
                           "(guard eligibility_unknown); grant RoleManagement.Read.Directory and scan again")
-    selected = [f for f in findings if isinstance(f, Mapping) and f.get("id") and _selected(f, opts)]
+    selected = [f for f in findings if isinstance(f, Mapping) and isinstance(f.get("id"), str) and f["id"]
+                and _selected(f, opts)]
     refused_before = {r.finding for r in b.refusals}
     same = _one_target_one_source(selected, b)
     ambiguous = {r.finding for r in b.refusals} - refused_before
@@ -846,7 +852,8 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
             continue
         b.begin()
         try:
-            F = _F(f, details.get(fid) or {}, ctx)
+            detail = details.get(fid) if isinstance(details, Mapping) else None
+            F = _F(f, detail if isinstance(detail, Mapping) else {}, ctx)
             for ref, role in ((F.obj, "object"), (F.holder, "holder")):
                 a = F.attrs(role)
                 if ref.get("id"):
@@ -855,7 +862,7 @@ def make_plan(findings: Sequence[Mapping[str, Any]], details: Mapping[str, Mappi
             if remedy is not None:
                 remedy(ctx, opts, b, F)
             else:  # the non-duplicate scenarios (remedies.py), in the same transaction and refusal handling
-                plan_remedy(f, details.get(fid) or {}, ctx, opts, b)
+                plan_remedy(f, F.detail, ctx, opts, b)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             b.rollback()
             b.refuse(fid, "plan_error", f"the stored finding could not be planned ({type(e).__name__}: {e}); "
@@ -906,7 +913,7 @@ def plan_reanchors(moves: Sequence[Mapping[str, Any]], ctx: TenantContext, opts:
             b.refuse(fid, "anchor_changed", f"the cloud user's immutable id is no longer {iid}: check again")
             continue
         state = target_state(ctx, target, str(target["id"]), "user")
-        source = m.get("source") if isinstance(m.get("source"), Mapping) else {}
+        source: Mapping[str, Any] = m["source"] if isinstance(m.get("source"), Mapping) else {}
         facts = SourceFacts.from_onprem({**source, "distinguishedName": dn})
         if not b.refuse_all(fid, match_failures(facts, state, Flags(ctx.features), opts, reanchor=True)):
             continue

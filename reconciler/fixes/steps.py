@@ -353,7 +353,7 @@ def check_step(step: Step) -> str | None:
         if bad:
             return bad
     target = step.target or {}
-    for k in ("id", "dn", "type", "object", "name"):
+    for k in ("id", "dn", "type", "object", "name", "cloud_id", "cloud_type"):
         v = target.get(k)
         if v is not None and (not isinstance(v, str) or _bad_text(v, f"target.{k}")):
             return _bad_text(v, f"target.{k}") if isinstance(v, str) else f"target.{k} must be a string"

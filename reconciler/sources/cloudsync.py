@@ -185,6 +185,10 @@ def modified_values(d: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def failure_records(items: Iterable[Mapping[str, Any]], since: datetime | None,
                     until: datetime | None = None) -> tuple[list[ErrorRecord], list[str]]:
     """Cloud Sync failures -> matcher records, the newest occurrence of each repeated failure only."""
@@ -193,8 +197,8 @@ def failure_records(items: Iterable[Mapping[str, Any]], since: datetime | None,
     for n, d in enumerate(items):
         if not isinstance(d, Mapping) or not is_cloud_sync_failure(d, since, until):
             continue
-        src = d.get("sourceIdentity") if isinstance(d.get("sourceIdentity"), Mapping) else {}
-        tgt = d.get("targetIdentity") if isinstance(d.get("targetIdentity"), Mapping) else {}
+        src: Mapping[str, Any] = _mapping(d.get("sourceIdentity"))
+        tgt: Mapping[str, Any] = _mapping(d.get("targetIdentity"))
         info = _get(d, "provisioningStatusInfo", "errorInformation") or {}
         code = str(info.get("errorCode") or "") if isinstance(info, Mapping) else ""
         reason = str(info.get("reason") or "") if isinstance(info, Mapping) else ""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..core.model import ORIGINS, CloudSnapshot, OnPremObject, OnPremSource
 from .base import Progress
-from .onprem import iter_onprem_file, read_onprem_file
+from .onprem import ReadReport, iter_onprem_file, read_onprem_file
 from .tenantfile import read_tenant_file
+
+if TYPE_CHECKING:
+    from .prefilter import Selectable
 
 __all__ = ["TenantFileSource", "OnPremFileReader"]
 
@@ -31,6 +34,7 @@ class OnPremFileReader:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.label = str(self.path)
+        self.warnings: list[str] = []  # what iter_objects noticed about the file, once it has been read
 
     def read(self, progress: Progress) -> OnPremSource:
         progress.stage(f"reading {self.path.name}")
@@ -38,6 +42,21 @@ class OnPremFileReader:
         progress.advance(len(src.objects), objects=len(src.objects))
         return src
 
+    def prepare(self) -> "Selectable":
+        """The scan's cheap pass (LDIF: index only; csvde: read in full); ``.select(keys)`` keeps what is needed."""
+        if self.path.suffix.casefold() in (".ldif", ".ldf"):
+            from .prefilter import index_ldif_elsewhere
+
+            return index_ldif_elsewhere(self.path)
+        from .prefilter import Whole
+
+        return Whole(read_onprem_file(self.path))
+
     def iter_objects(self, progress: Progress) -> Iterator[OnPremObject]:
-        """Stream the objects (flat memory for single-pass consumers such as check-onprem)."""
-        return iter_onprem_file(self.path)
+        """Stream the objects (flat memory for single-pass consumers such as check-onprem); what the reader
+        noticed about the file (cut off, a size limit, type names instead of values) is in ``warnings``
+        once the stream is exhausted."""
+        report = ReadReport()
+        yield from iter_onprem_file(self.path, report)
+        self.warnings = [f"{self.label}: incomplete export: {why}; objects beyond it were not checked"
+                         for why in report.incomplete] + [f"{self.label}: {n}" for n in report.notes]

@@ -50,6 +50,19 @@ def odata_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+PIM = "PIM role eligibility"
+
+
+def no_pim_licence(body: Any) -> bool:
+    """Graph's answer for a tenant without the licence PIM needs (400 ``AadPremiumLicenseRequired``, "The tenant
+    needs an AAD Premium 2 license."): there is no eligibility at all, which is known, not unknown."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return False
+    text = f"{err.get('code') or ''} {err.get('message') or ''}".casefold()
+    return "aadpremiumlicenserequired" in text or "premium 2 license" in text or "p2 license" in text
+
+
 @dataclass(frozen=True, slots=True)
 class Collection:
     key: str  # tenant-file key
@@ -256,7 +269,7 @@ class _Reader:
         features = self.features(*got["sync"])
         assignments, eligibility, directory, groups, *_ = await gather_all(
             self.optional_list(*got["assignments"], "active role assignments"),
-            self.optional_list(*got["eligibility"], "PIM role eligibility"),
+            self.optional_list(*got["eligibility"], PIM),
             self.directory_roles(*got["roles"]), self.role_group_members(*got["rolegroups"]),
             *(self.errors_in(c, *got["err-" + c.key]) for c in _ACTIVE if "err-" + c.key in got))
         if assignments is None and directory is None:
@@ -300,6 +313,10 @@ class _Reader:
         return dict(feats) if isinstance(feats, dict) else None
 
     async def optional_list(self, req: BatchRequest, resp: BatchResponse, what: str) -> list[dict[str, Any]] | None:
+        if what == PIM and no_pim_licence(resp.body):
+            # PIM does not exist without the licence: nobody can be eligible (read, none), not "unknown"
+            self.note(f"{what}: the tenant has no Entra ID P2 / ID Governance licence, so nobody is eligible")
+            return []
         if not 200 <= resp.status < 300:
             why = "not permitted" if resp.status == 403 else f"HTTP {resp.status}"
             self.note(f"{what} unknown ({why}); the hard-match guard will say so")

@@ -148,10 +148,14 @@ class HealthError:
         return _text(self.raw.get("modifiedOrRemovedAttributeValue"))
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def decode(item: Mapping[str, Any], bucket: str | None = None) -> HealthError:
     """One MergedExportError -> :class:`HealthError` (never raises on missing fields: they stay None)."""
-    incoming = item.get("incomingObject") if isinstance(item.get("incomingObject"), Mapping) else {}
-    existing = item.get("existingObject") if isinstance(item.get("existingObject"), Mapping) else {}
+    incoming: Mapping[str, Any] = _mapping(item.get("incomingObject"))
+    existing: Mapping[str, Any] = _mapping(item.get("existingObject"))
     etype = _text(item.get("type")) or ""
     attribute = _text(item.get("attributeName"))
     value = _text(item.get("attributeValue"))

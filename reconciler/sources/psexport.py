@@ -22,6 +22,7 @@ import binascii
 import csv
 import io
 import re
+import struct
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -173,7 +174,7 @@ def _object(cells: dict[str, str], names: list[str], low: list[str], row: list[s
         elif key == "objectsid":
             try:
                 attrs[key] = [sid_str_to_bytes(v)]
-            except ValueError:
+            except (ValueError, OverflowError, struct.error):
                 raise BadInput(path, f"{name} is not a SID (S-1-5-...): {v[:60]!r}", line=line) from None
         elif key == "proxyaddresses":
             attrs[key] = [p.encode("utf-8") for p in _split_multi(v)]

@@ -139,3 +139,10 @@ def test_pasted_text_with_a_value_nobody_holds_exits_1(tmp_path: Path):
     r = _explain(tmp_path, "[UserPrincipalName nobody@contoso.com;]")
     assert r.exit_code == 1
     assert "searched UserPrincipalName = nobody@contoso.com: 0 findings" in json.loads(r.stdout)["notes"]
+
+
+def test_check_onprem_warns_about_an_incomplete_export():
+    ldif = ERRORS.parent / "ldapsearch" / "ad-groups-sizelimit-knox.ldif"
+    r = run("check-onprem", "--onprem", str(ldif))
+    assert r.exit_code == 0, r.output
+    assert f"note: {ldif}: incomplete export: ldapsearch reported 'result: 4 Size limit exceeded'" in r.stderr

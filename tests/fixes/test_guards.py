@@ -224,3 +224,10 @@ def test_source_facts_from_expect_round_trip_the_names_a_match_relied_on():
     assert may_match(SourceFacts.from_expect(expect), user(), Flags(FEATURES)).ok
     assert may_match(SourceFacts.from_expect(expect), user(givenName="Leonie"), Flags(FEATURES)).guard == \
         "names_disagree"
+
+
+def test_who_names_a_deleted_user_by_its_real_upn_not_graphs_mangled_one():
+    oid = "9d9b0718-c51b-4d01-82a6-27f5b10463f4"
+    t = TargetState.from_graph({"id": oid, "userPrincipalName": oid.replace("-", "") + "grace@contoso.com",
+                                "deletedDateTime": "2026-11-01T00:00:00Z"}, roles=(), eligible_roles=())
+    assert t.who == f"deleted user grace@contoso.com ({oid})"

@@ -155,7 +155,10 @@ def test_powershell_every_value_is_one_single_quoted_literal(specs):
     assert not _nodes(tree.root_node, {"expandable_string_literal", "sub_expression", "expandable_here_string_literal"})
     assert {n.text.decode() for n in _nodes(tree.root_node, {"variable"})} <= _ALLOWED_VARIABLES
     commands = [n.text.decode() for n in _nodes(tree.root_node, {"command_name"})]
-    want_commands, want_literals = ["Set-StrictMode"], ["Stop"]
+    from reconciler.fixes.emit import HOSTS, host_of
+
+    head = [ln.split()[0] for ln in HOSTS[host_of(steps[0].kind)][1] if not ln.startswith("#")]  # import/connect
+    want_commands, want_literals = [*head, "Set-StrictMode"], ["Stop"]
     for s, (shape, vals, _) in zip(steps, specs, strict=True):
         _, names, cmds = _PS_STEPS[shape]
         want_commands += cmds + ["Write-Host"]

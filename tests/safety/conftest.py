@@ -41,6 +41,7 @@ def writes_to(emu: Emu, oid: str) -> list[dict[str, Any]]:
 
 
 def grant_direct(emu: Emu, oid: str, role: str = GLOBAL_ADMIN, scope: str = "/") -> None:
+    emu.em.state.version += 1  # a change the emulator's listing cache must see
     emu.em.state.role_assignments.append({"id": f"ra-{oid}-{len(emu.em.state.role_assignments)}",
                                           "principalId": oid, "roleDefinitionId": role, "directoryScopeId": scope})
 
@@ -48,6 +49,7 @@ def grant_direct(emu: Emu, oid: str, role: str = GLOBAL_ADMIN, scope: str = "/")
 def grant_via_group(emu: Emu, oid: str, role: str = GLOBAL_ADMIN, *, nested: bool = False) -> None:
     """A role-assignable group holds the role; the account is a member (through a nested group if asked)."""
     groups = emu.em.state.collections["groups"]
+    emu.em.state.version += 1
     n = len(groups)
     inner = {"id": f"grp-inner-{n}", "displayName": f"Team {n}", "members": [oid], "isAssignableToRole": False,
              "securityEnabled": True, "mailEnabled": False}
@@ -60,12 +62,14 @@ def grant_via_group(emu: Emu, oid: str, role: str = GLOBAL_ADMIN, *, nested: boo
 
 
 def grant_eligible(emu: Emu, oid: str, role: str = GLOBAL_ADMIN) -> None:
+    emu.em.state.version += 1
     emu.em.state.role_eligibility.append({"id": f"re-{oid}", "principalId": oid, "roleDefinitionId": role,
                                           "directoryScopeId": "/", "memberType": "Direct", "status": "Provisioned"})
 
 
 def grant_directory_role(emu: Emu, oid: str) -> None:
     """The legacy directoryRoles membership (what /directoryRoles/{id}/members and memberOf show)."""
+    emu.em.state.version += 1
     emu.em.state.roles.append({"id": f"dr-{oid}", "displayName": "Global Administrator",
                                "roleTemplateId": GLOBAL_ADMIN, "members": [oid]})
 

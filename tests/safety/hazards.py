@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import random
+import struct
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.core.model import OnPremObject, OnPremSource
@@ -93,8 +96,9 @@ class Tenant:
 
     def onprem(self, *, dn: str, guid: str | None, given: str | None, sn: str | None, upn: str | None = None,
                mail: str | None = None, proxies: tuple[str, ...] = (), cls: str = "user", base: str = BASE_DN,
-               disabled: bool = False, display: str | None = None) -> OnPremObject:
-        o = OnPremObject(dn=dn, object_class=cls, object_guid=guid, given_name=given, sn=sn, user_principal_name=upn,
+               disabled: bool = False, display: str | None = None, sid: str | None = None) -> OnPremObject:
+        o = OnPremObject(dn=dn, object_class=cls, object_guid=guid, object_sid=sid, given_name=given, sn=sn,
+                         user_principal_name=upn,
                          mail=mail, proxy_addresses=proxies, sam_account_name=(upn or dn).split("@")[0][:20],
                          display_name=display if display is not None else " ".join(x for x in (given, sn) if x),
                          user_account_control=514 if disabled else 512, when_created="2026-11-19T22:00:00Z",
@@ -117,7 +121,7 @@ class Tenant:
         if how == "directoryRoles":
             role = {"id": _guid(rng), "displayName": f"Global Administrator {n}", "roleTemplateId": GLOBAL_ADMIN,
                     "members": [oid]}
-            self.doc["directoryRoles"].append(role)
+            self.doc.setdefault("directoryRoles", []).append(role)
             return
         principal = oid
         if how in ("group", "eligible_group"):
@@ -129,9 +133,22 @@ class Tenant:
         scope = f"/administrativeUnits/{_guid(rng)}" if how == "au" else "/"
         role = CUSTOM_ROLE if how == "custom" else rng.choice((GLOBAL_ADMIN, HELPDESK_ADMIN))
         entry = {"id": f"ra-{n}", "principalId": principal, "roleDefinitionId": role, "directoryScopeId": scope}
-        self.doc["roleEligibilitySchedules" if how.startswith("eligible") else "roleAssignments"].append(entry)
+        self.doc.setdefault("roleEligibilitySchedules" if how.startswith("eligible") else "roleAssignments",
+                            []).append(entry)
 
     # ------------------------------------------------------------------ using
+
+    def write(self, folder: Path) -> tuple[Path, list[Path]]:
+        """The tenant file and one LDIF export per source, as `reconciler scan --tenant --onprem` reads them."""
+        folder.mkdir(parents=True, exist_ok=True)
+        tenant = folder / "tenant.json"
+        tenant.write_text(json.dumps(self.doc, indent=1))
+        out = []
+        for src in self.sources:
+            path = folder / src.label
+            path.write_text("\n".join(_ldif(o) for o in src.objects), encoding="utf-8")
+            out.append(path)
+        return tenant, out
 
     def snapshot(self) -> Any:
         return tenant_from_document(copy.deepcopy(self.doc), "<hazards>")
@@ -144,6 +161,35 @@ class Tenant:
     def plan(self, opts: PlanOptions = PlanOptions()) -> Plan:
         snap, findings, details = self.scan()
         return make_plan(findings, details, context_from_snapshot(snap), opts, created="hazards")
+
+
+_CLASSES = {"user": ("top", "person", "organizationalPerson", "user"), "group": ("top", "group"),
+            "contact": ("top", "person", "organizationalPerson", "contact")}
+
+
+def _sid_bytes(sid: str) -> bytes:
+    parts = sid.split("-")  # S-1-5-21-...
+    subs = [int(x) for x in parts[3:]]
+    return struct.pack("<BB", int(parts[1]), len(subs)) + int(parts[2]).to_bytes(6, "big") + \
+        b"".join(struct.pack("<I", x) for x in subs)
+
+
+def _ldif(o: OnPremObject) -> str:
+    """One LDIF record as ldifde / ldapsearch write it (binary attributes base64 with '::')."""
+    lines = [f"dn: {o.dn}", *(f"objectClass: {c}" for c in _CLASSES.get(o.object_class, ("top",)))]
+    for attr, value in (("givenName", o.given_name), ("sn", o.sn), ("displayName", o.display_name),
+                        ("sAMAccountName", o.sam_account_name), ("userPrincipalName", o.user_principal_name),
+                        ("mail", o.mail)):
+        if value:
+            lines.append(f"{attr}: {value}")
+    lines += [f"proxyAddresses: {p}" for p in o.proxy_addresses]
+    if o.object_class == "user" and o.user_account_control is not None:
+        lines.append(f"userAccountControl: {o.user_account_control}")
+    if o.object_guid:
+        lines.append("objectGUID:: " + base64.b64encode(uuid.UUID(o.object_guid).bytes_le).decode())
+    if o.object_sid:
+        lines.append("objectSid:: " + base64.b64encode(_sid_bytes(o.object_sid)).decode())
+    return "\n".join(lines) + "\n"
 
 
 def empty_tenant() -> Tenant:
@@ -272,6 +318,9 @@ def plant_orphan(t: Tenant, i: int, rng: random.Random, *, created: str | None =
              proxies=(f"SMTP:{value}",))
     if export == "truncated":  # the holder's own object exists on-prem, but the export never got that far
         t.onprem_of[dn.casefold()] = holder
+        src = t.source(BASE_DN)
+        src.complete = False
+        src.incomplete = ("the export stops before its trailer (size limit)",)
     t.user(rng, upn=f"{given.lower()}{i}{rng.randint(1000, 9999)}@contoso.onmicrosoft.com", given=given, sn=sn,
            synced=True, anchor=_anchor(new_guid), created="2026-11-19T22:03:25Z", licensed=True, dn=dn,
            errors=_error("UserPrincipalName", value))
@@ -286,6 +335,8 @@ def plant_group_orphan(t: Tenant, i: int, rng: random.Random) -> None:
                             "onPremisesSyncEnabled": True, "onPremisesDomainName": "corp.contoso.com",
                             "onPremisesDistinguishedName": f"CN=Team {i},OU=Groups,{BASE_DN}",
                             "createdDateTime": "2020-01-01T00:00:00Z"})
+    t.onprem(dn=f"CN=Other Team {i},OU=Groups,{BASE_DN}", guid=_guid(rng), given=None, sn=None, cls="group",
+             display=f"Other Team {i}", sid=f"S-1-5-21-7-8-9-{6000 + i}")
     given, sn = rng.choice(NAMES)
     _newcomer(t, i, rng, given, sn, value, prop="ProxyAddress")
     t.hazards.append("group_orphan")

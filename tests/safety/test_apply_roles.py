@@ -117,3 +117,25 @@ def test_class1_expiry_uses_the_database_time_not_the_file(tmp_path, journal):
     with pytest.raises(PlanMismatch, match="days ago"):
         run(apply_emu(emu, path, journal, doit=True))
     assert emu.writes() == []
+
+
+def test_class1_script_step_onto_a_new_role_holder_is_not_handed_out(tmp_path, journal):
+    """An ADSyncTools removal or Exchange address change is run by the admin, but handed out only if its cloud
+    target passes the guards on a fresh read: a removal of an account that became an admin is not emitted."""
+    from reconciler.fixes.emit import render_command
+
+    emu = Emu(tenant_doc(2))
+    params = {"SourceAnchor": "SYNCED==", "ObjectType": "User"}
+    rm = Step(id="s1", kind=StepKind.REMOVE_SYNCED_OBJECT, executor=Executor.POWERSHELL,
+              target={"type": "user", "id": "synced-1"}, expect={"onPremisesImmutableId": "SYNCED=="},
+              change={"params": params, "command": render_command(StepKind.REMOVE_SYNCED_OBJECT, params)})
+    after = purge(0, ("s1",))
+    path = save_plan(tmp_path, [rm, after], journal)
+    GRANTS["pim_eligible"](emu, "synced-1")
+    with pytest.raises(DriftDetected) as e:
+        run(apply_emu(emu, path, journal, doit=True))
+    report = e.value.report
+    assert report.external == []  # nothing for the admin to run
+    by = {o.step: o for o in report.outcomes}
+    assert by["s1"].status == "drift" and "holder_eligible_for_role" in by["s1"].detail
+    assert by["s0-purge"].status == "skipped" and emu.writes() == []

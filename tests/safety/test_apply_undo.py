@@ -188,3 +188,93 @@ def test_class7_samba_consistency_guid_undo_restores_the_previous_value(tmp_path
             assert conn.response[0]["raw_attributes"]["mS-DS-ConsistencyGuid"] == [base64.b64decode(OLD)]
         finally:
             forest.delete_tree(conn, ou)
+
+
+def test_class1_onprem_change_reaching_a_new_admin_is_refused_at_apply(tmp_path, journal):
+    """An ldap step names the cloud object its next sync changes (target.cloud_id): that object is re-read and
+    guarded at apply like a direct write; without a cloud source the step is refused, never run blind."""
+    from reconciler.core.errors import DriftDetected
+
+    from .conftest import GRANTS
+
+    emu = Emu(tenant_doc(1))
+    ldap = FakeLdap(directory())
+    before = copy.deepcopy(ldap.entries)
+    step = Step(**{**proxy_step().__dict__, "target": {"type": "onprem", "dn": DN, "cloud_id": "c-0"}})
+    path = save_plan(tmp_path, [step], journal)
+    with pytest.raises(DriftDetected) as e:
+        run(_apply(path, journal, {Executor.LDAP: ldap}, doit=True))
+    assert "pass the cloud source" in e.value.report.outcomes[0].detail
+    GRANTS["role_assignable_group"](emu, "c-0")
+    with pytest.raises(DriftDetected) as e:
+        run(_apply(path, journal, {Executor.LDAP: ldap, Executor.GRAPH: emu.writer()}, doit=True, tenant_id="t-0001"))
+    assert "guard holder_has_role" in e.value.report.outcomes[0].detail
+    assert ldap.entries == before and emu.writes() == []
+
+
+def _ldapmodify(conn: Any, text: str) -> list[int]:
+    """Send each LDIF change record as one modify, as ldapmodify/ldifde do; the result codes."""
+    import ldap3
+
+    ops = {"add": ldap3.MODIFY_ADD, "delete": ldap3.MODIFY_DELETE, "replace": ldap3.MODIFY_REPLACE}
+    codes = []
+    for dn, mods in read_ldif_changes(text.encode()):
+        changes: dict[str, list[Any]] = {}
+        for op, attr, values in mods:
+            changes.setdefault(attr, []).append((ops[op], values))
+        conn.modify(dn, changes)
+        codes.append(conn.result["result"])
+    return codes
+
+
+@pytest.mark.skipif(os.environ.get("RECONCILER_TEST_LDAP") != "1", reason="needs the Samba AD DC (RECONCILER_TEST_LDAP=1)")
+def test_class7_samba_ldif_step_confirmed_with_ldap_is_undone_exactly_and_the_guard_refuses_a_changed_value(
+        tmp_path, journal):
+    import ldap3
+
+    from reconciler.fixes.writers.ldap import LdapStepWriter
+    from reconciler.fixes.writers.ldapconn import LdapWriter
+    from reconciler.sources.ldap import LdapSettings
+    from tests.sources.ldap import forest
+
+    ou = f"OU=Ldif Tests,{forest.BASE_DN}"
+    dn = f"CN=Ldif Guid,{ou}"
+    with forest.admin_connection() as conn:
+        forest.delete_tree(conn, ou)
+        forest.ensure_ou(conn, ou)
+        forest.add_user(conn, dn, sam="lguid", upn="lguid@plan.test", proxies=["SMTP:lguid@plan.test"])
+        conn.modify(dn, {"mS-DS-ConsistencyGuid": [(ldap3.MODIFY_REPLACE, [base64.b64decode(OLD)])]})
+
+        def guid() -> list[bytes]:
+            conn.search(dn, "(objectClass=*)", "BASE", attributes=["mS-DS-ConsistencyGuid"])
+            return conn.response[0]["raw_attributes"].get("mS-DS-ConsistencyGuid", [])
+
+        try:
+            step = Step(id="s1", kind=StepKind.SET_CONSISTENCY_GUID, executor=Executor.LDAP,
+                        target={"type": "onprem", "dn": dn}, expect={"mS-DS-ConsistencyGuid": OLD},
+                        change={"mS-DS-ConsistencyGuid": NEW}, undo={"mS-DS-ConsistencyGuid": None})
+            path = save_plan(tmp_path, [step], journal)
+            first = run(_apply(path, journal, {}, doit=True))  # no --ldap: written to an LDIF file
+            text = emit_ldif(first.external)
+            other = base64.b64encode(bytes(range(32, 48))).decode()
+            conn.modify(dn, {"mS-DS-ConsistencyGuid": [(ldap3.MODIFY_REPLACE, [base64.b64decode(other)])]})
+            assert _ldapmodify(conn, text) != [0] and guid() == [base64.b64decode(other)]  # AD refused the swap
+            conn.modify(dn, {"mS-DS-ConsistencyGuid": [(ldap3.MODIFY_REPLACE, [base64.b64decode(OLD)])]})
+            assert _ldapmodify(conn, text) == [0] and guid() == [base64.b64decode(NEW)]
+
+            async def with_ldap(**kw: Any) -> Any:
+                with LdapWriter.connect(LdapSettings.from_url("ldaps://127.0.0.1", bind_dn=forest.ADMIN_DN,
+                                                              password=forest.ADMIN_PASSWORD,
+                                                              ca_file=forest.ca_file())) as w:
+                    if kw.pop("undo", False):
+                        return await undo_run(journal, {Executor.LDAP: LdapStepWriter(w)}, None, doit=True)
+                    return await apply_plan(load(path), journal, {Executor.LDAP: LdapStepWriter(w)},
+                                            ApplyOptions(**kw))
+
+            confirmed = run(with_ldap(doit=True, confirm=("s1",)))
+            assert confirmed.outcomes[0].status == "confirmed" and "read back" in confirmed.outcomes[0].detail
+            undo = run(with_ldap(undo=True))
+            assert [o.status for o in undo.outcomes] == ["done"]
+            assert guid() == [base64.b64decode(OLD)]  # the previous GUID, read back from AD
+        finally:
+            forest.delete_tree(conn, ou)

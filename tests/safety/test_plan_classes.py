@@ -140,6 +140,28 @@ def test_class3_orphan_from_an_export_that_cannot_prove_it_is_not_removed(tmp_pa
     assert writes_to(emu, holder) == [] and user(emu, holder) is not None
 
 
+def test_class3_control_a_proven_orphan_is_removed_and_purged(tmp_path, journal):
+    """Full anchored export (coverage evidence from the matcher), both dates, a newer unlicensed orphan: removed."""
+    t = tenant(lambda t, i, r: plant_orphan(t, i, r, created="2026-12-01T00:00:00Z", licensed=False))
+    holder = next(u["id"] for u in t.doc["users"] if not u["onPremisesProvisioningErrors"])
+    assert t.scan()[1][0]["coverage"] == {"source": "corp.ldif", "anchored": True, "complete": True}
+    plan, emu, _ = plan_and_apply(tmp_path, journal, t, PlanOptions())
+    assert not plan.refusals
+    assert [s.kind for s in plan.steps] == [StepKind.REMOVE_SYNCED_OBJECT, StepKind.PURGE_DELETED]
+    admin_runs_script(emu, plan, journal, tmp_path)
+    assert emu.em.state.find(holder, ("users", "deletedUsers")) is None  # read back: removed and purged
+
+
+def test_class3_licensed_orphan_stops_at_the_recycle_bin_without_allow_purge(tmp_path, journal):
+    t = tenant(lambda t, i, r: plant_orphan(t, i, r, created="2026-12-01T00:00:00Z", licensed=True))
+    holder = next(u["id"] for u in t.doc["users"] if not u["onPremisesProvisioningErrors"])
+    plan, emu, _ = plan_and_apply(tmp_path, journal, t, PlanOptions())
+    assert [s.kind for s in plan.steps] == [StepKind.REMOVE_SYNCED_OBJECT]
+    assert any("stops at the recycle bin" in w and "--allow-purge" in w for w in plan.warnings)
+    admin_runs_script(emu, plan, journal, tmp_path)
+    assert emu.em.state.find(holder, ("deletedUsers",)) is not None  # restorable for 30 days
+
+
 # ----------------------------------------------------------------------------- class 4: guards only on the match path
 
 

@@ -27,6 +27,6 @@ def test_plan_docs_safety_table_names_exist_in_the_suite():
 
 def test_plan_docs_every_planning_side_safety_test_is_in_the_table():
     here = Path(__file__).parent
-    mine = _tests(here / "test_plan_classes.py", here / "test_prop_plan.py")
+    mine = _tests(here / "test_plan_classes.py", here / "test_prop_plan.py", here / "test_plan_cli.py")
     named = set(re.findall(r"`(test_\w+)`", DOC.read_text()))
     assert mine - named == set(), "add these tests to docs/safety.md"

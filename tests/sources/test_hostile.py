@@ -110,3 +110,28 @@ def test_large_values_are_handled(tmp_path: Path):
     big = "a" * 65536
     [o] = parse_ldif_bytes(f"dn: CN=x,DC=y\nobjectClass: user\ndisplayName: {big}\n".encode())
     assert o.display_name == big
+
+
+@SETTINGS
+@given(st.lists(st.lists(st.one_of(text, st.sampled_from([
+    "System.Byte[]", "Microsoft.ActiveDirectory.Management.ADPropertyValueCollection", "S-1-5-21-1-2-3-4",
+    "S-1-5-99999999999", "S-1-999999999999999999-1", "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 999",
+    "b7de08a6-8417-491b-be62-85945a538f46", "SMTP:a@b.c smtp:x@y.z", "11/07/2024 23:11:06", "True"])),
+    min_size=1, max_size=6), max_size=8), st.booleans(), st.sampled_from([",", ";", "\t"]))
+def test_export_csv_reader(rows, type_line, sep):
+    import csv
+    import io
+
+    from reconciler.sources.psexport import parse_export_csv_text
+
+    buf = io.StringIO()
+    if type_line:
+        buf.write("#TYPE Microsoft.ActiveDirectory.Management.ADUser\n")
+    w = csv.writer(buf, delimiter=sep)
+    w.writerow(["DistinguishedName", "ObjectGUID", "SID", "proxyAddresses", "whenCreated", "Enabled"])
+    for r in rows:
+        w.writerow(r)
+    try:
+        parse_export_csv_text(buf.getvalue(), "h.csv")
+    except BadInput as e:
+        assert str(e).startswith("h.csv") and "\n" not in str(e)

@@ -77,7 +77,7 @@ def test_apply_doit_writes_through_the_scripts_client(graph_url, tmp_path):
     db = tmp_path / "r.db"
     writer = client_for(graph_url, Credential("writer"))
     reconciler.scan(graph_client=writer, onprem=[SAMPLE_LDIF], db=db)
-    plan = reconciler.plan(db=db, out=tmp_path / "p.json", scenarios={"deleted_holder"})
+    plan = reconciler.plan(db=db, out=tmp_path / "p.json", scenarios={"deleted_holder"}, allow_purge=True)
     assert plan.steps
     done = reconciler.apply(tmp_path / "p.json", graph_client=writer, db=db, doit=True)
     assert done.summary() == {"done": len(plan.steps)}

@@ -70,6 +70,14 @@ def _seg(value: Any) -> str:
     return quote(text, safe="")
 
 
+def _membership_requests(collection: str, seg: str) -> list[BatchRequest]:
+    """The object's transitive memberships, cast per type (Graph's documented OData cast on transitiveMemberOf):
+    groups with ``isAssignableToRole`` and directory roles with ``roleTemplateId``."""
+    base = f"/{collection}/{seg}/transitiveMemberOf"
+    return [BatchRequest("groups", f"{base}/microsoft.graph.group?$select=id,displayName,isAssignableToRole"),
+            BatchRequest("roles", f"{base}/microsoft.graph.directoryRole?$select=id,displayName,roleTemplateId")]
+
+
 def _odata(value: str) -> str:
     return value.replace("'", "''")
 
@@ -110,8 +118,7 @@ class GraphWriter:
                 BatchRequest("eligible", f"/roleManagement/directory/roleEligibilitySchedules?$filter={flt}"
                                          f"&$select={_ROLE_FIELDS}")]
         if ttype in _COLLECTION:
-            reqs.append(BatchRequest("memberof", f"/{_COLLECTION[ttype]}/{oid}/transitiveMemberOf"
-                                                 "?$select=id,displayName,isAssignableToRole,roleTemplateId"))
+            reqs += _membership_requests(_COLLECTION[ttype], oid)
         got = dict(zip([r.id for r in reqs], await self.http.batch(reqs, raise_errors=False)))
         by_id = {r.id: r for r in reqs}
         obj = got["obj"]
@@ -139,8 +146,7 @@ class GraphWriter:
                                          f"&$select={_ROLE_FIELDS}"),
                 BatchRequest("eligible", f"/roleManagement/directory/roleEligibilitySchedules?$filter={flt}"
                                          f"&$select={_ROLE_FIELDS}"),
-                BatchRequest("memberof", f"/{_COLLECTION.get(ttype, 'users')}/{seg}/transitiveMemberOf"
-                                         "?$select=id,displayName,isAssignableToRole,roleTemplateId")]
+                *_membership_requests(_COLLECTION.get(ttype, "users"), seg)]
         got = dict(zip([r.id for r in reqs], await self.http.batch(reqs, raise_errors=False)))
         return await self._roles_from(oid, got, {r.id: r for r in reqs})
 
@@ -148,18 +154,14 @@ class GraphWriter:
         """Active and eligible roles of ``oid`` from the batch answers, plus those of its role-assignable groups."""
         assigned = await self._list(reqs["assigned"], got["assigned"], required=True)
         eligible = await self._list(reqs["eligible"], got["eligible"], required=False)
-        roles: list[str] | None = role_names(assigned or [])
+        roles: list[str] = role_names(assigned or [])
         elig: list[str] | None = None if eligible is None else role_names(eligible)
-        if "memberof" in got:
-            containers = await self._list(reqs["memberof"], got["memberof"], required=True) or []
-            groups = []
-            for c in containers:
-                kind = str(c.get("@odata.type") or "")
-                if kind.endswith("directoryRole"):
-                    tid = str(c.get("roleTemplateId") or "")
-                    roles.append(_ROLE_NAMES.get(tid, str(c.get("displayName") or f"role {tid}")))
-                elif kind.endswith("group") and c.get("isAssignableToRole") is not False:
-                    groups.append(c)  # role-assignable, or not said (limited read): ask for its roles
+        if "groups" in got:
+            for r in await self._list(reqs["roles"], got["roles"], required=True) or []:
+                tid = str(r.get("roleTemplateId") or "")
+                roles.append(_ROLE_NAMES.get(tid, str(r.get("displayName") or f"role {tid}")))
+            groups = [g for g in await self._list(reqs["groups"], got["groups"], required=True) or []
+                      if g.get("isAssignableToRole") is not False]  # role-assignable, or not said: ask
             for g in groups:
                 g_roles, g_elig = await self._group_roles(str(g.get("id")))
                 name = str(g.get("displayName") or g.get("id"))
