@@ -171,8 +171,7 @@ def _table_findings(doc: Mapping[str, Any], out: TextIO, color: bool, width: int
     rows = [(f["id"][:8] if con.width < 160 else f["id"][:12], f["scenario"],
              origins_label(f), _SHORT_PROPERTY.get(f["conflict"]["property"], f["conflict"]["property"]),
              f["conflict"]["value"],
-             f["object"].get("user_principal_name") or f["object"].get("display_name") or f["object"]["id"],
-             _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-")
+             object_label(f), _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-")
             for f in doc["findings"]]
     keep, widths, cut = fit_table(FINDING_COLUMNS, rows, _FINDING_MIN[narrow], con.width, drop_order=_FINDING_DROP)
     t = Table(title=Text(f"Sync conflicts — tenant {doc['tenant']}"), title_justify="left")
