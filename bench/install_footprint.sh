@@ -11,7 +11,7 @@ mkdir -p "$WORK"
 start=$(date +%s.%N)
 "$WORK/venv/bin/python" -m pip install -q --no-cache-dir "$SRC" 2>&1 | grep -v "^WARNING: Location" || true
 end=$(date +%s.%N)
-"$WORK/venv/bin/reconciler" --version
+"$WORK/venv/bin/reconciler" --version || echo "(this version has no --version)"
 pkgs=$("$WORK/venv/bin/python" -m pip list --format=freeze 2>/dev/null | grep -vcE '^(pip|setuptools|wheel)==')
 size=$(du -sm "$WORK/venv" | cut -f1)
 printf 'install %.1f s, venv %s MB, %s packages (without pip/setuptools)\n' "$(echo "$end - $start" | bc)" "$size" "$pkgs"

@@ -151,10 +151,13 @@ def build_graph_source(o: SourceOptions) -> CloudSource:
     from .sources.graph import GraphSource
 
     origins = o.errors or ORIGIN_NAMES
-    if o.graph_client is not None and not o.health_url:  # a script's client: no ARM credential to ask
-        origins = tuple(n for n in origins if n != "health")
+    if o.graph_client is not None:  # a script's GraphServiceClient holds a Graph credential, not an ARM one
+        if o.errors and "health" in o.errors:
+            raise UsageError("errors=health reads Connect Health through Azure Resource Manager; a GraphServiceClient "
+                             "carries only a Graph credential: use graph=True with azure-identity settings")
+        origins = tuple(x for x in origins if x != "health")
     tokens = None
-    if "health" in origins and o.graph_client is None:  # one sign-in: ARM asks the Graph credential too
+    if "health" in origins:  # one sign-in: ARM asks the Graph credential for the management scope
         if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
             graph_http_factory(o)  # the usual --auth none refusal, before any credential is built
         tokens = _graph_tokens(o)

@@ -629,7 +629,7 @@ class Checker:
                                related, "undecided", None, r.obj.source))
         return out
 
-    def _group(self, ns: str, key: str, packed: list[int]) -> list[Problem]:
+    def _group(self, ns: str, key: str | int, packed: list[int]) -> list[Problem]:
         members = [(p >> 3, p & 7) for p in packed]
         recs = [_Rec.load(self._records[m], self._labels) for m, _ in members]
         values = [_value_of(ns, r, f, key) for r, (_, f) in zip(recs, members)]
@@ -778,7 +778,8 @@ def _held_as(flag: int, r: _Rec) -> str:
     return "/".join(name for bit, name in _ATTR_BY_FLAG if flag & bit) or "same attribute"
 
 
-def _value_of(ns: str, r: _Rec, flag: int, key: str) -> str:
+def _value_of(ns: str, r: _Rec, flag: int, index_key: str | int) -> str:
+    key = str(index_key)  # anchors are indexed by int; every other namespace by its folded text
     if ns == "addr":
         if flag & UPN_F:
             return r.upn

@@ -184,8 +184,15 @@ def utf8_console() -> None:
 # ---------------------------------------------------------------- progress
 
 
+def progress_text(completed: float, total: float | None, counters: dict[str, int]) -> str:
+    """The one line a read shows: "objects read 46,631 of ~95,000 · 57 requests · 3 throttled"."""
+    done = f"objects read {int(completed):,}" + (f" of ~{int(total):,}" if total else "")
+    extra = [f"{v:,} {k}" for k, v in counters.items() if k != "objects" and v]
+    return " · ".join([done, *extra])
+
+
 class StderrProgress:
-    """Progress on stderr: a live line on a terminal, nothing when quiet or not a tty."""
+    """Progress on stderr: a live bar and one line of counts on a terminal, nothing when quiet or not a tty."""
 
     def __init__(self, quiet: bool = False, verbose: bool = False) -> None:
         self.enabled = not quiet and sys.stderr.isatty()
@@ -197,11 +204,10 @@ class StderrProgress:
     def __enter__(self) -> "StderrProgress":
         if self.enabled:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                                      console=Console(stderr=True), transient=True)
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                                      TimeElapsedColumn(), console=Console(stderr=True), transient=True)
             self._progress.__enter__()
         return self
 
@@ -210,10 +216,16 @@ class StderrProgress:
             self._progress.__exit__(*exc)
 
     def stage(self, name: str, total: int | None = None) -> None:
+        """A new stage; the same name again (a total learnt later, e.g. the tenant's size) keeps the counts."""
         if self._progress is not None:
             if self._task is not None:
+                same = self._progress.tasks[-1].description == name if self._progress.tasks else False
+                if same:
+                    self._progress.update(self._task, total=total)
+                    return
                 self._progress.remove_task(self._task)
-            self._task = self._progress.add_task(name, total=total, info="")
+            self.counters = {}
+            self._task = self._progress.add_task(name, total=total, info=progress_text(0, total, {}) if total else "")
         elif self.verbose:
             typer.echo(f"… {name}", err=True)
 
@@ -221,8 +233,9 @@ class StderrProgress:
         for k, v in counters.items():
             self.counters[k] = self.counters.get(k, 0) + v
         if self._progress is not None and self._task is not None:
-            info = " ".join(f"{k}={v}" for k, v in self.counters.items())
-            self._progress.update(self._task, advance=n, info=info)
+            self._progress.update(self._task, advance=n)
+            task = self._progress.tasks[-1]
+            self._progress.update(self._task, info=progress_text(task.completed, task.total, self.counters))
 
     def note(self, message: str) -> None:
         if self.verbose or self.enabled:

@@ -153,9 +153,9 @@ _SHORT_PROPERTY = {"UserPrincipalName": "UPN", "ProxyAddress": "proxy"}
 FINDING_COLUMNS = ("id", "scenario", "origin", "prop", "value", "object", "first holder", "source DN", "keep")
 #: narrowest each column gets, below 120 columns and from 120 on; id (a prefix `explain` and `plan --finding`
 #: accept), scenario, prop and keep never shrink
-_FINDING_MIN = {True: (8, 21, 7, 5, 16, 10, 12, 10, 6), False: (8, 21, 7, 5, 20, 10, 12, 10, 6)}
+_FINDING_MIN = {True: (8, 23, 7, 5, 16, 10, 12, 10, 6), False: (8, 23, 7, 5, 18, 8, 10, 8, 6)}
 #: left out first when the terminal is too narrow for every column
-_FINDING_DROP = (7, 8, 2, 5, 6)
+_FINDING_DROP = (7, 8, 5, 2, 6)
 
 
 def _table_findings(doc: Mapping[str, Any], out: TextIO, color: bool, width: int | None = None) -> None:
@@ -168,9 +168,8 @@ def _table_findings(doc: Mapping[str, Any], out: TextIO, color: bool, width: int
 
     con = _console(out, color, width)
     narrow = con.width < 120
-    rows = [(f["id"][:8] if con.width < 160 else f["id"][:12], f["scenario"],
-             origins_label(f), _SHORT_PROPERTY.get(f["conflict"]["property"], f["conflict"]["property"]),
-             f["conflict"]["value"],
+    rows = [(f["id"][:8] if con.width < 160 else f["id"][:12], f["scenario"], origins_label(f),
+             _SHORT_PROPERTY.get(f["conflict"]["property"], f["conflict"]["property"]), f["conflict"]["value"] or "-",
              object_label(f), _holder_label(f), (f.get("source") or {}).get("dn") or "-", f.get("keep") or "-")
             for f in doc["findings"]]
     keep, widths, cut = fit_table(FINDING_COLUMNS, rows, _FINDING_MIN[narrow], con.width, drop_order=_FINDING_DROP)

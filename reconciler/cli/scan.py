@@ -269,7 +269,7 @@ def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path, q
     except typer.Exit as e:  # a dry run reports waiting steps; the demo goes on
         if e.exit_code not in (0, 1, 4):
             raise
-    emitted = [p.name for p in (*sorted(workdir.glob("plan*.ps1")), workdir / "plan.ldif") if p.exists()]
+    emitted = [p.name for p in [*sorted(workdir.glob("plan*.ps1")), workdir / "plan.ldif"] if p.exists()]
     if emitted and not keep:
         typer.echo(f"steps for the admin written to {' and '.join(emitted)} (in the demo's temporary folder); "
                    "run them, then `reconciler apply plan.json --confirm STEP`")

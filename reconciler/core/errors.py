@@ -40,9 +40,14 @@ __all__ = [
 
 
 class ReconcilerError(Exception):
-    """Base of every error reconciler raises on purpose."""
+    """Base of every error reconciler raises on purpose.
+
+    ``report``: when apply or undo stopped after running steps (drift, a dry run over a threshold), what it
+    did with every step (an ``ApplyReport``); None otherwise.
+    """
 
     exit_code: int = 1
+    report: object = None
 
 
 class UsageError(ReconcilerError):
@@ -92,10 +97,9 @@ class PlanMismatch(ReconcilerError):
 
 
 class DriftDetected(ReconcilerError):
-    """A target changed since the plan was made. ``report``: what apply did with the other steps, when known."""
+    """A target changed since the plan was made."""
 
     exit_code = 4
-    report: object = None
 
 
 class DirectoryError(ReconcilerError):

@@ -8,6 +8,7 @@ from the database alone.
 from __future__ import annotations
 
 import base64
+import builtins
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -48,7 +49,11 @@ class ParsedErrorText:
     value: str | None
     message: str
     missing: tuple[str, ...]
-    error_name: str | None = None  # AttributeValueMustBeUnique, InvalidSoftMatch, ... (ERROR_NAMES says what)
+    error_name: str | None = None  # AttributeValueMustBeUnique, InvalidSoftMatch, ... when the text names one
+
+    @builtins.property  # the field above shadows the builtin inside this class body
+    def meaning(self) -> str | None:
+        return ERROR_NAMES.get(self.error_name) if self.error_name else None
 
 
 # Entra Connect error names (Event 6941 "Error Name:", Connect Health, the portal) and what they mean.

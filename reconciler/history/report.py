@@ -239,7 +239,7 @@ def _md(report: Report, out: TextIO) -> None:
 
 _SHORT_PROPERTY = {"UserPrincipalName": "UPN", "ProxyAddress": "proxy"}
 FINDING_COLUMNS = ("state", "stuck", "scenario", "reported by", "prop", "value", "object", "first seen", "id")
-_FINDING_MIN = (8, 5, 21, 7, 5, 16, 10, 10, 8)  # state, stuck, scenario, prop and id never shrink
+_FINDING_MIN = (8, 5, 23, 7, 5, 16, 10, 10, 8)  # state, stuck, scenario, prop and id never shrink
 
 
 def _table(report: Report, out: TextIO, color: bool, width: int | None = None) -> None:
@@ -272,8 +272,9 @@ def _table(report: Report, out: TextIO, color: bool, width: int | None = None) -
         if not t["findings"]:
             continue
         frows = [(f["state"], "stuck" if f["stuck"] else "", f["scenario"], ", ".join(f.get("origins") or ()),
-                  _SHORT_PROPERTY.get(f["property"], f["property"]), f["value"],
-                  f["object"]["display_name"] or f["object"]["id"], f["first_seen"][:10], f["id"][:8])
+                  _SHORT_PROPERTY.get(f["property"], f["property"] or "-"), f["value"] or "-",
+                  (f.get("object") or {}).get("display_name") or (f.get("object") or {}).get("id") or "-",
+                  f["first_seen"][:10], f["id"][:8])
                  for f in t["findings"]]
         keep, widths, cut = fit_table(FINDING_COLUMNS, frows, _FINDING_MIN, con.width, drop_order=(7, 1, 3, 6))
         ft = Table(title=T(t["name"] or t["tenant"]))

@@ -34,9 +34,9 @@ th,td{{padding:.35rem .5rem;text-align:left;vertical-align:top;border-bottom:1px
 thead th{{background:{HEADER_COLOR};color:#fff;white-space:nowrap}}
 tbody th{{font-weight:600}}
 td.n,th.n{{text-align:right;font-variant-numeric:tabular-nums}}
-td.v{{word-break:break-all;min-width:12rem}}
+td.v,th.v{{word-break:break-all;min-width:9rem}}
 tbody tr:nth-child(even){{background:#f6f6f6}}
-time{{white-space:nowrap}} a{{color:#0b4f9c}} a:focus{{outline:3px solid #b35c00}}
+time .d{{white-space:nowrap}} a{{color:#0b4f9c}} a:focus{{outline:3px solid #b35c00}}
 .badge{{display:inline-block;padding:0 .4rem;border-radius:.3rem;font-size:.85rem;font-weight:600;border:1px solid}}
 .s-new{{color:#8a1616;background:#fde9e9}} .s-reopened{{color:#6b2d00;background:#fff0e0}}
 .s-open{{color:#1a1a1a;background:#eeeeee}} .s-resolved{{color:#0d5a22;background:#e6f4ea}}
@@ -79,10 +79,18 @@ def render_html(report: Any) -> str:
 
 
 def _when(iso: str | None) -> str:
-    """An ISO time as a compact, unbreakable ``YYYY-MM-DD HH:MM`` keeping the full value machine-readable."""
+    """An ISO time as a compact ``YYYY-MM-DD HH:MM`` keeping the full value machine-readable; it may wrap
+    between date and time (never inside either), so a findings table fits a desktop window."""
     if not iso:
         return ""
-    return f"<time datetime=\"{_esc(iso)}\">{_esc(iso[:16].replace('T', ' '))}</time>"
+    date, _, clock = iso[:16].partition("T")
+    return (f"<time datetime=\"{_esc(iso)}\"><span class=\"d\">{_esc(date)}</span> "
+            f"<span class=\"d\">{_esc(clock)}</span></time>")
+
+
+def _breakable(token: str) -> str:
+    """``cloud_only_other_type`` may wrap after its underscores (and only there)."""
+    return _esc(token).replace("_", "_<wbr>")
 
 
 def _state_badge(state: str) -> str:
@@ -166,7 +174,7 @@ def _findings_table(t: Mapping[str, Any], name: str) -> str:
         rows.append("<tr>"
                     f"<td>{_state_badge(f['state'])}{stuck}</td>"
                     f"<th scope=\"row\" class=\"v\"><a href=\"#f-{_esc(f['id'])}\">{_esc(f['value'])}</a></th>"
-                    f"<td>{_esc(f['property'])}</td><td>{_esc(f['scenario'])}</td>"
+                    f"<td>{_esc(f['property'])}</td><td>{_breakable(f['scenario'])}</td>"
                     f"<td>{_esc(', '.join(f.get('origins') or ['connect']))}</td><td>{_esc(who)}</td>"
                     f"<td>{_when(f['first_seen'])}</td><td>{_when(f['last_seen'])}</td>"
                     f"<td>{_when(f['resolved_at'])}</td></tr>")

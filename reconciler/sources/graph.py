@@ -200,6 +200,8 @@ class _Reader:
         strategy = self.choose(values, boot["counts"])
         self.src.chosen = strategy
         self.role_groups = boot["groups"]
+        if strategy != "targeted" and boot["counts"]:  # the size is known: "objects read N of ~M"
+            self.progress.stage(f"reading {self.src.label}", total=sum(boot["counts"].values()))
         if strategy == "targeted":
             await self.targeted(values)
         else:
@@ -253,7 +255,7 @@ class _Reader:
             reqs.append(BatchRequest("err-" + c.key, q(c.path, {
                 "$filter": "onPremisesProvisioningErrors/$count ne 0", "$count": "true",
                 "$select": c.select, "$top": 999})[rel:], headers=ADVANCED))
-        if self.src.strategy == "auto":
+        if self.src.strategy in ("auto", "full"):  # auto: to choose; full: "objects read N of ~M"
             reqs += [BatchRequest("count-" + c.key, _COUNT_URL.format(c.path), headers=ADVANCED)
                      for c in _ACTIVE]
         return reqs
@@ -487,12 +489,12 @@ class _Reader:
                 "/users", {"$filter": flt, "$select": _ACTIVE[0].select, "$top": 999})[rel:])))
         async def one(chunk: list[tuple[Collection, BatchRequest]]) -> None:
             res = await self.http.batch([q for _, q in chunk], raise_errors=False)
-            for (coll, q), r in zip(chunk, res):
-                if r.status == 404:
+            for (coll, q), resp in zip(chunk, res):
+                if resp.status == 404:
                     continue
-                if not 200 <= r.status < 300:
-                    raise self.http.error_for_item(q, r)
-                body = r.body if isinstance(r.body, dict) else {}
+                if not 200 <= resp.status < 300:
+                    raise self.http.error_for_item(q, resp)
+                body = resp.body if isinstance(resp.body, dict) else {}
                 for d in body.get("value", [body]) if "value" in body else [body]:
                     if isinstance(d, dict) and d.get("id"):
                         self.state.add(coll, d)

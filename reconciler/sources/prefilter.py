@@ -26,7 +26,7 @@ from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Protocol, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 from zlib import crc32
 
 from ..core.anchors import guid_str_to_bytes, guid_to_immutable_id, normalize_dn, sid_str_to_bytes
@@ -1070,7 +1070,7 @@ def index_ldif_elsewhere(path: Path | str) -> LdifIndex:
                  for i, (a, b) in enumerate(zip(points, points[1:]))]
     except OSError:
         return index_ldif(p)
-    results = []
+    results: list[Any] = []
     for proc in procs:
         out, _ = proc.communicate()
         try:

@@ -84,8 +84,8 @@ def test_demo_workdir_keeps_the_files_it_names(tmp_path):
     assert r.returncode == 0, r.stderr
     kept = [line for line in r.stdout.splitlines() if "kept in" in line]
     assert kept and str(work) in kept[0]
-    scripts = [p.name for p in work.glob("plan*.ps1")]  # one script per host
-    assert scripts
+    scripts = sorted(p.name for p in work.glob("plan*.ps1"))
+    assert scripts, "the demo's apply emits PowerShell for the admin"
     for name in ("plan.json", "plan.md", "demo.db", *scripts):
         assert (work / name).stat().st_size > 0 and name in kept[0]
     named = {Path(tok.strip(",.:;()")) for line in (r.stdout + r.stderr).splitlines() for tok in line.split()
