@@ -90,3 +90,17 @@ def test_service_provisioning_errors_are_served_on_select(key):
     r = c.get(f"/{key}", params={"$select": "id,serviceProvisioningErrors", "$top": "999"})
     got = {d["id"]: d["serviceProvisioningErrors"] for d in r.json()["value"]}
     assert got[doc[key][0]["id"]][0]["serviceInstance"] == "exchange/X"
+
+
+def test_a_retry_after_its_retry_after_is_served():
+    from reconciler.emulator.auditlogs import ReportThrottle
+
+    now = [0.0]
+    t = ReportThrottle(1.0, clock=lambda: now[0])
+    for _ in range(5):
+        assert t.charge("app") == 0
+        now[0] += 0.1
+    wait = t.charge("app")  # the 6th inside 10 s: throttled, and it still counts
+    assert wait > 0
+    now[0] += wait
+    assert t.charge("app") == 0  # honouring Retry-After is enough, even though the 429 counted
