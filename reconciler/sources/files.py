@@ -57,6 +57,11 @@ class OnPremFileReader:
         noticed about the file (cut off, a size limit, type names instead of values) is in ``warnings``
         once the stream is exhausted."""
         report = ReadReport()
-        yield from iter_onprem_file(self.path, report)
+        if self.path.suffix.casefold() in (".ldif", ".ldf"):  # a large export is decoded on every core
+            from .ldif_parts import iter_ldif_objects_parallel
+
+            yield from iter_ldif_objects_parallel(self.path, report)
+        else:
+            yield from iter_onprem_file(self.path, report)
         self.warnings = [f"{self.label}: incomplete export: {why}; objects beyond it were not checked"
                          for why in report.incomplete] + [f"{self.label}: {n}" for n in report.notes]

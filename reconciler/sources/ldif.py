@@ -131,7 +131,8 @@ _TRAILING_BLANK = re.compile(rb"(?:\A|(?<=\n))(?:[ \t]*\n)+\Z")
 _LEADING_BLANK = re.compile(rb"\A(?:[ \t]*\r?\n)+")
 
 
-def ldif_record_blocks(f: IO[bytes], report: ReadReport | None = None) -> Iterator[tuple[int, bytes]]:
+def ldif_record_blocks(f: IO[bytes], report: ReadReport | None = None, *,
+                       start: bool = True) -> Iterator[tuple[int, bytes]]:
     """Yield (first line number, record block): the one record-boundary rule of the LDIF readers.
 
     Records are separated by empty lines, and by lines holding only spaces and
@@ -140,9 +141,10 @@ def ldif_record_blocks(f: IO[bytes], report: ReadReport | None = None) -> Iterat
     ends; CRLF is normalised and a UTF-8 BOM
     dropped. A block may still hold comments, ``version:`` or a glued second
     ``dn:`` line, which the record decoder judges line by line. With ``report``,
-    a file that does not end with a line break is recorded as cut off.
+    a file that does not end with a line break is recorded as cut off. ``start`` False: ``f`` begins at a
+    record boundary inside a file (a part of a split read), so no BOM or leading blank lines are looked for.
     """
-    line, rest, first, last = 1, b"", True, b""
+    line, rest, first, last = 1, b"", start, b""
     while True:
         chunk = f.read(1 << 20)
         if first:
@@ -306,8 +308,8 @@ def _header(block: bytes, report: ReadReport) -> None:
                 report.requested = tuple(names)
 
 
-def iter_ldif_records(f: IO[bytes], path: Path, *,
-                      report: ReadReport | None = None) -> Iterator[tuple[int, str, dict[str, list[bytes]]]]:
+def iter_ldif_records(f: IO[bytes], path: Path, *, report: ReadReport | None = None,
+                      part: dict | None = None) -> Iterator[tuple[int, str, dict[str, list[bytes]]]]:
     """Yield (first line, dn, attributes) for every content/add record.
 
     Ordinary records take a fast block path; anything unusual (folded first line,
@@ -316,17 +318,26 @@ def iter_ldif_records(f: IO[bytes], path: Path, *,
     line. With ``report``, what the file says about its own completeness (a
     ``result:`` other than ``0 Success``, a missing trailer, a cut-off last line)
     is recorded there.
+
+    ``part`` (a split read, :mod:`reconciler.sources.ldif_parts`): ``f`` is one part of a file, cut at a
+    record boundary (``part["first"]``: it is the file's first part); the whole-file judgements (empty file,
+    trailer count) are left to the caller, which finds in ``part`` what they need: ``seen``, ``entries``,
+    ``claimed`` and ``num`` (the first ``# numEntries`` of the part, for a trailer in an earlier part).
     """
     state = [False]
+    at_start = part is None or bool(part["first"])
     first = True
     entries = 0
     claimed: int | None = None
-    for start, block in ldif_record_blocks(f, report):
+    for start, block in ldif_record_blocks(f, report, start=at_start):
         if report is not None:
-            if first:
+            if first and at_start:
                 _header(block, report)
             elif report.trailer and claimed is None:
                 claimed = _num_entries(block)
+            if part is not None and part.get("num") is None and not (first and at_start) \
+                    and b"# numEntries:" in block:
+                part["num"] = _num_entries(block)
         first = False
         try:
             seen, dn, attrs = _fast_record(block)
@@ -339,7 +350,15 @@ def iter_ldif_records(f: IO[bytes], path: Path, *,
         if dn is not None:
             entries += 1
             yield start, dn, attrs
-    if not state[0]:
+    if part is not None:
+        part.update(seen=state[0], entries=entries, claimed=claimed)
+        return
+    finish_records(path, state[0], report, entries, claimed)
+
+
+def finish_records(path: Path, seen: bool, report: ReadReport | None, entries: int, claimed: int | None) -> None:
+    """What a whole file's records say once all are read: nothing at all, no trailer, a trailer that miscounts."""
+    if not seen:
         raise BadInput(path, "empty file, expected LDIF records")
     if report is not None and report.ldapsearch and not report.trailer:
         report.incomplete.append("ldapsearch output without its '# search result' trailer: "

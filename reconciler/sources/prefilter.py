@@ -1012,20 +1012,43 @@ def _first_block_entries(p: Path, start: int) -> int | None:
     return _num_entries(head.split(b"\n\n", 1)[0])
 
 
-def _split_points(p: Path, start: int, size: int, parts: int) -> list[int]:
-    """Offsets after a blank line near each 1/parts of the file (a record never straddles two parts)."""
+def _split_points(p: Path, start: int, size: int, parts: int, strict: bool = False) -> list[int]:
+    """Offsets after a blank line near each 1/parts of the file (a record never straddles two parts).
+
+    ``strict``: only where the next line opens a record (``dn:`` or a comment) and the line before the blank one holds
+    text, so that no whitespace-only line (which the full reader judges by what follows it) meets a cut.
+    """
     points = [start]
     with open_input(p) as f:
         for k in range(1, parts):
             target = max(points[-1] + 1, size * k // parts)
             f.seek(target)
             buf = f.read(1 << 20)
-            a, b = buf.find(b"\n\n"), buf.find(b"\n\r\n")
-            cands = [x for x in (a + 2 if a >= 0 else -1, b + 3 if b >= 0 else -1) if x > 0]
-            if not cands:
+            at = _boundary(buf, strict)
+            if at is None:
                 break
-            points.append(target + min(cands))
+            points.append(target + at)
     return points + [size]
+
+
+def _boundary(buf: bytes, strict: bool) -> int | None:
+    """Offset just after the first blank line in ``buf`` (see :func:`_split_points`)."""
+    pos = 0
+    while True:
+        a, b = buf.find(b"\n\n", pos), buf.find(b"\n\r\n", pos)
+        cands = [x for x in (a + 2 if a >= 0 else -1, b + 3 if b >= 0 else -1) if x > 0]
+        if not cands:
+            return None
+        cut = min(cands)
+        if not strict:
+            return cut
+        blank = cut - (3 if buf[cut - 2:cut - 1] == b"\r" else 2)  # the line break before the blank line
+        before = buf.rfind(b"\n", 0, blank)
+        prev = buf[before + 1:blank].rstrip(b"\r")
+        opens = buf[cut:cut + 3].lower() == b"dn:" or buf[cut:cut + 1] == b"#"
+        if opens and before >= 0 and prev.strip(b" \t"):
+            return cut
+        pos = cut - 1
 
 
 def index_ldif_elsewhere(path: Path | str) -> LdifIndex:

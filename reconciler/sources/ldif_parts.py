@@ -1,0 +1,251 @@
+"""Decode a large LDIF export on every core, and hand its objects on in file order.
+
+check-onprem reads every record of an export (the scan's pre-filter needs only a few). For a large
+file (:data:`PARALLEL_MIN`), the file is cut at record boundaries into one part per core
+(``prefilter._split_points``, strict: a cut is only ever made before a ``dn:`` line); each part is
+decoded in a child process (``python -c``, no fork) by the one decoding path
+(``ldif.iter_ldif_records`` + ``onprem.decode_entry``) and its objects come back in batches. This
+process yields them part after part, so the objects, their order and what the reader notices about
+the file (trailer, counts, a cut-off last record) are those of the single-process read, and a refused
+record is refused with the same message and the same line of the file. A part whose child fails
+is decoded here instead. Small files, UTF-16 files and CSV stay in this process.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import struct
+import sys
+import threading
+from dataclasses import fields
+from operator import attrgetter
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from ..core.errors import BadInput
+from ..core.model import OnPremObject
+from .inputs import open_input, utf16_codec
+from .onprem import UNIVERSAL_ATTRIBUTES, EntryError, ReadReport, RecordShapes, decode_entry
+
+__all__ = ["iter_ldif_objects_parallel", "PARALLEL_MIN", "decode_processes"]
+
+PARALLEL_MIN = 16 << 20  # smaller files are decoded in this process (starting a child costs ~0.2 s)
+BATCH = 2_000  # objects per message from a child
+_FIELDS = tuple(f.name for f in fields(OnPremObject))
+_GET = attrgetter(*_FIELDS)
+_HEAD = struct.Struct("<Q")
+
+
+def decode_processes() -> int:
+    """Child processes for a large file: one per usable core (``RECONCILER_DECODE_PROCESSES`` overrides; 1 =
+    decode in this process)."""
+    env = os.environ.get("RECONCILER_DECODE_PROCESSES", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return min(int(env), 16)
+    try:
+        return len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class _Part:
+    """A byte range [start, end) of a file read as a stream; counts the line breaks it hands out."""
+
+    def __init__(self, f: IO[bytes], start: int, end: int) -> None:
+        self.f, self.left, self.lines = f, end - start, 0
+        f.seek(start)
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(n) if n > 0 else b""
+        self.left -= len(data)
+        self.lines += data.count(b"\n")
+        return data
+
+
+def _decode_part(path: str, start: int, end: int, first: bool, summary: dict[str, Any]) -> Iterator[OnPremObject]:
+    """The objects of one part, in order; ``summary`` gets what the joining needs (lines are counted from 1 at
+    ``start``; a BadInput names a line of the part)."""
+    from .ldif import iter_ldif_records
+
+    p = Path(path)
+    report = ReadReport()
+    shapes = RecordShapes()
+    tally: dict[str, Any] = {"first": first}
+    with open_input(p) as f:
+        part = _Part(f, start, end)  # type: ignore[arg-type]
+        for line, dn, attrs in iter_ldif_records(part, p, report=report, part=tally):  # type: ignore[arg-type]
+            shapes.add(dn, attrs)
+            try:
+                yield decode_entry(dn, attrs, path)
+            except EntryError as e:
+                raise BadInput(p, f"{dn}: {e}", line=line) from None
+    summary.update(tally, lines=part.lines, report=report, count=shapes.count, common=shapes.common,
+                   last=None if shapes.last is None else {a for a in UNIVERSAL_ATTRIBUTES if a in shapes.last},
+                   last_dn=shapes.last_dn)
+
+
+def _child_main() -> None:
+    """``python -c`` entry: argv = path, start, end, first; length-prefixed pickled messages on stdout."""
+    path, start, end, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+    out = sys.stdout.buffer
+
+    def send(msg: tuple) -> None:
+        data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(_HEAD.pack(len(data)) + data)
+
+    summary: dict[str, Any] = {}
+    batch: list[tuple] = []
+    try:
+        for o in _decode_part(path, start, end, first, summary):
+            batch.append(_GET(o))
+            if len(batch) >= BATCH:
+                send(("objects", batch))
+                batch = []
+        send(("objects", batch))
+        send(("end", summary))
+    except BadInput as e:
+        send(("objects", batch))
+        send(("bad", e.path, e.problem, e.line, e.column, e.place))
+    out.flush()
+
+
+def _drain(stream: IO[bytes], q: "queue.Queue[tuple | None]") -> None:
+    """Read a child's messages as they come (a child never waits on a full pipe); ``None`` at the end."""
+    try:
+        while True:
+            head = stream.read(_HEAD.size)
+            if len(head) < _HEAD.size:
+                break
+            data = stream.read(_HEAD.unpack(head)[0])
+            q.put(pickle.loads(data))
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError):
+        pass
+    finally:
+        q.put(None)
+
+
+def iter_ldif_objects_parallel(path: Path | str, report: ReadReport | None = None, *,
+                               min_size: int | None = None, processes: int | None = None) -> Iterator[OnPremObject]:
+    """:func:`ldif.iter_ldif_objects`, decoded by child processes for a large file (see the module docstring)."""
+    from .ldif import iter_ldif_objects
+    from .prefilter import _child_env, _split_points
+
+    p = Path(path)
+    n = decode_processes() if processes is None else processes
+    min_size = PARALLEL_MIN if min_size is None else min_size
+    try:
+        size = p.stat().st_size
+        with open_input(p) as f:
+            head = f.read(4)
+    except (OSError, BadInput):
+        size, head = -1, b""
+    if n < 2 or size < max(min_size, 1) or utf16_codec(head) is not None:
+        yield from iter_ldif_objects(p, report)  # also the reader's own refusal (no such file, unreadable)
+        return
+    start = 3 if head[:3] == b"\xef\xbb\xbf" else 0
+    points = _split_points(p, start, size, min(n, max(1, size // max(min_size // 2, 1))), strict=True)
+    ranges = list(zip(points, points[1:]))
+    yield from _joined(p, ranges, report, _start_children(p, ranges, _child_env()))
+
+
+def _start_children(p: Path, ranges: list[tuple[int, int]], env: dict[str, str]) -> list[Any]:
+    import subprocess
+
+    code = "from reconciler.sources.ldif_parts import _child_main; _child_main()"
+    started: list[Any] = []
+    for i, (a, b) in enumerate(ranges):
+        try:
+            proc = subprocess.Popen([sys.executable, "-c", code, str(p), str(a), str(b), "1" if i == 0 else "0"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        except OSError:
+            started.append(None)  # decoded in this process when its turn comes
+            continue
+        q: queue.Queue[tuple | None] = queue.Queue()
+        threading.Thread(target=_drain, args=(proc.stdout, q), daemon=True).start()
+        started.append((proc, q))
+    return started
+
+
+def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[str, Any]) -> Iterator[OnPremObject]:
+    """One part's objects from its child; what the child could not deliver is decoded here."""
+    got = 0
+    if child is not None:
+        proc, q = child
+        while (msg := q.get()) is not None:
+            if msg[0] == "objects":
+                for t in msg[1]:
+                    yield OnPremObject(*t)
+                got += len(msg[1])
+            elif msg[0] == "end":
+                summary.update(msg[1])
+                proc.wait()
+                return
+            else:
+                proc.wait()
+                raise BadInput(msg[1], msg[2], line=msg[3], column=msg[4], place=msg[5])
+        proc.wait()
+    for k, o in enumerate(_decode_part(str(p), a, b, first, summary)):  # no child, or it stopped short
+        if k >= got:
+            yield o
+
+
+def _joined(p: Path, ranges: list[tuple[int, int]], report: ReadReport | None, children: list[Any]) \
+        -> Iterator[OnPremObject]:
+    from .ldif import finish_records
+
+    base, seen, entries, claimed, trailer = 1, False, 0, None, False
+    shapes = RecordShapes()
+    try:
+        for i, ((a, b), child) in enumerate(zip(ranges, children)):
+            s: dict[str, Any] = {}
+            try:
+                yield from _from_child(child, p, a, b, i == 0, s)
+            except BadInput as e:
+                raise BadInput(e.path, e.problem, line=None if e.line is None else e.line + base - 1,
+                               column=e.column, place=e.place) from None
+            base += s["lines"]
+            seen = seen or s["seen"]
+            entries += s["entries"]
+            if claimed is None and trailer:
+                claimed = s.get("num")
+            if claimed is None:
+                claimed = s["claimed"]
+            r: ReadReport = s["report"]
+            trailer = trailer or r.trailer
+            _join_shapes(shapes, s)
+            if report is not None:
+                if i == 0:
+                    report.ldapsearch, report.requested = r.ldapsearch, r.requested
+                report.trailer = report.trailer or r.trailer
+                report.notes += r.notes
+                report.incomplete += r.incomplete
+                for kind, k in r.skipped.items():
+                    report.skipped[kind] = report.skipped.get(kind, 0) + k
+        finish_records(p, seen, report, entries, claimed)
+        if report is not None:
+            shapes.finish(report)
+    finally:
+        for child in children:
+            if child is not None and child[0].poll() is None:
+                child[0].kill()
+                child[0].wait()
+
+
+def _join_shapes(acc: RecordShapes, s: dict[str, Any]) -> None:
+    """``acc`` as if it had seen the part's records too (see ``RecordShapes``: the universal attributes every
+    record but the last has, and the last record's)."""
+    if not s["count"]:
+        return
+    common = acc.common
+    if acc.last is not None:
+        held = {a for a in UNIVERSAL_ATTRIBUTES if a in acc.last}
+        common = held if common is None else common & held
+    if s["common"] is not None:
+        common = s["common"] if common is None else common & s["common"]
+    acc.common = common
+    acc.last = dict.fromkeys(s["last"] or ())
+    acc.last_dn = s["last_dn"]
+    acc.count += s["count"]
