@@ -13,6 +13,13 @@
 
 Quick (about a minute):  python bench/bench_check_onprem.py
 Full figures:            python bench/bench_check_onprem.py --objects 1000000
+
+``--cli``: instead, the command an admin runs, ``reconciler check-onprem --onprem FILE --format json``, twice
+side by side on the same file: decoded in one process (``RECONCILER_DECODE_PROCESSES=1``) and on every core
+(the default; the parts are decoded in child processes). Wall, CPU (children included) and peak RSS (the sum
+over the process tree, sampled every 50 ms); the two JSON outputs must be equal (``generated`` aside).
+
+    python bench/bench_check_onprem.py --objects 1000000 --cli
 """
 
 from __future__ import annotations
@@ -82,6 +89,80 @@ def worker(path: Path) -> dict[str, Any]:
             "finish_s": finish, "scanned": result.scanned, "skipped": result.skipped,
             "problems": len(result.problems), "by_rule": result.counts(),
             "cpu_s": _cpu(), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and its descendants (Linux /proc), in kB."""
+    parent: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat", "rb") as f:
+                    parent[int(d)] = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    tree, grew = {root}, True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in tree and p not in tree}
+        tree |= more
+        grew = bool(more)
+    total = 0
+    for p in tree:
+        try:
+            with open(f"/proc/{p}/status", "rb") as f:
+                total += next((int(ln.split()[1]) for ln in f if ln.startswith(b"VmRSS:")), 0)
+        except OSError:
+            pass
+    return total
+
+
+def cli_run(path: Path, processes: str, out: Path) -> dict[str, Any]:
+    """``reconciler check-onprem`` as a user runs it; ``processes`` "1" = decode in one process, "" = default."""
+    import threading
+
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent), RECONCILER_DECODE_PROCESSES=processes)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "check-onprem", "--onprem", str(path), "--format",
+                             "json", "--out", str(out), "-q"], env=env, stderr=subprocess.PIPE)
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            time.sleep(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    _, err = proc.communicate()
+    wall = time.perf_counter() - t
+    th.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"check-onprem failed ({proc.returncode}): {err.decode(errors='replace')}")
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak[0] / 1024}
+
+
+def cli_main(path: Path) -> int:
+    outs = {name: path.with_suffix(f".{name}.json") for name in ("single", "parallel")}
+    runs = {"single": cli_run(path, "1", outs["single"]), "parallel": cli_run(path, "", outs["parallel"])}
+    docs = []
+    for o in outs.values():
+        doc = json.loads(o.read_bytes())
+        doc.pop("generated", None)
+        docs.append(doc)
+    same = docs[0] == docs[1]
+    n = docs[0]["scanned"]
+    print(f"reconciler check-onprem --onprem {path.name} --format json ({n:,} objects, "
+          f"{path.stat().st_size / 1e6:.0f} MB), side by side; {os.cpu_count()} cores")
+    for name, r in runs.items():
+        print(f"  {name:8} wall {r['wall_s']:.1f} s, CPU {r['cpu_s']:.1f} s (children included), "
+              f"peak RSS {r['peak_rss_mb']:.0f} MB (process tree)")
+    print(f"  parallel / single wall: {runs['parallel']['wall_s'] / runs['single']['wall_s']:.2f}; "
+          f"outputs {'identical' if same else 'DIFFER'} ({len(docs[0]['problems']):,} problems); "
+          f"load average {os.getloadavg()[0]:.1f} at the end")
+    return 0 if same else 1
 
 
 def _cpu() -> float:
@@ -155,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ldif", type=Path, help="reuse this LDIF instead of generating one")
     ap.add_argument("--out-dir", type=Path, default=HERE / "out")
+    ap.add_argument("--cli", action="store_true", help="time the command itself, one process vs every core")
     ap.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -169,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         planted = generate(path, a.objects, 0.01, a.seed)
         print(f"generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s",
               file=sys.stderr)
+    if a.cli:
+        return cli_main(path)
     size = path.stat().st_size
     proc = subprocess.run([sys.executable, __file__, "--worker", str(path)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:

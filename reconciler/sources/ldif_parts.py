@@ -112,7 +112,7 @@ def _child_main() -> None:
     out.flush()
 
 
-def _drain(stream: IO[bytes], q: "queue.Queue[tuple | None]") -> None:
+def _drain(stream: IO[bytes], q: "queue.Queue[bytes | None]") -> None:
     """Read a child's messages as they come (a child never waits on a full pipe); ``None`` at the end."""
     try:
         while True:
@@ -120,8 +120,10 @@ def _drain(stream: IO[bytes], q: "queue.Queue[tuple | None]") -> None:
             if len(head) < _HEAD.size:
                 break
             data = stream.read(_HEAD.unpack(head)[0])
-            q.put(pickle.loads(data))
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError):
+            if len(data) < _HEAD.unpack(head)[0]:
+                break
+            q.put(data)  # unpickled when its turn comes: bytes are the smallest form to hold meanwhile
+    except (OSError, ValueError):
         pass
     finally:
         q.put(None)
@@ -163,7 +165,7 @@ def _start_children(p: Path, ranges: list[tuple[int, int]], env: dict[str, str])
         except OSError:
             started.append(None)  # decoded in this process when its turn comes
             continue
-        q: queue.Queue[tuple | None] = queue.Queue()
+        q: queue.Queue[bytes | None] = queue.Queue()
         threading.Thread(target=_drain, args=(proc.stdout, q), daemon=True).start()
         started.append((proc, q))
     return started
@@ -174,7 +176,11 @@ def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[
     got = 0
     if child is not None:
         proc, q = child
-        while (msg := q.get()) is not None:
+        while (raw := q.get()) is not None:
+            try:
+                msg = pickle.loads(raw)
+            except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError):
+                break
             if msg[0] == "objects":
                 for t in msg[1]:
                     yield OnPremObject(*t)
@@ -186,6 +192,7 @@ def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[
             else:
                 proc.wait()
                 raise BadInput(msg[1], msg[2], line=msg[3], column=msg[4], place=msg[5])
+        proc.kill()  # it stopped short or sent what cannot be read: the rest is decoded here
         proc.wait()
     for k, o in enumerate(_decode_part(str(p), a, b, first, summary)):  # no child, or it stopped short
         if k >= got:

@@ -128,3 +128,15 @@ def test_split_points_fall_only_before_a_record_after_a_line_of_text(tmp_path: P
     assert len(pts) == 7
     for p in pts[1:-1]:
         assert data[p - 2:p] == b"\n\n" and data[p:p + 3] == b"dn:" and data[:p].rstrip(b"\n")[-1:] not in b" \t"
+
+
+def test_a_part_whose_process_fails_is_decoded_here(tmp_path: Path, monkeypatch) -> None:
+    """The children cannot import reconciler (no such path): every part is decoded here, same output."""
+    import os
+
+    from reconciler.sources import prefilter
+
+    tenant, ldif, _ = _forest(tmp_path, 10)
+    monkeypatch.setattr(prefilter, "_child_env", lambda: dict(os.environ, PYTHONPATH=str(tmp_path / "nowhere"),
+                                                              PYTHONSAFEPATH="1"))
+    _both(monkeypatch, "--onprem", ldif, "--tenant", tenant, processes=3)
