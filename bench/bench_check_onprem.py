@@ -16,7 +16,8 @@ Full figures:            python bench/bench_check_onprem.py --objects 1000000
 
 ``--cli``: instead, the command an admin runs, ``reconciler check-onprem --onprem FILE --format json``, twice
 side by side on the same file: decoded in one process (``RECONCILER_DECODE_PROCESSES=1``) and on every core
-(the default; the parts are decoded in child processes). Wall, CPU (children included) and peak RSS (the sum
+(``RECONCILER_DECODE_PROCESSES=<cores>``, the parts decoded in child processes; by default the command uses the
+cores the load average leaves idle). Wall, CPU (children included) and peak RSS (the sum
 over the process tree, sampled every 50 ms); the two JSON outputs must be equal (``generated`` aside).
 
     python bench/bench_check_onprem.py --objects 1000000 --cli
@@ -153,7 +154,7 @@ def cli_run(path: Path, processes: str, out: Path) -> dict[str, Any]:
 
 def cli_main(path: Path) -> int:
     outs = {name: path.with_suffix(f".{name}.json") for name in ("single", "parallel")}
-    runs = {"single": cli_run(path, "1", outs["single"]), "parallel": cli_run(path, "", outs["parallel"])}
+    runs = {"single": cli_run(path, "1", outs["single"]), "parallel": cli_run(path, str(os.cpu_count() or 2), outs["parallel"])}
     docs = []
     for o in outs.values():
         doc = json.loads(o.read_bytes())
@@ -172,6 +173,10 @@ def cli_main(path: Path) -> int:
     print(f"  parallel / single wall: {runs['parallel']['wall_s'] / runs['single']['wall_s']:.2f}; "
           f"outputs {'identical' if same else 'DIFFER'} ({len(docs[0]['problems']):,} problems); "
           f"load average {os.getloadavg()[0]:.1f} at the end")
+    from reconciler.sources.ldif_parts import decode_processes
+
+    os.environ.pop("RECONCILER_DECODE_PROCESSES", None)
+    print(f"  at this load the command would use {decode_processes()} process(es) by default")
     return 0 if same else 1
 
 

@@ -140,3 +140,14 @@ def test_a_part_whose_process_fails_is_decoded_here(tmp_path: Path, monkeypatch)
     monkeypatch.setattr(prefilter, "_child_env", lambda: dict(os.environ, PYTHONPATH=str(tmp_path / "nowhere"),
                                                               PYTHONSAFEPATH="1"))
     _both(monkeypatch, "--onprem", ldif, "--tenant", tenant, processes=3)
+
+
+@pytest.mark.parametrize("env,cores,load,expected", [("", 2, 0.1, 2), ("", 2, 1.0, 2), ("", 2, 2.5, 1), ("", 8, 3.2, 5),
+                                                     ("1", 8, 0.0, 1), ("3", 1, 9.0, 3)])
+def test_parts_follow_the_idle_cores_unless_set(monkeypatch, env: str, cores: int, load: float, expected: int) -> None:
+    import os
+
+    monkeypatch.setenv("RECONCILER_DECODE_PROCESSES", env)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert ldif_parts.decode_processes() == expected
