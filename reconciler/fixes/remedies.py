@@ -124,6 +124,17 @@ def _onprem(F: _F, dn: str) -> dict[str, Any]:
     return target
 
 
+def _usable(b: Sink, F: _F, *values: Any) -> bool:
+    """Values a step would carry must fit a plan (one line, at most 1,024 characters): a hostile value from an
+    error origin is refused here, never written into a plan that apply would then reject."""
+    for v in values:
+        if isinstance(v, str) and (len(v) > 1024 or any(c in v for c in "\r\n\x0b\x0c\x85\u2028\u2029\x00")):
+            b.refuse(F.id, "value_unusable", f"the value {v[:60]!r}… cannot be carried by a plan step (a line break, "
+                     "a NUL or over 1,024 characters): fix it by hand in the directory")
+            return False
+    return True
+
+
 def _cloud_guard(ctx: Any, b: Sink, F: _F, kind: StepKind) -> bool:
     """may_write on the finding's cloud object (when it has one): True = the step may be planned."""
     if not F.obj:
@@ -175,6 +186,8 @@ def _data_validation(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
         return
     held = F.onprem
     low = F.property.casefold()
+    if not _usable(b, F, F.value, proposal, dn):
+        return
     if low == "userprincipalname":
         if held and fold(held.get("userPrincipalName") or "") != fold(F.value):
             b.refuse(F.id, "value_not_found", f"{dn} no longer carries the UPN {F.value!r} in the scanned data")
@@ -310,6 +323,8 @@ def _federated_domain_change(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
     if not _cloud_guard(ctx, b, F, StepKind.SET_USER_PRINCIPAL_NAME):
         return
     detour = f"{upn.rpartition('@')[0]}@{initial}"
+    if not _usable(b, F, upn, detour, F.value):
+        return
     target = {"type": "user", "id": str(F.obj["id"])}
     step = b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, target, finding=F.id,
                  expect={"userPrincipalName": upn, "onPremisesImmutableId": cloud.get("onPremisesImmutableId")},
@@ -327,7 +342,14 @@ def _federated_domain_change(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
 # --------------------------------------------------------------------------- runbooks (never automated)
 
 
+#: a plan value is at most 1,024 characters (steps.MAX_VALUE); a runbook that names long values is cut to fit
+_TEXT_MAX = 1000
+
+
 def _runbook(b: Sink, F: _F, *, target: Mapping[str, Any] | None, text: str, why: str) -> str:
+    text = " ".join(text.split())  # one line: directory values never break the step's text
+    if len(text) > _TEXT_MAX:
+        text = text[:_TEXT_MAX - 1] + "…"
     return b.add(StepKind.RUNBOOK, Executor.MANUAL, target, finding=F.id, change={"text": text}, why=why)
 
 

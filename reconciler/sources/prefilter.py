@@ -31,7 +31,7 @@ from zlib import crc32
 
 from ..core.anchors import guid_str_to_bytes, guid_to_immutable_id, normalize_dn, sid_str_to_bytes
 from ..core.errors import BadInput
-from ..core.matcher import cloud_values
+from ..core.matcher import cloud_values, onprem_values
 from ..core.model import CloudObject, CloudSnapshot, ObjectKind, OnPremObject, OnPremSource, fold
 from .inputs import open_input
 
@@ -42,17 +42,6 @@ CHUNK = 8 << 20
 CHILD_MIN = 16 << 20  # files this large are indexed in a child process (starting one costs ~0.2 s)
 
 # --------------------------------------------------------------------------- keys
-
-
-def _onprem_values(o: OnPremObject) -> set[str]:
-    vals = set()
-    if o.user_principal_name:
-        vals.add(fold(o.user_principal_name))
-    if o.mail:
-        vals.add(fold(o.mail))
-    for p in o.smtp_addresses():
-        vals.add(fold(p))
-    return vals
 
 
 def _dn_key(parts: Sequence[str]) -> bytes:
@@ -106,7 +95,7 @@ class NeededKeys:
             return True
         if o.object_sid and o.object_sid.upper() in self.sids:
             return True
-        if self.values and o.object_class == "contact" and not self.values.isdisjoint(_onprem_values(o)):
+        if self.values and o.object_class == "contact" and not self.values.isdisjoint(onprem_values(o)):
             return True
         return normalize_dn(o.dn) in self.dns
 
