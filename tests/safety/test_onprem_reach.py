@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -311,3 +312,73 @@ def test_invariant5_cli_ldap_id_not_emitted_is_exit_2_and_a_dry_run_writes_no_ld
     assert "no LDIF is written by a dry run" in r.output and not (tmp_path / "plan.ldif").exists()
     r = invoke("apply", path, "--db", db, "--tenant", tenant, "--confirm", steps[0].id)
     assert r.exit_code == 2 and "no apply --doit of this plan" in r.output and "Traceback" not in r.output
+
+
+# --------------------------------------------------------------------------- the same on a real AD DC
+
+
+@pytest.mark.skipif(os.environ.get("RECONCILER_TEST_LDAP") != "1", reason="needs the Samba AD DC (RECONCILER_TEST_LDAP=1)")
+def test_invariant4_samba_planned_reanchor_guarded_by_its_account_and_the_current_guid(tmp_path):
+    import ldap3
+
+    from reconciler.core.anchors import guid_bytes_to_str
+    from reconciler.fixes.writers.ldap import LdapStepWriter
+    from reconciler.fixes.writers.ldapconn import LdapWriter
+    from reconciler.sources.ldap import LdapSettings
+    from tests.sources.ldap import forest
+
+    ou = f"OU=Reach Tests,{forest.BASE_DN}"
+    dn = f"CN=Reach Guid,{ou}"
+    with forest.admin_connection() as conn:
+        forest.delete_tree(conn, ou)
+        forest.ensure_ou(conn, ou)
+        forest.add_user(conn, dn, sam="rguid", upn="rguid@plan.test")
+
+        def set_guid(value: str) -> None:
+            conn.modify(dn, {"mS-DS-ConsistencyGuid": [(ldap3.MODIFY_REPLACE, [base64.b64decode(value)])]})
+
+        def guid() -> list[bytes]:
+            conn.search(dn, "(objectClass=*)", "BASE", attributes=["mS-DS-ConsistencyGuid", "objectGUID"])
+            return conn.response[0]["raw_attributes"].get("mS-DS-ConsistencyGuid", [])
+
+        set_guid(OLD)
+        conn.search(dn, "(objectClass=*)", "BASE", attributes=["objectGUID"])
+        real = guid_bytes_to_str(conn.response[0]["raw_attributes"]["objectGUID"][0])
+        (planned,) = [s for s in onprem_steps(_reanchor_plan(OLD)) if s.kind is StepKind.SET_CONSISTENCY_GUID]
+        step = replace(planned, target={**planned.target, "dn": dn}, expect={**planned.expect, "objectGUID": real})
+        NEW_GUID_B64 = step.change["mS-DS-ConsistencyGuid"]  # noqa: N806
+
+        def apply_it(folder: str, emu: Emu, *, undo: bool = False) -> Any:
+            (tmp_path / folder).mkdir(exist_ok=True)
+            with Store(tmp_path / folder / "r.db") as s:
+                j = Journal(s)
+                path = save_onprem_steps(tmp_path / folder, [step], j)
+
+                async def go() -> Any:
+                    with LdapWriter.connect(LdapSettings.from_url("ldaps://127.0.0.1", bind_dn=forest.ADMIN_DN,
+                                                                  password=forest.ADMIN_PASSWORD,
+                                                                  ca_file=forest.ca_file())) as w:
+                        writers = {Executor.LDAP: LdapStepWriter(w), Executor.GRAPH: emu.writer()}
+                        report = await apply_plan(load(path), j, writers, ApplyOptions(doit=True, tenant_id=TENANT))
+                        if undo:
+                            assert report.count("done") == 1 and guid() == [base64.b64decode(NEW_GUID_B64)]
+                            return await undo_run(j, writers, report.run_id, doit=True)
+                        return report
+                return run(go())
+
+        try:
+            admin = emulator_with("c1")
+            GRANTS["direct"](admin, "c1")  # the account became an administrator after planning
+            with pytest.raises(DriftDetected) as e:
+                apply_it("role", admin)
+            assert "guard holder_has_role" in e.value.report.outcomes[0].detail and guid() == [base64.b64decode(OLD)]
+            set_guid(ELSE)  # changed on-prem after planning
+            with pytest.raises(DriftDetected) as e:
+                apply_it("changed", emulator_with("c1"))
+            assert "mS-DS-ConsistencyGuid" in e.value.report.outcomes[0].detail
+            assert guid() == [base64.b64decode(ELSE)]  # nothing written
+            set_guid(OLD)
+            undone = apply_it("applied", emulator_with("c1"), undo=True)  # applied, then undone
+            assert [o.status for o in undone.outcomes] == ["done"] and guid() == [base64.b64decode(OLD)]
+        finally:
+            forest.delete_tree(conn, ou)
