@@ -116,6 +116,14 @@ def _state(ctx: Any, oid: str, otype: str, attrs: Mapping[str, Any]) -> TargetSt
     return TargetState.from_graph({**attrs, "id": oid}, roles=roles, eligible_roles=elig, type=otype)
 
 
+def _onprem(F: _F, dn: str) -> dict[str, Any]:
+    """An on-prem step's target naming the cloud object its next sync changes (apply re-reads and guards it)."""
+    target: dict[str, Any] = {"type": "onprem", "dn": dn}
+    if F.obj and F.obj.get("id"):
+        target.update(cloud_id=str(F.obj["id"]), cloud_type=str(F.obj.get("type") or "user"))
+    return target
+
+
 def _usable(b: Sink, F: _F, *values: Any) -> bool:
     """Values a step would carry must fit a plan (one line, at most 1,024 characters): a hostile value from an
     error origin is refused here, never written into a plan that apply would then reject."""
@@ -189,7 +197,7 @@ def _data_validation(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
         expect = {"userPrincipalName": F.value}
         if held.get("sAMAccountName"):
             expect["sAMAccountName"] = held["sAMAccountName"]
-        b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=F.id,
+        b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.LDAP, _onprem(F, dn), finding=F.id,
               expect=expect, change={"userPrincipalName": proposal}, undo={"userPrincipalName": F.value},
               why=f"Entra refused the UPN {F.value!r} of {dn} as malformed ({'; '.join(messages)}). check-onprem's "
                   f"proposal {proposal!r} is written on-premises; the next sync exports it.")
@@ -200,7 +208,7 @@ def _data_validation(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
         return
     if not _cloud_guard(ctx, b, F, StepKind.REMOVE_PROXY_ADDRESS):
         return
-    b.add(StepKind.REMOVE_PROXY_ADDRESS, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=F.id,
+    b.add(StepKind.REMOVE_PROXY_ADDRESS, Executor.LDAP, _onprem(F, dn), finding=F.id,
           expect={"proxyAddresses": entries}, change={"proxyAddresses": {"remove": entries, "add": [proposal]}},
           undo={"proxyAddresses": {"remove": [proposal], "add": entries}},
           why=f"Entra refused the proxy address {F.value!r} of {dn} as malformed ({'; '.join(messages)}); it is "
@@ -283,7 +291,7 @@ def _large_attribute(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
         return
     remove = [c.value for c, _ in removals]
     why = "; ".join(f"{c.subject or 'certificate'}: {reason}" for c, reason in removals)
-    b.add(StepKind.REMOVE_ATTRIBUTE_VALUE, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=F.id,
+    b.add(StepKind.REMOVE_ATTRIBUTE_VALUE, Executor.LDAP, _onprem(F, dn), finding=F.id,
           expect={attr: remove}, change={attr: {"remove": remove}}, undo={attr: {"add": remove}},
           why=f"{dn} holds {len(values)} {attr} values; Entra Connect exports at most {CERT_LIMIT}. Remove "
               f"{len(remove)} (expired first, then the oldest; the values are kept as the undo): {why}"[:2000])

@@ -63,8 +63,8 @@ def test_a_malformed_upn_gets_check_onprems_proposal_as_an_ldap_step() -> None:
     (s,) = p.steps
     proposal, _ = proposed_value("UserPrincipalName", "mia müller@contoso.com")
     assert proposal == "miamuller@contoso.com"
-    assert (s.kind, s.executor, s.target) == (StepKind.SET_USER_PRINCIPAL_NAME, Executor.LDAP,
-                                              {"type": "onprem", "dn": DN})
+    assert (s.kind, s.executor, s.target) == (StepKind.SET_USER_PRINCIPAL_NAME, Executor.LDAP,  # + its cloud user
+                                              {"type": "onprem", "dn": DN, "cloud_id": "u-1", "cloud_type": "user"})
     assert s.change == {"userPrincipalName": proposal} and s.undo == {"userPrincipalName": "mia müller@contoso.com"}
     assert s.expect == {"userPrincipalName": "mia müller@contoso.com", "sAMAccountName": "mia"}
     assert not p.refusals
