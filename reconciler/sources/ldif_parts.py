@@ -13,6 +13,7 @@ is decoded here instead. Small files, UTF-16 files and CSV stay in this process.
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import queue
@@ -99,7 +100,11 @@ def _child_main() -> None:
     out = sys.stdout.buffer
 
     def send(msg: tuple) -> None:
-        data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+        buf = io.BytesIO()
+        pk = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+        pk.fast = True  # no memo: flat tuples of str/int/bytes/None (half the pickling time)
+        pk.dump(msg)
+        data = buf.getvalue()
         out.write(_HEAD.pack(len(data)) + data)
 
     summary: dict[str, Any] = {}
