@@ -41,7 +41,7 @@ _HEAD = struct.Struct("<Q")
 
 def decode_processes() -> int:
     """Parts for a large file: one per usable core that the one-minute load average leaves idle, counting the
-    core this process runs on (moving objects between processes costs about 30 % more CPU in all, which
+    core this process runs on (moving objects between processes costs about a quarter more CPU in all, which
     only pays when cores are free). ``RECONCILER_DECODE_PROCESSES=N`` sets it (1 = decode in this process)."""
     env = os.environ.get("RECONCILER_DECODE_PROCESSES", "").strip()
     if env.isdigit() and int(env) > 0:
