@@ -37,6 +37,7 @@ class SourceOptions:
     ldap_filter: str | None = None
     ldap_ca: Path | None = None
     insecure: bool = False
+    ldap_full_read: bool = False  # scan: read every LDAP entry in full (no cheap pass + batched fetch)
     verbose: bool = False
     env: dict[str, str] | None = None  # per-tenant environment for credentials (scan --all); None = os.environ
     max_concurrency: int | None = None  # Graph requests in flight for this tenant (default 16)
@@ -187,5 +188,5 @@ def build_ldap_readers(o: SourceOptions, prompt: "Callable[[str], str] | None" =
         password = prompt(f"LDAP password for {o.bind_dn}")
     return [LdapReader(LdapSettings.from_url(url, insecure=o.insecure, bind_dn=o.bind_dn, password=password,
                                              base_dn=o.base_dn, search_filter=o.ldap_filter,
-                                             ca_file=o.ldap_ca))
+                                             ca_file=o.ldap_ca, full_read=o.ldap_full_read))
             for url in o.ldap]

@@ -77,6 +77,10 @@ def scan(
         rich_help_panel="Cloud source")] = None,
     onprem: OnpremOpt = None, ldap: LdapOpt = None, bind_dn: BindDnOpt = None, base_dn: BaseDnOpt = None,
     ldap_filter: LdapFilterOpt = None, ldap_ca: LdapCaOpt = None, insecure: InsecureOpt = False,
+    ldap_full_read: Annotated[bool, typer.Option(
+        "--ldap-full-read", help="Read every --ldap entry in full instead of a cheap pass and a fetch of the "
+                                 "entries the errors need (same findings; more traffic).",
+        rich_help_panel="On-prem source")] = False,
     db: DbOpt = None, fmt: FormatOpt = "table", out: OutOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when findings exist (for schedulers).")] = False,
     new_only: Annotated[bool, typer.Option(
@@ -116,7 +120,7 @@ def scan(
                           bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
                           insecure=insecure, verbose=verbose, strategy=strategy, save_tenant=save_tenant,
                           errors=parse_errors_option(errors), since=parse_since_option(since),
-                          health_url=health_url)
+                          health_url=health_url, ldap_full_read=ldap_full_read)
     outcome = _run_scan(opts, db, quiet, verbose)
     doc = outcome.result.data()
     with output(out) as stream:
