@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_FILTER",
+    "FETCH_ALL_SHARE",
     "FETCH_BATCH",
     "PAGE_SIZE",
     "SKELETON_ATTRIBUTES",
@@ -453,6 +454,8 @@ class LdapReader:
 SKELETON_ATTRIBUTES = ("objectClass", "objectGUID", "objectSid", "mS-DS-ConsistencyGuid", "mail")
 #: objectGUID terms per OR filter of the batched fetch (about 61 characters each).
 FETCH_BATCH = 100
+#: When more than this share of the entries is needed, one full paged pass fetches them (decoding only those).
+FETCH_ALL_SHARE = 0.25
 
 
 def guid_filter(base_filter: str, guids: Sequence[bytes]) -> str:
@@ -523,6 +526,18 @@ class LdapIndex:
     def _fetch(self, conn: LdapConnection, rows: Sequence[int]) -> None:
         todo = [i for i in rows if i not in self.full]
         s = self.reader.settings
+        if len(todo) > self.count * FETCH_ALL_SHARE:  # batches would cost more than one more full pass
+            wanted = {self.rows[i][1]: i for i in todo}
+            for page in iter_paged(conn, self.label, self.base_dn or "", self.reader.filter, ONPREM_ATTRIBUTES,
+                                   s.page_size):
+                self.requests += 1
+                for dn, raw in page:
+                    i = wanted.get((raw.get("objectguid") or [b""])[0])
+                    if i is not None:
+                        self.full[i] = self.reader._decode(dn, raw)
+            for i in todo:
+                self.full.setdefault(i, None)
+            return
         for k in range(0, len(todo), FETCH_BATCH):
             batch = todo[k:k + FETCH_BATCH]
             by_guid = {self.rows[i][1]: i for i in batch}

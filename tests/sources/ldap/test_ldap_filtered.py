@@ -12,6 +12,7 @@ from reconciler.core.anchors import guid_to_immutable_id, normalize_dn
 from reconciler.sources.base import NullProgress
 from reconciler.sources.ldap import (
     DEFAULT_FILTER,
+    FETCH_ALL_SHARE,
     FETCH_BATCH,
     SKELETON_ATTRIBUTES,
     LdapIndex,
@@ -34,7 +35,7 @@ def guid(i: int) -> bytes:
 
 
 def entry(i: int) -> tuple[str, dict[str, list[bytes]]]:
-    kind = ("user", "user", "group", "contact", "contact-nomail", "contact-bare")[i % 6]
+    kind = ("user", "user", "group", "contact", "contact-nomail", "user", "group", "user", "contact", "contact-bare")[i % 10]
     dn = f"CN=Obj (#{i}) \\, *x*,OU=Staff,{BASE}"
     attrs: dict[str, list[bytes]] = {"objectGUID": [guid(i)], "cn": [f"Obj {i}".encode()],
                                      "whenChanged": [b"20261120101500.0Z"]}
@@ -102,9 +103,9 @@ def test_cheap_pass_asks_only_for_the_skeleton_and_counts_like_a_full_read():
     assert [c[1][3] for c in cheap] == [1000, 1000, 1000]
     full, cut = full_cut(2500, NeededKeys())
     same(idx.select(NeededKeys()), cut)
-    assert idx.select(NeededKeys()).objects == [] and sum(cut.unlinkable().values()) == 416  # the bare contacts
+    assert idx.select(NeededKeys()).objects == [] and sum(cut.unlinkable().values()) == 250  # the bare contacts
     # contacts without mail are fetched in full during the pass (their proxyAddresses decide linkability)
-    mailless = sum(1 for i in range(2500) if i % 6 in (4, 5))
+    mailless = sum(1 for i in range(2500) if i % 10 in (4, 9))
     assert len(fetches(ad)) == -(-mailless // FETCH_BATCH)
 
 
@@ -128,7 +129,7 @@ def test_selection_equals_cutting_down_the_full_read(pick):
     keys = keys_from(full.objects[pick])
     ad = fake_dc(1200)
     idx = reader(ad).prepare()
-    before = len(fetches(ad))
+    before, before_all = len(fetches(ad)), len(subtree_calls(ad))
     got = idx.select(keys)
     same(got, filtered_source(full, keys))
     assert got.objects  # the keys hit something
@@ -137,16 +138,19 @@ def test_selection_equals_cutting_down_the_full_read(pick):
         assert flt.startswith(f"(&{DEFAULT_FILTER}(|") and flt.count("(objectGUID=") <= FETCH_BATCH
         parse_filter(flt)  # well-formed: every metacharacter of the hostile GUIDs is escaped
     wanted = len(idx.candidates(keys)) - sum(1 for i in idx.candidates(keys) if i in idx._mailless)
-    assert len(batches) == -(-wanted // FETCH_BATCH)
+    if wanted > FETCH_ALL_SHARE * idx.count:  # a large share: one more full pass is cheaper than batches
+        assert batches == [] and len(subtree_calls(ad)) - before_all == 2  # two pages of the base filter
+    else:
+        assert len(batches) == -(-wanted // FETCH_BATCH)
 
 
 def test_contact_addresses_bring_every_contact_and_keep_only_the_matching_ones():
     full = reader(fake_dc(600)).read(NullProgress())
-    keys = NeededKeys.of([], [], [], values={"c9@partner.example", "n10@partner.example"})
+    keys = NeededKeys.of([], [], [], values={"C3@partner.example".casefold(), "n4@partner.example"})
     got = reader(fake_dc(600)).prepare().select(keys)
     same(got, filtered_source(full, keys))
     assert sorted(o.dn for o in got.objects) == sorted(
-        o.dn for o in full.objects if o.cn in ("Obj 9", "Obj 10"))
+        o.dn for o in full.objects if o.cn in ("Obj 3", "Obj 4"))
 
 
 def test_later_selections_fetch_only_what_is_new_and_by_guid_is_cached():
@@ -164,11 +168,22 @@ def test_later_selections_fetch_only_what_is_new_and_by_guid_is_cached():
     assert idx.by_guid(str(uuid.UUID(int=99_999))) is None
 
 
+def test_a_large_share_is_fetched_by_one_more_full_pass():
+    ad = fake_dc(300)
+    idx = reader(ad).prepare()
+    full = reader(fake_dc(300)).read(NullProgress())
+    keys = keys_from(full.objects)
+    assert len(idx.candidates(keys)) > FETCH_ALL_SHARE * idx.count
+    before = len(subtree_calls(ad))
+    same(idx.select(keys), filtered_source(full, keys))
+    assert [c[1] for c in subtree_calls(ad)[before:]] == [DEFAULT_FILTER]
+
+
 def test_fetch_pages_within_a_batch():
     ad = fake_dc(400)
     idx = reader(ad, page_size=7).prepare()
     full = reader(fake_dc(400)).read(NullProgress())
-    keys = keys_from(full.objects)
+    keys = keys_from(full.objects[::6])
     same(idx.select(keys), filtered_source(full, keys))
     assert any(c[4] for c in subtree_calls(ad) if c[1] != DEFAULT_FILTER)  # a cookie: a second page was asked
 

@@ -12,6 +12,7 @@ import pytest
 
 from reconciler.core.anchors import normalize_dn
 from reconciler.core.model import fold
+from reconciler.sources import ldap as ldap_module
 from reconciler.sources.base import NullProgress
 from reconciler.sources.ldap import DEFAULT_FILTER, FETCH_BATCH, LdapIndex, LdapReader, open_connection
 from reconciler.sources.prefilter import NeededKeys, filtered_source, keys_for
@@ -111,13 +112,15 @@ def test_hostile_anchor_dn_and_contact_address_are_found_on_the_dc(own_objects):
     assert sorted(o.cn for o in got.objects) == ["Bare contact", "Odd (a*b) user", "Odd contact"]
 
 
-def test_every_entry_selected_through_batches_equals_the_full_read(sample_forest, own_objects):
+def test_every_entry_selected_through_batches_equals_the_full_read(sample_forest, own_objects, monkeypatch):
+    monkeypatch.setattr(ldap_module, "FETCH_ALL_SHARE", 1.0)  # batches even for every entry
     full = LdapReader(admin_settings()).read(NullProgress())
     keys = NeededKeys.of([o.anchor for o in full.objects if o.anchor], [], [])
     counting = Counting()
     got = LdapReader(admin_settings(page_size=7), connect=counting).prepare().select(keys)
     same(got, filtered_source(full, keys))
     assert len(got.objects) == len(full.objects)
+    assert sum(f.startswith(f"(&{DEFAULT_FILTER}(|") for f in counting.filters) >= -(-len(full.objects) // FETCH_BATCH)
     guid_bytes = {bytes.fromhex(f.replace("\\", "")) for f in
                   (t.split(")")[0] for flt in counting.filters for t in flt.split("(objectGUID=")[1:])}
     assert any(set(g) & set(b"()*\\\x00") for g in guid_bytes)  # metacharacter bytes were escaped and still hit
