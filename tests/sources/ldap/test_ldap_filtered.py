@@ -226,3 +226,37 @@ def test_filter_evaluator_rejects_unescaped_metacharacters():
         parse_filter("(cn=a\\zz)")
     assert parse_filter("(cn=obj \\28x\\29)")({"cn": [b"Obj (x)"]})
     assert guid_to_immutable_id(str(uuid.UUID(bytes_le=guid(5))))  # a hostile GUID is still a GUID
+
+
+# ------------------------------------------------------------------ the scan use case on generated forests
+
+
+def _dc_from_ldif(ldif) -> FakeAD:
+    from reconciler.sources.ldif import iter_ldif_records
+
+    with open(ldif, "rb") as f:
+        return FakeAD(entries={dn: dict(attrs) for _line, dn, attrs in iter_ldif_records(f, ldif)}, evaluate=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_scan_findings_identical_to_the_full_read_on_generated_forests(tmp_path, seed):
+    import asyncio
+
+    from reconciler.emulator.generate import GenerateOptions, generate
+    from reconciler.sources.files import TenantFileSource
+    from reconciler.workflow import scan
+
+    tenant, ldif = tmp_path / "t.json", tmp_path / "f.ldif"
+    generate(GenerateOptions(users=600, errors_per_1000=50, seed=seed), tenant, ldif)
+    runs = {}
+    for full_read in (False, True):
+        ad = _dc_from_ldif(ldif)
+        out = asyncio.run(scan(TenantFileSource(tenant), [reader(ad, full_read=full_read)], None))
+        runs[full_read] = (out, ad)
+    (filtered, ad), (full, _) = runs[False], runs[True]
+    assert filtered.result.findings and [f.data() for f in filtered.result.findings] == \
+        [f.data() for f in full.result.findings]
+    assert filtered.result.stats == full.result.stats and filtered.result.warnings == full.result.warnings
+    assert filtered.onprem[0].objects == full.onprem[0].objects
+    assert filtered.result.stats["onprem_objects"] == len(ad.entries) > 4 * len(filtered.onprem[0].objects)
+    assert any("(objectGUID=" in flt for flt in fetches(ad))  # fetched in batches, not by a second full pass
