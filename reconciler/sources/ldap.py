@@ -489,6 +489,7 @@ class LdapIndex:
         self.requests = 0  # searches (pages) sent after the cheap pass
         self._mailless: list[int] = []  # contacts without mail: their proxyAddresses decide linkability
         self._lock = threading.Lock()
+        self._open: tuple[_Session, LdapConnection] | None = None
 
     def add(self, page: Sequence[tuple[str, Mapping[str, Sequence[bytes]]]]) -> bool:
         """Take one page of the cheap pass; False when an entry cannot be fetched back by objectGUID."""
@@ -552,11 +553,29 @@ class LdapIndex:
                 self.full.setdefault(i, None)  # deleted or moved out of the filter since the cheap pass
 
     def _fetched(self, rows: Sequence[int]) -> None:
+        """Fetch what is not fetched yet, on one connection kept for the index (see :meth:`close`); a
+        connection the DC dropped while the cloud was read is opened once more."""
         todo = [i for i in rows if i not in self.full]
         if not todo:
             return
-        with self.reader._session() as (conn, _base, _notes):
-            self._fetch(conn, todo)
+        try:
+            self._fetch(self._connection(), todo)
+        except NetworkError:
+            self.close()
+            self._fetch(self._connection(), todo)
+
+    def _connection(self) -> LdapConnection:
+        if self._open is None:
+            session = self.reader._session()
+            conn, _base, _notes = session.__enter__()
+            self._open = (session, conn)
+        return self._open[1]
+
+    def close(self) -> None:
+        """Unbind the fetch connection (the scan calls this once the selection is made)."""
+        if self._open is not None:
+            self._open[0].__exit__()
+            self._open = None
 
     def candidates(self, keys: NeededKeys) -> list[int]:
         """Rows whose skeleton a key may hit (exact for users and groups; every contact when addresses count)."""

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 from reconciler.core.anchors import guid_to_immutable_id, normalize_dn
+from reconciler.core.errors import NetworkError
 from reconciler.sources.base import NullProgress
 from reconciler.sources.ldap import (
     DEFAULT_FILTER,
@@ -260,3 +261,51 @@ def test_scan_findings_identical_to_the_full_read_on_generated_forests(tmp_path,
     assert filtered.onprem[0].objects == full.onprem[0].objects
     assert filtered.result.stats["onprem_objects"] == len(ad.entries) > 4 * len(filtered.onprem[0].objects)
     assert any("(objectGUID=" in flt for flt in fetches(ad))  # fetched in batches, not by a second full pass
+
+
+def test_one_fetch_connection_for_every_selection_closed_by_the_scan(tmp_path):
+    import asyncio
+
+    from reconciler.emulator.generate import GenerateOptions, generate
+    from reconciler.sources.files import TenantFileSource
+    from reconciler.workflow import scan
+
+    tenant, ldif = tmp_path / "t.json", tmp_path / "f.ldif"
+    generate(GenerateOptions(users=300, errors_per_1000=50, seed=4), tenant, ldif)
+    ad = _dc_from_ldif(ldif)
+    opened: list[int] = []
+
+    def connect(s):  # type: ignore[no-untyped-def]
+        opened.append(1)
+        ad.unbound = False
+        return ad
+
+    r = LdapReader(LdapSettings.from_url("ldaps://dc1.corp.contoso.com", bind_dn="r@corp", password="pw"),
+                   connect=connect)
+    asyncio.run(scan(TenantFileSource(tenant), [r], None))
+    assert len(opened) == 2 and ad.unbound  # the cheap pass, then one connection for every fetch, unbound
+
+
+def test_a_fetch_connection_dropped_while_the_cloud_was_read_is_opened_again():
+    import ldap3.core.exceptions as lx
+
+    class Dropping(FakeAD):
+        drop = 0
+
+        def search(self, search_base, search_filter, *a, **kw):  # type: ignore[no-untyped-def]
+            if self.drop and "(objectGUID=" in search_filter:
+                self.drop -= 1
+                raise lx.LDAPSessionTerminatedByServerError("session terminated by server")
+            return super().search(search_base, search_filter, *a, **kw)
+
+    ad = Dropping(entries=dict(entry(i) for i in range(200)), evaluate=True)
+    idx = reader(ad).prepare()
+    full = reader(fake_dc(200)).read(NullProgress())
+    keys = keys_from(full.objects[:20])
+    ad.drop = 1
+    same(idx.select(keys), filtered_source(full, keys))
+    ad.drop = 2  # dropped twice in a row: the error, not a loop
+    with pytest.raises(NetworkError, match="stopped answering"):
+        idx.select(keys_from(full.objects[100:140]))
+    idx.close()
+    assert ad.unbound
