@@ -309,3 +309,18 @@ def test_a_fetch_connection_dropped_while_the_cloud_was_read_is_opened_again():
         idx.select(keys_from(full.objects[100:140]))
     idx.close()
     assert ad.unbound
+
+
+def test_global_catalog_without_consistency_guid_selects_by_objectguid_and_keeps_the_note():
+    def gc_dc() -> FakeAD:
+        return FakeAD(entries=dict(entry(i) for i in range(120)), evaluate=True, gc=True, pas=False)
+
+    url = "ldaps://gc.corp.contoso.com:3269"
+    full = LdapReader(LdapSettings.from_url(url, bind_dn="r@corp", password="pw"), connect=lambda s: gc_dc()).read(
+        NullProgress())
+    keys = keys_from(full.objects[::3])
+    ad = gc_dc()
+    got = LdapReader(LdapSettings.from_url(url, bind_dn="r@corp", password="pw"), connect=lambda s: ad).prepare(
+        ).select(keys)
+    same(got, filtered_source(full, keys))
+    assert any("Global Catalog" in n for n in got.notes) and all(o.consistency_guid is None for o in got.objects)
