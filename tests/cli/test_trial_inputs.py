@@ -1,0 +1,48 @@
+"""Wrong inputs a new admin typed during a trial run: each gives one line naming what is wrong, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from reconciler.cli import app
+from tests.conftest import ROOT
+
+runner = CliRunner()
+SAMPLE = ROOT / "fixtures/sample/sample-tenant.json"
+SAMPLE_LDIF = ROOT / "fixtures/sample/sample-onprem.ldif"
+
+
+def _one_line_error(r, *needles: str) -> str:
+    assert r.exit_code == 2, (r.exit_code, r.output, r.exception)
+    assert "Traceback" not in r.output and not isinstance(r.exception, (ValueError, OverflowError)), r.exception
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("reconciler: error: "), r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+BAD_URLS = [("http://127.0.0.1:99999/v1.0", "Port out of range"), ("http://[::1:8471/v1.0", "Invalid IPv6 URL"),
+            ("http://127.0.0.1:abc/v1.0", "'abc'")]
+
+
+@pytest.mark.parametrize("auth", ["none", "environment"])
+@pytest.mark.parametrize(("url", "why"), BAD_URLS)
+def test_a_graph_url_that_does_not_parse_is_named(tmp_path, url, why, auth):
+    r = runner.invoke(app, ["scan", "--graph-url", url, "--auth", auth, "--db", str(tmp_path / "r.db")])
+    _one_line_error(r, "--graph-url", url, why)
+
+
+@pytest.mark.parametrize(("url", "why"), BAD_URLS)
+def test_check_onprem_names_a_graph_url_that_does_not_parse(tmp_path, url, why):
+    r = runner.invoke(app, ["check-onprem", "--onprem", str(SAMPLE_LDIF), "--graph-url", url, "--auth", "none"])
+    _one_line_error(r, "--graph-url", why)
+
+
+@pytest.mark.parametrize(("url", "why"), [("http://127.0.0.1:99999/arm", "Port out of range"),
+                                         ("http://[::1/arm", "Invalid IPv6 URL")])
+def test_a_health_url_that_does_not_parse_is_named(tmp_path, url, why):
+    r = runner.invoke(app, ["scan", "--graph-url", "http://127.0.0.1:9/v1.0", "--auth", "none", "--health-url", url,
+                            "--db", str(tmp_path / "r.db")])
+    _one_line_error(r, "--health-url", why)
