@@ -278,19 +278,27 @@ def source_notes(src: OnPremSource, report: ReadReport | None = None) -> list[st
     return notes
 
 
+def is_dn_only(o: OnPremObject) -> bool:
+    return not o.object_classes and not o.user_principal_name and not o.mail
+
+
+def refuse_without_ad_objects(p: Path, total: int, ad: int, only_dn: bool) -> None:
+    """BadInput for an export with no entries, or none from Active Directory (scan and check-onprem alike)."""
+    if not total:
+        raise BadInput(p, "contains no directory objects")
+    if not ad:
+        raise BadInput(p, f"holds no Active Directory objects ({total} entries, " + (
+            "only DNs: export the attributes too" if only_dn else
+            "none with objectGUID, objectSid or sAMAccountName, none of class user, group or contact") +
+            "; is this an OpenLDAP or other non-AD directory?)")
+
+
 def read_onprem_file(path: Path | str) -> OnPremSource:
     p = Path(path)
     report = ReadReport()
     objs = list(iter_onprem_file(p, report))
-    if not objs:
-        raise BadInput(p, "contains no directory objects")
     ad = [o for o in objs if is_ad_object(o)]
-    if not ad:
-        only_dn = all(not o.object_classes and not o.user_principal_name and not o.mail for o in objs)
-        raise BadInput(p, f"holds no Active Directory objects ({len(objs)} entries, " + (
-            "only DNs: export the attributes too" if only_dn else
-            "none with objectGUID, objectSid or sAMAccountName, none of class user, group or contact") +
-            "; is this an OpenLDAP or other non-AD directory?)")
+    refuse_without_ad_objects(p, len(objs), len(ad), all(is_dn_only(o) for o in objs))
     if len(ad) < len(objs):
         report.notes.append(f"{len(objs) - len(ad)} of {len(objs)} entries are not Active Directory objects "
                             "(no objectGUID, objectSid or sAMAccountName, no user/group/contact class) and "

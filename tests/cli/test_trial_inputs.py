@@ -46,3 +46,28 @@ def test_a_health_url_that_does_not_parse_is_named(tmp_path, url, why):
     r = runner.invoke(app, ["scan", "--graph-url", "http://127.0.0.1:9/v1.0", "--auth", "none", "--health-url", url,
                             "--db", str(tmp_path / "r.db")])
     _one_line_error(r, "--health-url", why)
+
+
+REAL = ROOT / "tests/data/real"
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("csvde/exchange-org-header-only.csv", "contains no directory objects"),
+    ("not-ad/openldap-posixaccount-ldapsearch-godap.ldif", "holds no Active Directory objects"),
+    ("not-ad/openldap-ldapsearch-dn-only-planetexpress.ldif", "only DNs"),
+])
+def test_check_onprem_refuses_an_export_without_ad_objects_as_scan_does(tmp_path, name, why):
+    """Not "0 problems (none)", exit 0: an empty or non-AD export proves nothing about the directory."""
+    out = tmp_path / "problems.json"
+    r = runner.invoke(app, ["check-onprem", "--onprem", str(REAL / name), "--format", "json", "-o", str(out)])
+    _one_line_error(r, name.split("/")[-1], why)
+    assert not out.exists()
+    s = runner.invoke(app, ["scan", "--tenant", str(SAMPLE), "--onprem", str(REAL / name), "--db", str(tmp_path / "r.db")])
+    _one_line_error(s, name.split("/")[-1], why)
+
+
+def test_check_onprem_still_checks_an_ldif_with_some_non_ad_entries(tmp_path):
+    ldif = tmp_path / "mixed.ldif"
+    ldif.write_text(SAMPLE_LDIF.read_text() + "\ndn: cn=printer,dc=corp,dc=contoso,dc=com\ncn: printer\n")
+    r = runner.invoke(app, ["check-onprem", "--onprem", str(ldif), "--format", "json"])
+    assert r.exit_code == 0, r.output
