@@ -71,3 +71,12 @@ def test_check_onprem_still_checks_an_ldif_with_some_non_ad_entries(tmp_path):
     ldif.write_text(SAMPLE_LDIF.read_text() + "\ndn: cn=printer,dc=corp,dc=contoso,dc=com\ncn: printer\n")
     r = runner.invoke(app, ["check-onprem", "--onprem", str(ldif), "--format", "json"])
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("which", ["-o", "--ldif"])
+def test_tenant_generate_into_a_missing_folder_names_the_file_asked_for(tmp_path, which):
+    paths = {"-o": tmp_path / "t.json", "--ldif": tmp_path / "f.ldif"}
+    paths[which] = tmp_path / "missing" / paths[which].name
+    r = runner.invoke(app, ["tenant", "generate", "--users", "5", "-q", *(x for k, v in paths.items() for x in (k, str(v)))])
+    line = _one_line_error(r, f"{paths[which]}: cannot write")
+    assert ".tmp" not in line
