@@ -80,3 +80,19 @@ def test_tenant_generate_into_a_missing_folder_names_the_file_asked_for(tmp_path
     r = runner.invoke(app, ["tenant", "generate", "--users", "5", "-q", *(x for k, v in paths.items() for x in (k, str(v)))])
     line = _one_line_error(r, f"{paths[which]}: cannot write")
     assert ".tmp" not in line
+
+
+def test_apply_prints_a_manual_runbook_whole(tmp_path):
+    """The admin-role runbook is a person's instructions: cut at 400 characters and quoted, its last steps
+    (give the roles back) were missing from apply's output."""
+    t, f, db, plan = (tmp_path / n for n in ("t.json", "f.ldif", "r.db", "p.json"))
+    assert runner.invoke(app, ["tenant", "generate", "--users", "300", "--mix", "admin_role_conflict=1", "-o", str(t),
+                               "--ldif", str(f), "-q"]).exit_code == 0
+    assert runner.invoke(app, ["scan", "--tenant", str(t), "--onprem", str(f), "--db", str(db), "-q"]).exit_code == 0
+    assert runner.invoke(app, ["plan", "-o", str(plan), "--db", str(db), "-q"]).exit_code == 0
+    r = runner.invoke(app, ["apply", str(plan), "--tenant", str(t), "--db", str(db)])
+    manual = [ln for ln in r.stderr.splitlines() if "(manual):" in ln]
+    assert manual, r.stderr
+    for ln in manual:
+        text = ln.split("(manual): ", 1)[1]
+        assert text.startswith("The value ") and text.endswith("give the roles back."), ln
