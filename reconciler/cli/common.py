@@ -143,7 +143,10 @@ def output(path: Path | None) -> Iterator[TextIO]:
     try:
         with f:
             yield f
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # e.g. -o names a folder
+            raise UsageError(f"{path}: cannot write: {e.strerror}") from None
     finally:
         if tmp.exists():
             tmp.unlink()

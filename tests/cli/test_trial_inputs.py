@@ -96,3 +96,16 @@ def test_apply_prints_a_manual_runbook_whole(tmp_path):
     for ln in manual:
         text = ln.split("(manual): ", 1)[1]
         assert text.startswith("The value ") and text.endswith("give the roles back."), ln
+
+
+@pytest.mark.parametrize("cmd", [["plan"], ["report"], ["scan", "--tenant", str(SAMPLE), "-q"],
+                                 ["check-onprem", "--onprem", str(SAMPLE_LDIF), "-q"]])
+def test_an_output_path_that_is_a_folder_is_named(tmp_path, cmd):
+    db = tmp_path / "r.db"
+    assert runner.invoke(app, ["scan", "--tenant", str(SAMPLE), "--db", str(db), "-q"]).exit_code == 0
+    folder = tmp_path / "out"
+    folder.mkdir()
+    db_opt = ["--db", str(db)] if cmd[0] != "check-onprem" else []
+    r = runner.invoke(app, [*cmd, *db_opt, "-o", str(folder)])
+    _one_line_error(r, f"{folder}: cannot write")
+    assert list(folder.iterdir()) == [] and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
