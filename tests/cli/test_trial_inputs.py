@@ -109,3 +109,12 @@ def test_an_output_path_that_is_a_folder_is_named(tmp_path, cmd):
     r = runner.invoke(app, [*cmd, *db_opt, "-o", str(folder)])
     _one_line_error(r, f"{folder}: cannot write")
     assert list(folder.iterdir()) == [] and not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize("url", ["https://[::1/hook?sig=SECRET123", "https://hooks.example.com:99999/hook?sig=SECRET123"])
+def test_a_notify_url_that_does_not_parse_is_refused_without_printing_it(tmp_path, url):
+    db = tmp_path / "r.db"
+    assert runner.invoke(app, ["scan", "--tenant", str(SAMPLE), "--db", str(db), "-q"]).exit_code == 0
+    r = runner.invoke(app, ["report", "--db", str(db), "--notify", url, "-q", "-o", str(tmp_path / "r.txt")])
+    _one_line_error(r, "--notify needs an http(s) URL")
+    assert "SECRET123" not in r.output
