@@ -118,3 +118,10 @@ def test_a_notify_url_that_does_not_parse_is_refused_without_printing_it(tmp_pat
     r = runner.invoke(app, ["report", "--db", str(db), "--notify", url, "-q", "-o", str(tmp_path / "r.txt")])
     _one_line_error(r, "--notify needs an http(s) URL")
     assert "SECRET123" not in r.output
+
+
+@pytest.mark.parametrize("cmd", [["scan", "--tenant", str(SAMPLE)], ["check-onprem"]])
+def test_an_ldap_url_with_an_unclosed_ipv6_bracket_is_named(tmp_path, cmd):
+    r = runner.invoke(app, [*cmd, "--ldap", "ldaps://[::1", "--db", str(tmp_path / "r.db")] if cmd[0] == "scan"
+                      else [*cmd, "--ldap", "ldaps://[::1"])
+    _one_line_error(r, "--ldap 'ldaps://[::1'", "Invalid IPv6 URL")
