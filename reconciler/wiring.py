@@ -115,6 +115,9 @@ def build_cloud_source(o: SourceOptions) -> CloudSource:
     if len(given) > 1:
         raise UsageError("give only one cloud source: --tenant, --graph or --graph-url")
     if o.tenant:
+        if o.save_tenant:  # it was silently ignored: no file, exit 0
+            raise UsageError("--save-tenant keeps what --graph or --graph-url read; --tenant FILE is already a "
+                             "snapshot (copy the file instead)")
         from .sources.files import TenantFileSource
 
         return TenantFileSource(o.tenant, origins=o.errors or ORIGIN_NAMES, since=o.since)

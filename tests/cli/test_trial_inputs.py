@@ -125,3 +125,10 @@ def test_an_ldap_url_with_an_unclosed_ipv6_bracket_is_named(tmp_path, cmd):
     r = runner.invoke(app, [*cmd, "--ldap", "ldaps://[::1", "--db", str(tmp_path / "r.db")] if cmd[0] == "scan"
                       else [*cmd, "--ldap", "ldaps://[::1"])
     _one_line_error(r, "--ldap 'ldaps://[::1'", "Invalid IPv6 URL")
+
+
+def test_save_tenant_with_a_tenant_file_is_refused_not_ignored(tmp_path):
+    saved = tmp_path / "copy.json"
+    r = runner.invoke(app, ["scan", "--tenant", str(SAMPLE), "--save-tenant", str(saved), "--db", str(tmp_path / "r.db")])
+    _one_line_error(r, "--save-tenant", "--tenant FILE is already a snapshot")
+    assert not saved.exists()
