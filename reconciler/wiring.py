@@ -97,6 +97,8 @@ def _check_url(url: str, option: str, example: str) -> None:
         raise UsageError(f"{option} {url!r} is not a valid URL ({e}); give one such as {example}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"{option} must be an http(s) URL such as {example}; got {url!r}")
+    if option == "--graph-url" and parts.path.strip("/") == "":  # Graph answers 400 "Invalid version" (exit 5)
+        raise UsageError(f"--graph-url {url!r} has no API version: add it, e.g. {url.rstrip('/')}/v1.0")
 
 
 def has_cloud_source(o: SourceOptions) -> bool:

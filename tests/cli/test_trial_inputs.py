@@ -132,3 +132,10 @@ def test_save_tenant_with_a_tenant_file_is_refused_not_ignored(tmp_path):
     r = runner.invoke(app, ["scan", "--tenant", str(SAMPLE), "--save-tenant", str(saved), "--db", str(tmp_path / "r.db")])
     _one_line_error(r, "--save-tenant", "--tenant FILE is already a snapshot")
     assert not saved.exists()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8471", "http://127.0.0.1:8471/"])
+def test_a_graph_url_without_the_api_version_says_to_add_it(tmp_path, url):
+    """Before: Graph (and the emulator) answered 400 'Invalid version', reported as exit 5 after a request."""
+    r = runner.invoke(app, ["scan", "--graph-url", url, "--auth", "none", "--db", str(tmp_path / "r.db")])
+    _one_line_error(r, "no API version", "http://127.0.0.1:8471/v1.0")
