@@ -139,3 +139,10 @@ def test_a_graph_url_without_the_api_version_says_to_add_it(tmp_path, url):
     """Before: Graph (and the emulator) answered 400 'Invalid version', reported as exit 5 after a request."""
     r = runner.invoke(app, ["scan", "--graph-url", url, "--auth", "none", "--db", str(tmp_path / "r.db")])
     _one_line_error(r, "no API version", "http://127.0.0.1:8471/v1.0")
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_emulator_serve_names_a_port_out_of_range(port):
+    pytest.importorskip("starlette")
+    r = runner.invoke(app, ["emulator", "serve", "--tenant", str(SAMPLE), "--port", port])
+    _one_line_error(r, f"--port {port}", "1-65535")
