@@ -272,7 +272,7 @@ def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path, q
     emitted = [p.name for p in [*sorted(workdir.glob("plan*.ps1")), workdir / "plan.ldif"] if p.exists()]
     if emitted and not keep:
         typer.echo(f"steps for the admin written to {' and '.join(emitted)} (in the demo's temporary folder); "
-                   "run them, then `reconciler apply plan.json --confirm STEP`")
+                   "run them, then `reconciler apply plan.json --doit --confirm STEP`")
     _heading("5. report   (history: open / new / resolved since the last run)")
     report(db=db, quiet=quiet)
     _heading("6. check-onprem   (IdFix successor: on-prem rules, duplicates, values the cloud already holds)")

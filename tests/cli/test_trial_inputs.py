@@ -146,3 +146,23 @@ def test_emulator_serve_names_a_port_out_of_range(port):
     pytest.importorskip("starlette")
     r = runner.invoke(app, ["emulator", "serve", "--tenant", str(SAMPLE), "--port", port])
     _one_line_error(r, f"--port {port}", "1-65535")
+
+
+def test_every_confirm_command_shown_to_the_admin_has_doit(tmp_path):
+    """``apply --confirm`` without ``--doit`` is a dry run that records nothing ("would be recorded as confirmed");
+    the README, the --confirm help and the demo's hint showed it without --doit."""
+    import re
+
+    texts = {"README.md": (ROOT / "README.md").read_text(encoding="utf-8"),
+             "apply --help": runner.invoke(app, ["apply", "--help"], terminal_width=400).stdout,
+             "reconciler/cli/scan.py": (ROOT / "reconciler/cli/scan.py").read_text(encoding="utf-8")}
+    for where, text in texts.items():
+        for cmd in re.findall(r"apply plan\.json[^\n`#]*--confirm[^\n`#]*", text):
+            assert "--doit" in cmd, f"{where}: {cmd}"
+    # and the reason: a dry-run confirmation is not recorded
+    db, plan = tmp_path / "r.db", tmp_path / "plan.json"
+    assert runner.invoke(app, ["scan", "--tenant", str(SAMPLE), "--onprem", str(SAMPLE_LDIF), "--db", str(db),
+                               "-q"]).exit_code == 0
+    assert runner.invoke(app, ["plan", "-o", str(plan), "--db", str(db), "-q"]).exit_code == 0
+    r = runner.invoke(app, ["apply", str(plan), "--tenant", str(SAMPLE), "--db", str(db), "--confirm", "s1"])
+    assert "would be recorded as confirmed (dry run)" in r.stdout, r.output
