@@ -161,6 +161,8 @@ def explain(
     from .render import render_explanation
 
     check_choice("--format", fmt, ("table", "json", "md"))
+    if not key.strip():  # e.g. an unset shell variable: it matched every error object not yet in the cloud
+        raise UsageError("explain KEY is empty: give a finding id, object id, UPN, value or the pasted error text")
     snapshot = None
     opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, onprem=onprem,
                           ldap=ldap, bind_dn=bind_dn, base_dn=base_dn, verbose=verbose)

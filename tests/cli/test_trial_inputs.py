@@ -166,3 +166,22 @@ def test_every_confirm_command_shown_to_the_admin_has_doit(tmp_path):
     assert runner.invoke(app, ["plan", "-o", str(plan), "--db", str(db), "-q"]).exit_code == 0
     r = runner.invoke(app, ["apply", str(plan), "--tenant", str(SAMPLE), "--db", str(db), "--confirm", "s1"])
     assert "would be recorded as confirmed (dry run)" in r.stdout, r.output
+
+
+@pytest.mark.parametrize("key", ["", "   "])
+def test_explain_with_an_empty_key_is_a_usage_error_not_every_uncreated_object(tmp_path, key):
+    """An unset shell variable (explain "$UPN") explained every finding whose object is not in the cloud yet."""
+    t, f, db = tmp_path / "t.json", tmp_path / "f.ldif", tmp_path / "r.db"
+    assert runner.invoke(app, ["tenant", "generate", "--users", "300", "--mix", "cloud_sync_create=1", "-o", str(t),
+                               "--ldif", str(f), "-q"]).exit_code == 0
+    assert runner.invoke(app, ["scan", "--tenant", str(t), "--onprem", str(f), "--db", str(db), "-q"]).exit_code == 0
+    r = runner.invoke(app, ["explain", key, "--db", str(db)])
+    _one_line_error(r, "KEY is empty")
+    assert r.stdout == ""
+
+
+def test_the_library_explain_matches_no_object_by_an_empty_id():
+    from reconciler.core.explain import resolve_key
+
+    uncreated = {"id": "f1", "object": {"id": ""}, "holders": [], "conflict": {"value": "a@contoso.com"}}
+    assert resolve_key("", [uncreated])[0] == []
