@@ -185,3 +185,54 @@ def test_the_library_explain_matches_no_object_by_an_empty_id():
 
     uncreated = {"id": "f1", "object": {"id": ""}, "holders": [], "conflict": {"value": "a@contoso.com"}}
     assert resolve_key("", [uncreated])[0] == []
+
+
+EMPTY_PATH_CASES = [
+    (["plan", "-o", ""], "--out"),
+    (["scan", "--tenant", str(SAMPLE), "-q", "-o", ""], "--out"),
+    (["tenant", "generate", "--users", "5", "-o", "", "--ldif", "x.ldif"], "--out"),
+    (["tenant", "generate", "--users", "5", "-o", "x.json", "--ldif", ""], "--ldif"),
+    (["check-onprem", "--onprem", str(SAMPLE_LDIF), "--tenant", str(SAMPLE), "--plan-out", ""], "--plan-out"),
+    (["scan", "--graph-url", "http://127.0.0.1:9/v1.0", "--auth", "none", "--save-tenant", ""], "--save-tenant"),
+    (["scan", "--tenant", str(SAMPLE), "--onprem", ""], "--onprem"),
+    (["scan", "--tenant", str(SAMPLE), "-o", ".."], "--out"),
+    (["apply", "", "--tenant", str(SAMPLE)], "PLAN_FILE"),
+]
+
+
+@pytest.mark.parametrize(("args", "option"), EMPTY_PATH_CASES, ids=lambda x: " ".join(x) if isinstance(x, list) else x)
+def test_an_empty_file_option_is_named_not_a_traceback(tmp_path, monkeypatch, args, option):
+    """`-o "$OUT"` with OUT unset: Path("") is Path("."), and Path.with_name raised ValueError."""
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, [*args, "--db", str(tmp_path / "r.db")] if args[0] in ("plan", "scan", "apply") else args)
+    _one_line_error(r, f"{option} ", "not a file name")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_path_option_is_named_after_its_parameter():
+    """The empty-path message says --{parameter name}: that must be one of the option's own names."""
+    from typer.main import get_command
+
+    def leaves(cmd, path=()):
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                yield from leaves(sub, (*path, name))
+        else:
+            yield path, cmd
+
+    import typing
+
+    from reconciler.cli.common import _PATH_ARGUMENTS
+
+    checked = 0
+    for path, cmd in leaves(get_command(app)):
+        hints = typing.get_type_hints(cmd.callback)
+        for p in cmd.params:
+            if p.name != "workdir" and "Path" in repr(hints.get(p.name)):
+                if p.param_type_name == "option":
+                    assert f"--{p.name.replace('_', '-')}" in p.opts, (path, p.name, p.opts)
+                else:
+                    assert p.name in _PATH_ARGUMENTS, (path, p.name)
+                checked += 1
+    assert checked > 20
