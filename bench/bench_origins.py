@@ -10,6 +10,7 @@ a quarter of those naming no value), on top of what `tenant generate` plants
 
 Side by side, same tenant, same invocation:
   baseline  --errors connect                      (what scan read before origins existed)
+  cloud     --errors connect,cloud_sync             (the Cloud Sync reads alone)
   origins   every origin (connect, cloud_sync, exchange, health via --health-url)
 
 Printed: wall time, requests per endpoint (from the emulator's request log),
@@ -99,9 +100,10 @@ def emulator(tenant: Path, log: Path, latency_ms: float, per_object_ms: float) -
 
 
 def scan(url: str, ldif: Path, tmp: Path, errors: str | None) -> tuple[float, dict[str, Any]]:
-    out = tmp / f"findings-{errors or 'all'}.json"
+    tag = (errors or "all").replace(",", "+")
+    out = tmp / f"findings-{tag}.json"
     args = [PY, "-m", "reconciler", "scan", "--graph-url", url, "--auth", "none", "--onprem", str(ldif),
-            "--db", str(tmp / f"r-{errors or 'all'}.db"), "--format", "json", "-o", str(out), "-q"]
+            "--db", str(tmp / f"r-{tag}.db"), "--format", "json", "-o", str(out), "-q"]
     if errors:
         args += ["--errors", errors]
     else:
@@ -146,7 +148,8 @@ def main() -> None:
               f"generated in {time.monotonic() - t0:.1f} s; emulator latency {a.latency_ms:g} ms + "
               f"{a.per_object_ms:g} ms/object")
         rows = []
-        for label, errors in (("baseline (--errors connect)", "connect"), ("every origin", None)):
+        for label, errors in (("baseline (--errors connect)", "connect"), ("connect + Cloud Sync", "connect,cloud_sync"),
+                              ("every origin", None)):
             log = tmp / f"log-{errors or 'all'}.jsonl"
             with emulator(tenant, log, a.latency_ms, a.per_object_ms) as url:
                 wall, doc = scan(url, ldif, tmp, errors)
@@ -162,7 +165,7 @@ def main() -> None:
                   f"(provisioning logs: {prov}, their 429s: {req['throttled'].get('auditLogs/provisioning', 0)}), "
                   f"{n} findings {by_origin}")
             print("  by endpoint: " + ", ".join(f"{k} {v}" for k, v in list(req["by_endpoint"].items())[:12]))
-        base, full = rows[0], rows[1]
+        base, full = rows[0], rows[-1]
         print(f"\nratio every origin / baseline: wall {full[1] / base[1]:.2f}x, requests "
               f"{full[2]['total'] / max(1, base[2]['total']):.2f}x")
 

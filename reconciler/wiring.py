@@ -6,14 +6,13 @@ back; nothing else in the package constructs adapters.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse, urlsplit
 
 from .core.errors import UsageError
-from .sources.base import CloudSource, OnPremReader
+from .sources.base import CloudSource, OnPremReader, is_loopback_url
 
 __all__ = ["SourceOptions", "build_cloud_source", "build_graph_source", "build_onprem_readers", "graph_http_factory",
            "is_loopback_url"]
@@ -73,19 +72,6 @@ def parse_since_option(text: str | None) -> Any:
         return parse_since(text)
     except ValueError as e:
         raise UsageError(str(e)) from None
-
-
-def is_loopback_url(url: str) -> bool:
-    try:
-        host = urlparse(url).hostname or ""
-    except ValueError:  # an unclosed IPv6 bracket
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_url(url: str, option: str, example: str) -> None:

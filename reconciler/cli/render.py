@@ -153,7 +153,7 @@ _SHORT_PROPERTY = {"UserPrincipalName": "UPN", "ProxyAddress": "proxy"}
 FINDING_COLUMNS = ("id", "scenario", "origin", "prop", "value", "object", "first holder", "source DN", "keep")
 #: narrowest each column gets, below 120 columns and from 120 on; id (a prefix `explain` and `plan --finding`
 #: accept), scenario, prop and keep never shrink
-_FINDING_MIN = {True: (8, 23, 7, 5, 16, 10, 12, 10, 6), False: (8, 23, 7, 5, 18, 8, 10, 8, 6)}
+_FINDING_MIN = {True: (8, 23, 7, 5, 16, 10, 12, 10, 6), False: (8, 23, 18, 5, 18, 8, 10, 8, 6)}  # wide: origins whole
 #: left out first when the terminal is too narrow for every column
 _FINDING_DROP = (7, 8, 5, 2, 6)
 

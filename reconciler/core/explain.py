@@ -204,7 +204,7 @@ def _onprem_attrs(o: OnPremObject) -> dict[str, Any]:
         "proxyAddresses": list(o.proxy_addresses), "mailNickname": o.mail_nickname,
         "givenName": o.given_name, "sn": o.sn, "sAMAccountName": o.sam_account_name,
         "anchor": o.anchor, "objectGUID": o.object_guid, "objectSid": o.object_sid,
-        "distinguishedName": o.dn,
+        "mS-DS-ConsistencyGuid": o.consistency_guid, "distinguishedName": o.dn,
         "enabled": None if o.disabled is None else not o.disabled,
         "whenCreated": o.when_created,
         **({"userCertificate": _b64(o.user_certificates)} if o.user_certificates else {}),

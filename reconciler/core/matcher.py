@@ -154,7 +154,8 @@ def cloud_values(obj: CloudObject) -> Iterable[tuple[str, str]]:
             yield ATTR_PROXY, fold(p)
 
 
-def _onprem_values(obj: OnPremObject) -> set[str]:
+def onprem_values(obj: OnPremObject) -> set[str]:
+    """The folded UPN, mail and SMTP addresses of an on-prem object: what can collide with a cloud value."""
     vals = set()
     if obj.user_principal_name:
         vals.add(fold(obj.user_principal_name))
@@ -234,7 +235,7 @@ class OnPremIndex:
                     idx.by_sid.setdefault(o.object_sid.upper(), o)
                 if o.object_guid:
                     idx.by_guid.setdefault(o.object_guid.casefold(), o)
-                vals = _onprem_values(o)
+                vals = onprem_values(o)
                 if o.object_class == "contact":
                     for v in vals:
                         idx.contacts_by_smtp.setdefault(v, []).append(o)

@@ -54,7 +54,8 @@ class ReportThrottle:
         while q and now - q[0] >= self.window:
             q.popleft()
         q.append(now)
-        wait = max(0.001, self.window - (now - q[-REPORT_LIMIT - 1])) if len(q) > REPORT_LIMIT else 0.0
+        # throttled requests count too, so a retry is served only once the oldest (len - 5) have left the window
+        wait = max(0.001, self.window - (now - q[-REPORT_LIMIT])) if len(q) > REPORT_LIMIT else 0.0
         self.history.append((now, wait > 0))
         return wait
 

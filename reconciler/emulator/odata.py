@@ -437,6 +437,10 @@ def candidates(node: tuple[Any, ...], coll: Any) -> set[str] | None:
         return _lookup(node[2], [node[3]], coll)
     if kind == "in" and all(isinstance(v, str) for v in node[2]):
         return _lookup(node[1], node[2], coll)
+    if kind == "func" and node[1] == "startswith" and node[2] == ("userPrincipalName",) and isinstance(node[3], str):
+        prefix = node[3].casefold()  # the UPN index's keys are case-folded: a prefix scan of keys, not objects
+        return {i for k, ids in coll.index["userPrincipalName"].items() if k.startswith(prefix)
+                for i in (ids if isinstance(ids, list) else (ids,))}
     if kind == "any" and node[1] == ("onPremisesProvisioningErrors",):
         return set(coll.with_errors)
     if kind == "any" and node[1] == ("proxyAddresses",):
@@ -448,7 +452,7 @@ def _lookup(path: tuple[Any, ...], values: list[str], coll: Any) -> set[str] | N
     name = path[0] if len(path) == 1 else None
     if name == "id":
         return {v for v in values if coll.get(v) is not None}
-    if name in ("userPrincipalName", "mail"):
+    if name in ("userPrincipalName", "mail", "onPremisesImmutableId"):
         return {i for v in values for i in coll.lookup(name, v)}
     return None
 

@@ -24,7 +24,7 @@ ACTIVE = ("users", "groups", "contacts")
 DELETED = ("deletedUsers", "deletedGroups")
 KIND_OF = {"users": "user", "groups": "group", "contacts": "orgContact",
            "deletedUsers": "user", "deletedGroups": "group"}
-_INDEXED = ("userPrincipalName", "mail")
+_INDEXED = ("userPrincipalName", "mail", "onPremisesImmutableId")
 
 
 def _add(index: dict[str, Any], key: str, oid: str) -> None:
@@ -64,7 +64,8 @@ class Collection:
         self.order: list[str | None] = []
         self.pos: dict[str, int] = {}
         self.objs: dict[str, dict[str, Any]] = {}
-        self.index: dict[str, dict[str, Any]] = {"userPrincipalName": {}, "mail": {}, "proxyAddresses": {}}
+        self.index: dict[str, dict[str, Any]] = {"userPrincipalName": {}, "mail": {}, "proxyAddresses": {},
+                                                 "onPremisesImmutableId": {}}
         self.with_errors: set[str] = set()
         self.keys: set[str] = set()
 

@@ -170,21 +170,7 @@ class Gate:
         self.cloud = cloud  # the Graph reader, for the cloud twin an on-prem change reaches with the next sync
 
     async def twin_verdict(self, step: Step, action: str) -> str | None:
-        """An on-prem step whose target names the cloud object its next sync changes (``target.cloud_id``):
-        that object is re-read and guarded like a direct write."""
-        t = step.target or {}
-        cid = t.get("cloud_id")
-        if step.executor is Executor.GRAPH or not cid:
-            return None
-        if self.cloud is None:
-            return ("guard roles_unknown: this on-prem change reaches cloud object "
-                    f"{_shown(str(cid))} with the next sync; pass the cloud source (--graph) so apply can re-check it")
-        proxy = Step(id=step.id, kind=step.kind, executor=Executor.GRAPH,
-                     target={"type": str(t.get("cloud_type") or "user"), "id": str(cid)})
-        twin = await self.cloud.read(proxy)
-        if twin is None:
-            return f"the cloud object {_shown(str(cid))} this change reaches no longer exists"
-        return guard_verdict(proxy, twin, action=action)
+        return await twin_verdict(self.cloud, step, action)
 
     async def read(self, step: Step) -> tuple[dict[str, Any] | None, StepOutcome | None]:
         """(the target as it is now, None) or (None, a failed outcome when it could not be read)."""
@@ -280,6 +266,24 @@ def guard_verdict(step: Step, current: Mapping[str, Any] | None, *, action: str 
     if verdict.ok:
         return None
     return f"guard {verdict.guard}: {verdict.reason}"
+
+
+async def twin_verdict(cloud: Writer | None, step: Step, action: str = "do") -> str | None:
+    """An on-prem step whose target names the cloud object its next sync changes (``target.cloud_id``): that
+    object is re-read and guarded like a direct write. Without a cloud source the step is refused."""
+    t = step.target or {}
+    cid = t.get("cloud_id")
+    if step.executor is Executor.GRAPH or not cid:
+        return None
+    if cloud is None:
+        return ("guard roles_unknown: this on-prem change reaches cloud object "
+                f"{_shown(str(cid))} with the next sync; pass the cloud source (--graph) so apply can re-check it")
+    proxy = Step(id=step.id, kind=step.kind, executor=Executor.GRAPH,
+                 target={"type": str(t.get("cloud_type") or "user"), "id": str(cid)})
+    twin = await cloud.read(proxy)
+    if twin is None:
+        return f"the cloud object {_shown(str(cid))} this change reaches no longer exists"
+    return guard_verdict(proxy, twin, action=action)
 
 
 @dataclass(frozen=True)
@@ -444,14 +448,25 @@ class _Run:
         if refused is not None:
             return refused
         self.report.external.append(step)
+        if step.executor is Executor.LDAP and self.opts.doit and self.journal is not None and \
+                self.report.run_id is not None:  # only an ldap step handed out by --doit may be confirmed later
+            self.journal.emitted(self.report.run_id, self.report.fingerprint, step)
         why = "cannot be confirmed before its predecessors; " if step.id in self.opts.confirm else ""
         how = _HOW.get(step.executor, "run it")
         return StepOutcome(step.id, "waiting", f"{why}{how}, then --confirm {step.id}",
                            step.kind.value, step.executor.value)
 
     async def guard_external(self, step: Step) -> StepOutcome | None:
-        """A script step onto a cloud object is handed out only if its target passes the guards now."""
+        """A script step onto a cloud object is handed out only if its target passes the guards now; an LDIF step
+        whose next sync reaches a cloud object (``target.cloud_id``) only if that object does."""
         gate = self.gates.get(Executor.GRAPH)
+        if step.executor is Executor.LDAP and (step.target or {}).get("cloud_id"):
+            refused = await twin_verdict(gate.writer if gate is not None else None, step)
+            if refused is None:
+                return None
+            if self.opts.doit and self.journal is not None and self.report.run_id is not None:
+                self.journal.outcome(self.report.run_id, self.report.fingerprint, step, "drift", detail=refused)
+            return StepOutcome(step.id, "drift", "not handed out: " + refused, step.kind.value, step.executor.value)
         if step.executor is not Executor.POWERSHELL or gate is None or cloud_target(step) is None:
             return None
         current, failed = await gate.read(step)
@@ -561,9 +576,10 @@ def _levels(steps: Sequence[Step]) -> list[list[Step]]:
     return levels
 
 
-def check_confirm(loaded: LoadedPlan, confirm: Sequence[str]) -> None:
-    """``--confirm`` takes only steps the admin runs: powershell and manual, and ldap steps applied from the
-    emitted LDIF. A graph id (the tool runs those itself) is exit 2, before anything runs."""
+def check_confirm(loaded: LoadedPlan, confirm: Sequence[str], journal: Journal | None = None) -> None:
+    """``--confirm`` takes only steps the admin runs: powershell and manual ids, and an ldap id only when an
+    earlier ``apply --doit`` of this plan wrote that step to the LDIF file (the journal says so). A graph id (the
+    tool runs those itself), an unknown id or any other ldap id is exit 2, before anything runs."""
     by_id = {s.id: s for s in loaded.plan.steps}
     unknown = [c for c in confirm if c not in by_id]
     if unknown:
@@ -572,7 +588,14 @@ def check_confirm(loaded: LoadedPlan, confirm: Sequence[str]) -> None:
     if graph:
         raise UsageError(f"--confirm {', '.join(graph)}: graph steps are run by the tool itself, never confirmed; "
                          "--confirm takes the ids of powershell and manual steps you ran (and ldap steps you "
-                         "applied from the emitted LDIF)")
+                         "applied from the LDIF an earlier apply --doit wrote)")
+    ldap = [c for c in confirm if by_id[c].executor is Executor.LDAP]
+    emitted = journal.emitted_steps(loaded.plan.fingerprint) if journal is not None and ldap else set()
+    never = [c for c in ldap if c not in emitted]
+    if never:
+        raise UsageError(f"--confirm {', '.join(never)}: no apply --doit of this plan wrote these ldap steps to an "
+                         "LDIF file, so there is nothing of ours you can have run; run apply --doit (or pass --ldap "
+                         "to let apply write them itself), apply the LDIF it writes, then --confirm")
 
 
 def _unsafe_message(steps: Sequence[Step], opts: ApplyOptions) -> str | None:
@@ -591,7 +614,7 @@ async def apply_plan(loaded: LoadedPlan, journal: Journal | None, writers: Mappi
     the report as ``.report`` so the caller can still show every step.
     """
     verify_plan(loaded, journal, opts)
-    check_confirm(loaded, opts.confirm)
+    check_confirm(loaded, opts.confirm, journal)
     states = journal.states(loaded.plan.fingerprint) if journal else {}
     todo = [s for s in loaded.plan.steps if states.get(s.id, StepState("none")).status != "done"]
     unsafe = _unsafe_message(todo, opts)
@@ -791,6 +814,10 @@ def _emit(report: ApplyReport, plan_path: Path | None, ps1: Path | None, ldif: P
         write_text(path, text)
         notify(f"{len(ids)} PowerShell step(s) for {host} written to {path}: review, run it there, then "
                f"{confirm} {' '.join(ids)}")
+    if ld and report.dry_run and not undo:  # only an LDIF written by --doit is journaled, so only it can be confirmed
+        notify(f"dry run: {len(ld)} LDAP step(s) ({', '.join(s.id for s in ld[:10])}) would be written to an LDIF "
+               "file by apply --doit (or run by it with --ldap); no LDIF is written by a dry run")
+        ld = []
     if ld:
         assert plan_path is not None or undo
         path = ldif or (plan_path.with_name(plan_path.stem + ".ldif") if plan_path is not None
@@ -828,7 +855,7 @@ async def run_apply(plan_path: Path, db: Path | None, src: Any, ldap_opts: Any, 
     with Store(db) as store:
         journal = Journal(store)
         verify_plan(loaded, journal, opts)  # before connecting anywhere
-        check_confirm(loaded, opts.confirm)
+        check_confirm(loaded, opts.confirm, journal)
         async with open_writers(src, ldap_opts, doit=opts.doit) as (writers, tenant_id):
             _needs_cloud(loaded, journal, writers)
             for w in loaded.plan.warnings:  # before the first write

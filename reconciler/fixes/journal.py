@@ -9,6 +9,8 @@ Events per step (``action``/``phase``/``status``):
 * ``do``/``intent``/``pending`` -- committed *before* the write, with the
   target's before-values;
 * ``do``/``outcome``/``done|failed|drift`` -- committed after;
+* ``emit``/``outcome``/``emitted`` -- ``apply --doit`` wrote an ``ldap`` step to the LDIF file for the admin
+  (only such a step may later be confirmed); it does not change the step's state;
 * ``confirm``/``outcome``/``done`` -- the admin ran an external step;
 * ``undo``/``intent``/``pending`` then ``undo``/``outcome``/``done|failed|drift``.
 
@@ -133,6 +135,16 @@ class Journal:
         for s in steps:
             self._event(run_id, fingerprint, s, action, "outcome", "done", before=before, after=after, detail=detail)
 
+    def emitted(self, run_id: str, fingerprint: str, step: Step) -> None:
+        """``apply --doit`` handed this ldap step to the admin in the LDIF file (what ``--confirm`` may record)."""
+        self._event(run_id, fingerprint, step, "emit", "outcome", "emitted", detail="written to the LDIF file")
+
+    def emitted_steps(self, fingerprint: str) -> set[str]:
+        """Ids of the steps of a plan that an earlier ``apply --doit`` wrote to an LDIF file."""
+        rows = self.store.conn.execute("SELECT DISTINCT step_id FROM journal WHERE fingerprint = ? AND action = 'emit'",
+                                       (fingerprint,))
+        return {r[0] for r in rows}
+
     # ---------------------------------------------------------------- one apply at a time per plan
 
     _LOCKS = ("CREATE TABLE IF NOT EXISTS apply_locks (fingerprint TEXT PRIMARY KEY, run_id TEXT NOT NULL, "
@@ -183,6 +195,8 @@ class Journal:
             "SELECT step_id, action, phase, status, before, after FROM journal WHERE fingerprint = ? ORDER BY seq",
             (fingerprint,))
         for sid, action, phase, status, before, after in rows:
+            if action == "emit":  # handed out, not run: the state is unchanged
+                continue
             if action == "undo":
                 if phase == "outcome" and status == "done":
                     out[sid] = StepState("undone")

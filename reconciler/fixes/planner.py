@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..core.anchors import immutable_id_to_guid
+from ..core.anchors import guid_to_immutable_id, immutable_id_to_guid
 from ..core.model import CloudSnapshot, fold
 from .emit import render_command
 from .guards import (
@@ -378,6 +378,42 @@ def _s(v: Any) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
+def onprem_target(dn: str, cloud: TargetState | Mapping[str, Any] | None) -> dict[str, Any]:
+    """An on-prem step's target; ``cloud_id`` / ``cloud_type`` name the cloud object its next sync changes, so
+    apply re-reads and guards that object too (docs/safety.md)."""
+    target: dict[str, Any] = {"type": "onprem", "dn": dn}
+    cid: str | None
+    ctype: str | None
+    if isinstance(cloud, TargetState):
+        cid, ctype = cloud.id, cloud.type
+    elif isinstance(cloud, Mapping):
+        cid, ctype = _s(cloud.get("id")), _s(cloud.get("type"))
+    else:
+        cid, ctype = None, None
+    if cid:
+        target["cloud_id"] = str(cid)
+        target["cloud_type"] = str(ctype or "user")
+    return target
+
+
+def current_consistency_guid(attrs: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """(known, value) of an on-prem object's mS-DS-ConsistencyGuid as scanned (base64, None = absent).
+
+    Stored findings of older versions carry only ``anchor`` (the GUID if set, else objectGUID as base64): an
+    anchor that differs from objectGUID is the GUID; one equal to it cannot tell "set to objectGUID" from
+    "absent", so the value is unknown.
+    """
+    for key, value in attrs.items():
+        if str(key).casefold() == "ms-ds-consistencyguid":
+            return True, _s(value)
+    anchor, guid = _s(attrs.get("anchor")), _s(attrs.get("objectGUID"))
+    try:
+        differs = bool(anchor and guid and anchor != guid_to_immutable_id(guid))
+    except ValueError:  # an objectGUID that is not a GUID: nothing can be told
+        differs = False
+    return (True, anchor) if differs else (False, None)
+
+
 def _entries(values: Iterable[str] | None, value: str) -> list[str]:
     """The exact proxyAddresses entries that carry ``value`` (SMTP only)."""
     key = fold(value)
@@ -538,18 +574,7 @@ def _other_type(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> No
     h, holder = F.h, F.state("holder")
     htype, hid = holder.type, holder.id
     if htype == "user" and fold(h.get("userPrincipalName") or "") == fold(F.value):
-        if not b.refuse_all(F.id, write_failures(StepKind.SET_USER_PRINCIPAL_NAME, holder)):
-            return
-        if not ctx.initial_domain:
-            b.refuse(F.id, "no_initial_domain", "the tenant's initial domain is unknown; cannot pick a new UPN")
-            return
-        new = f"{_local(h.get('userPrincipalName'))}@{ctx.initial_domain}"
-        b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, {"type": "user", "id": hid}, finding=F.id,
-              expect={"userPrincipalName": h.get("userPrincipalName"), "onPremisesImmutableId":
-                      h.get("onPremisesImmutableId"), "userType": holder.user_type},
-              change={"userPrincipalName": new}, undo={"userPrincipalName": h.get("userPrincipalName")},
-              why=f"The cloud-only user holds the value as its UPN: rename it to {new} (Graph can write a "
-                  "cloud user's UPN) so the synced object gets the value back.")
+        _newcomer_loses(b, F, holder)  # a person's sign-in name is never renamed for an on-prem newcomer
         return
     entries = _entries(h.get("proxyAddresses"), F.value)
     if not entries:
@@ -584,6 +609,44 @@ def _other_type(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> No
                   "alternative, renaming the synced user on-prem, changes a person's address).")
 
 
+def _newcomer_loses(b: _Builder, F: _F, holder: TargetState) -> None:
+    """A cloud-only user signs in with the value (its UPN) and an on-prem object of another type was given it.
+
+    Renaming the user would let anyone who can edit an on-prem group or contact change a person's sign-in name,
+    so it is never planned: the value is removed from the on-prem newcomer instead (a secondary ``smtp:`` proxy
+    address), or the finding is refused with what to do (docs/safety.md, "A sign-in name is never renamed").
+    """
+    la = F.attrs("source")
+    dn = _s(la.get("distinguishedName")) or _s((F.source or {}).get("dn"))
+    value = F.value[5:] if F.value[:5].lower() == "smtp:" else F.value
+    lead = (f"the cloud-only {holder.who} signs in with {value}; a person's sign-in name is never renamed "
+            "because an on-prem object was given that address")
+    if not la or not dn:
+        b.refuse(F.id, "upn_not_renamed", f"{lead}, and the on-prem object that was given it "
+                 f"({dn or 'its DN is unknown'}) is not in the supplied data: supply its forest (--onprem/--ldap) "
+                 "so removing the address there can be planned, or remove it on-prem yourself")
+        return
+    entries = _entries(la.get("proxyAddresses"), F.value)
+    if any(e.startswith("SMTP:") for e in entries) or fold(la.get("mail") or "") == fold(F.value):
+        b.refuse(F.id, "upn_not_renamed", f"{lead}, and {dn} carries it as its primary address (mail / SMTP:): "
+                 "give that object another primary address on-prem (a person must choose it), then sync and scan "
+                 "again; if the address really belongs to it, rename the cloud user yourself")
+        return
+    if not entries:
+        b.refuse(F.id, "upn_not_renamed", f"{lead}, and {dn} does not carry it in proxyAddresses in the scanned "
+                 "data: find where it comes from on-prem, remove it there, then sync and scan again")
+        return
+    newcomer = F.state("object")
+    if not b.refuse_all(F.id, write_failures(StepKind.REMOVE_PROXY_ADDRESS, newcomer)):
+        return
+    b.add(StepKind.REMOVE_PROXY_ADDRESS, Executor.LDAP, onprem_target(dn, newcomer), finding=F.id,
+          expect={"proxyAddresses": entries}, change={"proxyAddresses": {"remove": entries}},
+          undo={"proxyAddresses": {"add": entries}},
+          why=f"{lead}: the on-prem {la.get('objectClass') or 'object'} {dn} loses it instead (its next sync "
+              "exports the change). If the address really belongs to that object, undo this step and rename the "
+              "cloud user yourself.")
+
+
 def _onprem_duplicate(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     keep = F.f.get("keep")
     if keep not in ("source", "holder"):
@@ -599,7 +662,7 @@ def _onprem_duplicate(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F)
         return
     # the loser's cloud object changes with the next sync: it is guarded like a direct write
     twin = F.state("holder" if keep == "source" else "object")
-    target = {"type": "onprem", "dn": dn}
+    target = onprem_target(dn, twin)
     why = f"Keep/lose decision: {keep} keeps {F.value}; {dn} loses it. " + " ".join(
         str(r) for r in F.f.get("reasons") or [])
     if fold(la.get("userPrincipalName") or "") == fold(F.value):
@@ -671,16 +734,20 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
         if cloud_sync_only(F.f):
             cloud_sync_refusal(b, F.id, "Re-anchoring onto the original account (removing the Cloud Sync duplicate)")
             return
+        known, current = current_consistency_guid(F.attrs("source"))
+        if not known:
+            b.refuse(F.id, "consistency_guid_unknown", f"the current mS-DS-ConsistencyGuid of {F.label()} is not in "
+                     "the scanned data, so apply could not tell whether it changed and undo could not put it back: "
+                     "scan again with this version and an on-prem source that includes mS-DS-ConsistencyGuid")
+            return
         last = _remove_duplicate(opts, b, F, [b.pause()], purpose="Re-anchoring the source onto the original")
         if last is None:
             return
-        src_anchor = F.source.get("immutable_id")
-        guid_anchor = F.attrs("source").get("anchor")
-        last = b.add(StepKind.SET_CONSISTENCY_GUID, Executor.LDAP, {"type": "onprem", "dn": F.source["dn"]},
+        last = b.add(StepKind.SET_CONSISTENCY_GUID, Executor.LDAP, onprem_target(F.source["dn"], holder),
                      finding=F.id, after=[last],
-                     expect={"objectGUID": F.source.get("object_guid")},
+                     expect={"objectGUID": F.source.get("object_guid"), "mS-DS-ConsistencyGuid": current},
                      change={"mS-DS-ConsistencyGuid": anchor},
-                     undo={"mS-DS-ConsistencyGuid": None if guid_anchor == src_anchor else src_anchor},
+                     undo={"mS-DS-ConsistencyGuid": current},
                      why=f"Re-anchor ({evidence}): the holder is the original account, so the re-created AD "
                          f"object takes it over by carrying its immutable id {anchor}.")
         b.scheduler_tails.append(last)
@@ -919,8 +986,9 @@ def plan_reanchors(moves: Sequence[Mapping[str, Any]], ctx: TenantContext, opts:
             continue
         b.begin()
         current = _s(m.get("consistency_guid"))
-        last = b.add(StepKind.SET_CONSISTENCY_GUID, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=fid,
-                     after=[b.pause()], expect={"objectGUID": _s(m.get("object_guid"))},
+        last = b.add(StepKind.SET_CONSISTENCY_GUID, Executor.LDAP, onprem_target(dn, state), finding=fid,
+                     after=[b.pause()],
+                     expect={"objectGUID": _s(m.get("object_guid")), "mS-DS-ConsistencyGuid": current},
                      change={"mS-DS-ConsistencyGuid": iid}, undo={"mS-DS-ConsistencyGuid": current},
                      why=f"Re-anchor the moved user: {dn} is new to Entra while {state.who} holds its UPN or "
                          f"primary SMTP address, anchored to the old forest ({iid}); carrying that immutable id, "

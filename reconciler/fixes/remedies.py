@@ -116,6 +116,25 @@ def _state(ctx: Any, oid: str, otype: str, attrs: Mapping[str, Any]) -> TargetSt
     return TargetState.from_graph({**attrs, "id": oid}, roles=roles, eligible_roles=elig, type=otype)
 
 
+def _onprem(F: _F, dn: str) -> dict[str, Any]:
+    """An on-prem step's target naming the cloud object its next sync changes (apply re-reads and guards it)."""
+    target: dict[str, Any] = {"type": "onprem", "dn": dn}
+    if F.obj and F.obj.get("id"):
+        target.update(cloud_id=str(F.obj["id"]), cloud_type=str(F.obj.get("type") or "user"))
+    return target
+
+
+def _usable(b: Sink, F: _F, *values: Any) -> bool:
+    """Values a step would carry must fit a plan (one line, at most 1,024 characters): a hostile value from an
+    error origin is refused here, never written into a plan that apply would then reject."""
+    for v in values:
+        if isinstance(v, str) and (len(v) > 1024 or any(c in v for c in "\r\n\x0b\x0c\x85\u2028\u2029\x00")):
+            b.refuse(F.id, "value_unusable", f"the value {v[:60]!r}… cannot be carried by a plan step (a line break, "
+                     "a NUL or over 1,024 characters): fix it by hand in the directory")
+            return False
+    return True
+
+
 def _cloud_guard(ctx: Any, b: Sink, F: _F, kind: StepKind) -> bool:
     """may_write on the finding's cloud object (when it has one): True = the step may be planned."""
     if not F.obj:
@@ -167,6 +186,8 @@ def _data_validation(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
         return
     held = F.onprem
     low = F.property.casefold()
+    if not _usable(b, F, F.value, proposal, dn):
+        return
     if low == "userprincipalname":
         if held and fold(held.get("userPrincipalName") or "") != fold(F.value):
             b.refuse(F.id, "value_not_found", f"{dn} no longer carries the UPN {F.value!r} in the scanned data")
@@ -176,7 +197,7 @@ def _data_validation(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
         expect = {"userPrincipalName": F.value}
         if held.get("sAMAccountName"):
             expect["sAMAccountName"] = held["sAMAccountName"]
-        b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=F.id,
+        b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.LDAP, _onprem(F, dn), finding=F.id,
               expect=expect, change={"userPrincipalName": proposal}, undo={"userPrincipalName": F.value},
               why=f"Entra refused the UPN {F.value!r} of {dn} as malformed ({'; '.join(messages)}). check-onprem's "
                   f"proposal {proposal!r} is written on-premises; the next sync exports it.")
@@ -187,7 +208,7 @@ def _data_validation(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
         return
     if not _cloud_guard(ctx, b, F, StepKind.REMOVE_PROXY_ADDRESS):
         return
-    b.add(StepKind.REMOVE_PROXY_ADDRESS, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=F.id,
+    b.add(StepKind.REMOVE_PROXY_ADDRESS, Executor.LDAP, _onprem(F, dn), finding=F.id,
           expect={"proxyAddresses": entries}, change={"proxyAddresses": {"remove": entries, "add": [proposal]}},
           undo={"proxyAddresses": {"remove": [proposal], "add": entries}},
           why=f"Entra refused the proxy address {F.value!r} of {dn} as malformed ({'; '.join(messages)}); it is "
@@ -270,7 +291,7 @@ def _large_attribute(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
         return
     remove = [c.value for c, _ in removals]
     why = "; ".join(f"{c.subject or 'certificate'}: {reason}" for c, reason in removals)
-    b.add(StepKind.REMOVE_ATTRIBUTE_VALUE, Executor.LDAP, {"type": "onprem", "dn": dn}, finding=F.id,
+    b.add(StepKind.REMOVE_ATTRIBUTE_VALUE, Executor.LDAP, _onprem(F, dn), finding=F.id,
           expect={attr: remove}, change={attr: {"remove": remove}}, undo={attr: {"add": remove}},
           why=f"{dn} holds {len(values)} {attr} values; Entra Connect exports at most {CERT_LIMIT}. Remove "
               f"{len(remove)} (expired first, then the oldest; the values are kept as the undo): {why}"[:2000])
@@ -302,6 +323,8 @@ def _federated_domain_change(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
     if not _cloud_guard(ctx, b, F, StepKind.SET_USER_PRINCIPAL_NAME):
         return
     detour = f"{upn.rpartition('@')[0]}@{initial}"
+    if not _usable(b, F, upn, detour, F.value):
+        return
     target = {"type": "user", "id": str(F.obj["id"])}
     step = b.add(StepKind.SET_USER_PRINCIPAL_NAME, Executor.GRAPH, target, finding=F.id,
                  expect={"userPrincipalName": upn, "onPremisesImmutableId": cloud.get("onPremisesImmutableId")},
@@ -319,7 +342,14 @@ def _federated_domain_change(ctx: Any, opts: Any, b: Sink, F: _F) -> None:
 # --------------------------------------------------------------------------- runbooks (never automated)
 
 
+#: a plan value is at most 1,024 characters (steps.MAX_VALUE); a runbook that names long values is cut to fit
+_TEXT_MAX = 1000
+
+
 def _runbook(b: Sink, F: _F, *, target: Mapping[str, Any] | None, text: str, why: str) -> str:
+    text = " ".join(text.split())  # one line: directory values never break the step's text
+    if len(text) > _TEXT_MAX:
+        text = text[:_TEXT_MAX - 1] + "…"
     return b.add(StepKind.RUNBOOK, Executor.MANUAL, target, finding=F.id, change={"text": text}, why=why)
 
 

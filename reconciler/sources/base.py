@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from ..core.model import CloudSnapshot, OnPremSource
 
@@ -46,3 +48,18 @@ class OnPremReader(Protocol):
     label: str
 
     def read(self, progress: Progress) -> OnPremSource: ...
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url``'s host is this machine (localhost, 127.0.0.0/8, ::1): where ``--auth none`` and
+    plain http are accepted (the emulator)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # an unclosed IPv6 bracket
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -72,7 +72,8 @@ class WindowLimiter:
                 if len(self._times) < self.limit:
                     self._times.append(now)
                     return
-                pause = self.window - (now - self._times[0]) + 0.01
+                # a little slack: the server stamps the request later than we do
+                pause = self.window - (now - self._times[0]) + 0.01 + 0.01 * self.window
                 self.waited += pause
                 await self._sleep(pause)
 

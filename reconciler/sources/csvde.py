@@ -29,7 +29,10 @@ def _value(text: str, attr: str, line: int, path: Path) -> bytes:
             return binascii.unhexlify(text[2:-1])
         except (binascii.Error, ValueError):
             raise BadInput(path, f"invalid X'hex' value for {attr}", line=line) from None
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a broken UTF-16 file): not text any reader can keep
+        raise BadInput(path, f"{attr} is not valid Unicode text (a broken UTF-16 surrogate)", line=line) from None
 
 
 def _rows(text: str, path: Path, report: ReadReport | None = None) -> Iterator[OnPremObject]:

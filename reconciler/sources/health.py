@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from ..core.errors import AuthError, DirectoryError, PermissionDenied
 from ..core.model import DUPLICATE, ErrorRecord, ObjectKind, Origin, ProvisioningError
+from .base import is_loopback_url
 
 __all__ = [
     "API_VERSION",
@@ -375,18 +376,6 @@ def http_factory(base_url: str, tokens: TokenProvider | None, *, user_agent: str
     return make
 
 
-def _loopback(url: str) -> bool:
-    import ipaddress
-
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def reader_for(o: Any, graph_tokens: Any, *, user_agent: str = "reconciler") -> HealthReader | None:
     """The Connect Health reader for the scan's source options ``o`` (``health_url``, ``graph``, ``graph_url``,
     ``auth``, ``cloud``, ``env``), or None when there is no ARM to ask.
@@ -410,10 +399,10 @@ def reader_for(o: Any, graph_tokens: Any, *, user_agent: str = "reconciler") -> 
                              "http://127.0.0.1:PORT/arm") from None
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise UsageError(f"--health-url must be an http(s) URL such as http://127.0.0.1:PORT/arm; got {url!r}")
-        if url.startswith("http://") and not _loopback(url):
+        if url.startswith("http://") and not is_loopback_url(url):
             raise UsageError("refusing to talk to Azure Resource Manager over plain http on a non-loopback host; "
                              "use https")
-        if auth == "none" and not _loopback(url):
+        if auth == "none" and not is_loopback_url(url):
             raise UsageError("--auth none is accepted only with a loopback --health-url (http://127.0.0.1:PORT/arm)")
     elif getattr(o, "graph", False):
         url = cloud(cloud_name).arm

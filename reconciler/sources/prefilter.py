@@ -31,7 +31,7 @@ from zlib import crc32
 
 from ..core.anchors import guid_str_to_bytes, guid_to_immutable_id, normalize_dn, sid_str_to_bytes
 from ..core.errors import BadInput
-from ..core.matcher import cloud_values
+from ..core.matcher import cloud_values, onprem_values
 from ..core.model import CloudObject, CloudSnapshot, ObjectKind, OnPremObject, OnPremSource, fold
 from .inputs import open_input
 
@@ -42,17 +42,6 @@ CHUNK = 8 << 20
 CHILD_MIN = 16 << 20  # files this large are indexed in a child process (starting one costs ~0.2 s)
 
 # --------------------------------------------------------------------------- keys
-
-
-def _onprem_values(o: OnPremObject) -> set[str]:
-    vals = set()
-    if o.user_principal_name:
-        vals.add(fold(o.user_principal_name))
-    if o.mail:
-        vals.add(fold(o.mail))
-    for p in o.smtp_addresses():
-        vals.add(fold(p))
-    return vals
 
 
 def _dn_key(parts: Sequence[str]) -> bytes:
@@ -106,7 +95,7 @@ class NeededKeys:
             return True
         if o.object_sid and o.object_sid.upper() in self.sids:
             return True
-        if self.values and o.object_class == "contact" and not self.values.isdisjoint(_onprem_values(o)):
+        if self.values and o.object_class == "contact" and not self.values.isdisjoint(onprem_values(o)):
             return True
         return normalize_dn(o.dn) in self.dns
 
@@ -303,6 +292,7 @@ _CHECKS = (
     re.compile(rb"\nchangetype:(?![ ]*add[ ]*(?:\n(?![ ])|\Z))"),
     re.compile(rb"\n(?:ref|search|result|text|matcheddn):"),  # ldapsearch references and trailer
     re.compile(rb"\nobjectclass:[^\n]*\n[ ]"),  # a folded objectClass value
+    re.compile(rb"\nobjectclass:[^\n]*[\x80-\xff]"),  # a non-ASCII class may casefold to one that counts
 )
 _TEXT_SET = frozenset(n.encode() for n in _TEXT)
 _KEY_NAMES = {b"objectguid": 0, b"ms-ds-consistencyguid": 1, b"objectsid": 2}
@@ -315,7 +305,7 @@ def _ci(name: str) -> str:
 _CLASSES = ("user", "group", "contact", "computer", "inetorgperson")  # the classes decode_entry tells apart
 # per record: every base64 value (checked, keys kept), the object classes that matter, a dn: inside the record
 _TOKENS = re.compile(
-    rb"\n(?:([A-Za-z0-9;.-]+)::[ ]*([^\n]*(?:\n [^\n]*)*)|" + _ci("objectClass").encode() + rb":[ ]*("
+    rb"\n(?:([A-Za-z0-9;.-]++)::[ ]*([^\n]*(?:\n [^\n]*)*)|" + _ci("objectClass").encode() + rb":[ ]*("
     + "|".join(_ci(c) for c in _CLASSES).encode() + rb")(?=\n|\Z)|([dD][nN])[:;])")
 _ANY_CLASS = re.compile(rb"\n" + _ci("objectClass").encode() + rb":")
 _FIRST_SAM = re.compile(rb"\n" + _ci("sAMAccountName").encode() + rb":[ ]*([^\n]*(?:\n [^\n]*)*)")

@@ -35,7 +35,7 @@ def get(c: TestClient, params: dict[str, str], token: str | None = None):  # typ
 
 
 def test_filters_are_graphs_eq_contains_gt_lt_and_case_sensitive():
-    c = client(_doc(), time_scale=0.001)
+    c = client(_doc(), time_scale=1e-9)  # the 5-per-10-s window shrinks to nothing here
     ids = lambda r: [d["id"] for d in r.json()["value"]]  # noqa: E731
     r = get(c, {"$filter": "provisioningStatusInfo/status eq 'failure' and contains(jobId,'AD2AADProvisioning.')",
                 "$top": "100"})
@@ -52,7 +52,7 @@ def test_filters_are_graphs_eq_contains_gt_lt_and_case_sensitive():
 
 
 def test_paging_through_next_links():
-    c = client(_doc(20), time_scale=0.001)
+    c = client(_doc(20), time_scale=1e-9)  # the 5-per-10-s window shrinks to nothing here
     seen: list[str] = []
     r = get(c, {"$filter": "contains(jobId,'AD2AADProvisioning.')", "$top": "3"})
     pages = 0
@@ -86,7 +86,21 @@ def test_service_provisioning_errors_are_served_on_select(key):
     doc = sample_doc()
     doc[key][0]["serviceProvisioningErrors"] = [{"createdDateTime": "2026-12-01T00:00:00Z", "isResolved": False,
                                                  "serviceInstance": "exchange/X", "errorDetail": "<a/>"}]
-    c = client(doc, time_scale=0.001)
+    c = client(doc, time_scale=1e-9)  # the 5-per-10-s window shrinks to nothing here
     r = c.get(f"/{key}", params={"$select": "id,serviceProvisioningErrors", "$top": "999"})
     got = {d["id"]: d["serviceProvisioningErrors"] for d in r.json()["value"]}
     assert got[doc[key][0]["id"]][0]["serviceInstance"] == "exchange/X"
+
+
+def test_a_retry_after_its_retry_after_is_served():
+    from reconciler.emulator.auditlogs import ReportThrottle
+
+    now = [0.0]
+    t = ReportThrottle(1.0, clock=lambda: now[0])
+    for _ in range(5):
+        assert t.charge("app") == 0
+        now[0] += 0.1
+    wait = t.charge("app")  # the 6th inside 10 s: throttled, and it still counts
+    assert wait > 0
+    now[0] += wait
+    assert t.charge("app") == 0  # honouring Retry-After is enough, even though the 429 counted

@@ -140,7 +140,7 @@ def orphan(*, holder: dict[str, Any] | None = None, obj: dict[str, Any] | None =
     if coverage is None:
         f.pop("coverage")
     src = {"givenName": "Tomasz", "sn": "Kowalski", "displayName": "Tomasz Kowalski", "distinguishedName": dn,
-           "enabled": True, "anchor": "NEWANCHOR=="}
+           "enabled": True, "anchor": "NEWANCHOR==", "mS-DS-ConsistencyGuid": "NEWANCHOR=="}
     return f, {"columns": [{"role": "object", "attrs": o}, {"role": "holder", "attrs": h},
                            {"role": "source", "attrs": src}]}
 

@@ -50,9 +50,12 @@ def test_moved_user_is_planned_as_a_guarded_reanchor_that_reads_back():
     assert kinds == [StepKind.PAUSE_SYNC_SCHEDULER, StepKind.SET_CONSISTENCY_GUID,
                      StepKind.RESUME_SYNC_SCHEDULER, StepKind.RUN_DELTA_SYNC]
     step = plan.steps[1]
-    assert step.target == {"type": "onprem", "dn": "CN=Alice Moreau,OU=Users,DC=fabrikam,DC=com"}
+    # the cloud user the next sync reaches is named, so apply re-reads and guards it too
+    assert step.target == {"type": "onprem", "dn": "CN=Alice Moreau,OU=Users,DC=fabrikam,DC=com", "cloud_id": "c1",
+                           "cloud_type": "user"}
     assert step.change == {"mS-DS-ConsistencyGuid": OLD} and step.undo == {"mS-DS-ConsistencyGuid": None}
-    assert step.expect == {"objectGUID": NEW_GUID} and step.after == (plan.steps[0].id,)
+    # the current value (absent here) is expected: a GUID set since the check is drift, never overwritten
+    assert step.expect == {"objectGUID": NEW_GUID, "mS-DS-ConsistencyGuid": None} and step.after == (plan.steps[0].id,)
     assert plan.refusals == () and plan.tenant == "t1"
     import orjson
 

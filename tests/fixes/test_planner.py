@@ -209,7 +209,7 @@ def test_class3_older_licensed_orphan_is_re_anchored_only_with_purge_consent_for
     assert StepKind.SET_CONSISTENCY_GUID in _kinds(ok) and not ok.refusals
 
 
-@pytest.mark.parametrize("htype", ["user", "group"])
+@pytest.mark.parametrize("htype", ["group", "contact"])  # a cloud user holding it as UPN is never renamed (safety)
 def test_class4_cloud_only_other_type_runs_the_role_guard(htype):
     c = ctx(role_holders={"c-holder": ["Global Administrator"]})
     p = _plan([other_type(htype=htype)], c)
@@ -220,8 +220,8 @@ def test_class4_cloud_only_other_type_runs_the_role_guard(htype):
 def test_class5_invited_member_is_external_for_every_remedy():
     b2b = {"creationType": "Invitation", "userPrincipalName": "lena_fabrikam.com#EXT#@contoso.onmicrosoft.com"}
     assert {r.guard for r in _plan([twin(holder=b2b)]).refusals} == {"external_account"}
-    assert [r.guard for r in _plan([other_type(holder={"externalUserState": "Accepted"})]).refusals] == \
-        ["external_account"]
+    p = _plan([other_type(holder={"externalUserState": "Accepted"})])  # its UPN: never renamed, guest or not
+    assert not p.steps and [r.guard for r in p.refusals] == ["upn_not_renamed"]
 
 
 @pytest.mark.parametrize("holder,source,guard", [

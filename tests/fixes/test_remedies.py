@@ -63,8 +63,8 @@ def test_a_malformed_upn_gets_check_onprems_proposal_as_an_ldap_step() -> None:
     (s,) = p.steps
     proposal, _ = proposed_value("UserPrincipalName", "mia müller@contoso.com")
     assert proposal == "miamuller@contoso.com"
-    assert (s.kind, s.executor, s.target) == (StepKind.SET_USER_PRINCIPAL_NAME, Executor.LDAP,
-                                              {"type": "onprem", "dn": DN})
+    assert (s.kind, s.executor, s.target) == (StepKind.SET_USER_PRINCIPAL_NAME, Executor.LDAP,  # + its cloud user
+                                              {"type": "onprem", "dn": DN, "cloud_id": "u-1", "cloud_type": "user"})
     assert s.change == {"userPrincipalName": proposal} and s.undo == {"userPrincipalName": "mia müller@contoso.com"}
     assert s.expect == {"userPrincipalName": "mia müller@contoso.com", "sAMAccountName": "mia"}
     assert not p.refusals
@@ -330,3 +330,27 @@ def test_a_cloud_sync_duplicate_and_orphan_never_get_adsynctools() -> None:
     p = plan((f, d))
     assert not any(s.executor is Executor.POWERSHELL for s in p.steps)
     assert [s.kind for s in p.steps][:2] == [StepKind.SET_CLOUD_MANAGED, StepKind.DELETE_OBJECT]
+
+
+def test_runbook_texts_always_fit_a_plan_value() -> None:
+    from reconciler.fixes.steps import check_step
+
+    holder = {"id": "u-adm", "userPrincipalName": "a" * 200 + "@contoso.com", "userType": "Member",
+              "onPremisesSyncEnabled": False}
+    roles = [f"Role number {i} with a long custom name" for i in range(40)]
+    p = plan(finding("admin_role_conflict", "UserPrincipalName", "x\ny" * 150 + "@contoso.com", holder=holder),
+             c=ctx(role_holders={"u-adm": roles}))
+    (s,) = p.steps
+    assert check_step(s) is None and len(s.change["text"]) <= 1000 and "\n" not in s.change["text"]
+
+
+def test_a_hostile_value_is_refused_never_written_into_a_plan() -> None:
+    from reconciler.fixes.steps import check_step
+
+    bad = "mia müller\n@contoso.com"
+    p = plan(finding("data_validation", "UserPrincipalName", bad, onprem={"userPrincipalName": bad}))
+    assert not p.steps and p.refusals[0].guard == "value_unusable"
+    p = plan(finding("federated_domain_change", "UserPrincipalName", "omar@fabrikam.com\r\nx"))
+    assert not p.steps and p.refusals[0].guard == "value_unusable"
+    ok = plan(finding("federated_domain_change", "UserPrincipalName", "omar@fabrikam.com"))
+    assert all(check_step(s) is None for s in ok.steps)

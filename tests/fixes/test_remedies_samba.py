@@ -19,6 +19,7 @@ from reconciler.sources.ldap import LdapSettings
 from tests.sources.ldap import forest
 from tests.sources.ldap.conftest import samba  # noqa: F401  (fixture)
 
+from .emu import Emu, tenant_doc
 from .test_remedies import _cert, finding, plan
 
 pytestmark = pytest.mark.ldap
@@ -61,11 +62,19 @@ def run(path: Any, journal: Journal, *, undo: bool = False, run_id: str | None =
         with LdapWriter.connect(LdapSettings.from_url("ldaps://127.0.0.1", bind_dn=forest.ADMIN_DN,
                                                       password=forest.ADMIN_PASSWORD,
                                                       ca_file=forest.ca_file())) as w:
-            writers = {Executor.LDAP: LdapStepWriter(w)}
+            # the steps name the synced user their next sync reaches (target.cloud_id): apply guards it too
+            writers = {Executor.LDAP: LdapStepWriter(w), Executor.GRAPH: _cloud().writer()}
             if undo:
                 return await undo_run(journal, writers, run_id, doit=True)
             return await apply_plan(read_plan(path), journal, writers, ApplyOptions(doit=True))
     return asyncio.run(go())
+
+
+def _cloud() -> Emu:
+    doc = tenant_doc(0)
+    doc["users"].append({"id": "u-1", "userPrincipalName": "mia@contoso.com", "userType": "Member",
+                         "onPremisesSyncEnabled": True, "onPremisesImmutableId": "ANCHOR1==", "displayName": "Mia"})
+    return Emu(doc)
 
 
 def _dn(pair: tuple[dict[str, Any], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -121,6 +130,7 @@ def test_a_certificate_already_gone_is_drift_and_nothing_is_removed(ad, eighteen
     with Store(tmp_path / "r.db") as store:
         journal = Journal(store)
         journal.record_plan(p.fingerprint, p.tenant, None, len(p.steps))
-        with pytest.raises(DriftDetected, match=step.id):
+        with pytest.raises(DriftDetected, match=step.id) as e:
             run(path, journal)
+        assert "no longer contains" in e.value.report.outcomes[0].detail  # the certificate, not a guard
     assert state(ad) == before  # the other stale certificate was not removed either

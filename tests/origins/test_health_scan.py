@@ -191,8 +191,9 @@ def test_data_validation_from_connect_health_becomes_an_ldif_fix_with_the_on_pre
         (step,) = json.loads(plan.read_text())["steps"]
         assert (step["kind"], step["executor"]) == ("set_user_principal_name", "ldap")
         assert step["change"] == {"userPrincipalName": "miamuller@contoso.com"}
-        # without --ldap write rights the ldap step becomes an LDIF change file the admin runs with ldifde -i
-        r = invoke("apply", plan, "--graph-url", url, "--auth", "none", "--db", db, "--ldif", tmp_path / "fix.ldif")
+        # without --ldap write rights, apply --doit writes the ldap step to an LDIF change file (ldifde -i), journaled
+        # so that it can be confirmed later; the cloud user it reaches is guarded first
+        r = invoke("apply", plan, "--graph-url", url, "--auth", "none", "--db", db, "--doit", "--ldif", tmp_path / "fix.ldif")
         assert r.exit_code == 0, r.output
     ((target, mods),) = read_ldif_changes((tmp_path / "fix.ldif").read_bytes())
     # the change file deletes the exact old value and adds the new one: it fails if the value changed meanwhile
@@ -229,7 +230,7 @@ def test_large_attribute_from_connect_health_removes_stale_certificates_read_fro
         (step,) = json.loads(plan.read_text())["steps"]
         assert (step["kind"], step["executor"]) == ("remove_attribute_value", "ldap")
         assert step["change"]["userCertificate"]["remove"] == certs[:2]  # the expired one, then the oldest
-        r = invoke("apply", plan, "--graph-url", url, "--auth", "none", "--db", db, "--ldif", tmp_path / "fix.ldif")
+        r = invoke("apply", plan, "--graph-url", url, "--auth", "none", "--db", db, "--doit", "--ldif", tmp_path / "fix.ldif")
         assert r.exit_code == 0, r.output
     ((target, mods),) = read_ldif_changes((tmp_path / "fix.ldif").read_bytes())
     assert target == dn and [(m[0], m[1]) for m in mods] == [("delete", "userCertificate")]

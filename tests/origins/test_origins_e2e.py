@@ -164,3 +164,22 @@ def test_a_refused_optional_origin_is_a_warning_and_the_rest_intact(tmp_path, mo
     # the rest of the scan is intact: every other conflict is still there
     others = {f["id"] for f in allowed if f["conflict"]["origins"] != ["cloud_sync"]}
     assert others == {f["id"] for f in refused}
+
+
+def test_save_tenant_keeps_every_origin(tmp_path, monkeypatch):
+    doc = tenant()
+    nora = ldif_user(tmp_path / "nora.ldif", "Nora Quist", NORA_GUID, "nora.quist@contoso.com", "nora.quist@contoso.com")
+    saved = tmp_path / "saved.json"
+    with serve_in_thread(create_app(doc)) as url:
+        code, live, err = run_cli(monkeypatch, "scan", "--graph-url", url, "--auth", "none", "--onprem", SAMPLE_LDIF,
+                                  "--onprem", nora, "--db", tmp_path / "a.db", "--format", "json",
+                                  "--save-tenant", saved)
+    assert code == 0, err
+    file_doc = json.loads(saved.read_text())
+    assert len(file_doc["provisioningLogs"]) == 3  # the failures read (window, job and status filtered)
+    assert any(u.get("serviceProvisioningErrors") for u in file_doc["users"])
+    code, again, err = run_cli(monkeypatch, "scan", "--tenant", saved, "--onprem", SAMPLE_LDIF, "--onprem", nora,
+                               "--db", tmp_path / "b.db", "--format", "json")
+    assert code == 0, err
+    ids = lambda out: sorted((f["id"], tuple(f["conflict"]["origins"])) for f in json.loads(out)["findings"])  # noqa: E731
+    assert ids(again) == ids(live)

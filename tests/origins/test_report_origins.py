@@ -30,9 +30,9 @@ def _scanned(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     nora = ldif_user(tmp / "nora.ldif", "Nora Quist", NORA_GUID, "nora.quist@contoso.com", "nora.quist@contoso.com")
     db = tmp / "r.db"
     code, out, err = run_cli(monkeypatch, "scan", "--tenant", t, "--onprem", SAMPLE_LDIF, "--onprem", nora,
-                             "--db", db)
+                             "--db", db, "--format", "md")
     assert code == 0, err
-    assert "connect+cloud_sync" in out and "(not in the cloud yet)" in out  # the table's origin and object
+    assert "| connect+cloud_sync |" in out and "(not in the cloud yet)" in out  # the origin and object columns
     return db
 
 

@@ -58,3 +58,28 @@ def test_a_week_of_failures_is_a_few_requests():
     snap, em, _ = _scan(_doc(1000))
     assert em.stats["by_endpoint"]["auditLogs/provisioning"] == 1  # one page of 1,000: a big $top, filtered server-side
     assert len(snap.error_records) == 1000
+
+
+class _NoPremium(httpx.AsyncBaseTransport):
+    """The emulator, except that the provisioning logs answer like a tenant without Entra ID P1/P2."""
+
+    def __init__(self, app: Any) -> None:
+        self.inner = httpx.ASGITransport(app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "auditLogs/provisioning" in str(request.url):
+            return httpx.Response(403, json={"error": {
+                "code": "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                "message": "Tenant does not have a SKU required for this call"}})
+        return await self.inner.handle_async_request(request)
+
+
+def test_a_tenant_without_the_licence_is_a_warning_naming_it():
+    doc = _doc(3)
+    transport = _NoPremium(create_app(doc))
+    src = GraphSource(lambda: GraphHttp("http://emulator/v1.0", None, transport=transport))
+    snap = asyncio.run(src.read(NullProgress()))
+    assert "cloud_sync" not in snap.origins_read and {"connect", "exchange"} <= set(snap.origins_read)
+    (w,) = [w for w in snap.warnings if "Cloud Sync" in w]
+    assert "AuditLog.Read.All" in w and "P1/P2" in w and "not 'no errors'" in w
+    assert not snap.error_records and any(o.errors for o in snap.objects)  # the rest of the scan is intact

@@ -9,8 +9,8 @@ Hazards (each a function ``plant_<name>(t, i, rng)``): admins (direct, directory
 group, administrative-unit scope, custom role), PIM eligibility (direct and through a group), B2B members
 (userType Member + creationType Invitation + #EXT# UPN), guests, disabled accounts, name mismatches, null
 creation dates, two sources for one twin, duplicate candidates, cloud-only admins holding an on-prem group's
-address, anchorless and truncated exports (orphans a source cannot prove), deleted licensed mailboxes and
-synced groups without an immutable id.
+address, cloud-only users whose sign-in name an on-prem group was given, anchorless and truncated exports
+(orphans a source cannot prove), deleted licensed mailboxes and synced groups without an immutable id.
 
 ``random_tenant(seed)`` draws a mix; ``Tenant.plan(opts)`` runs the real matcher and planner in memory.
 """
@@ -297,6 +297,34 @@ def plant_admin_other_type(t: Tenant, i: int, rng: random.Random) -> None:
     t.hazards.append("admin_other_type")
 
 
+def plant_user_upn_other_type(t: Tenant, i: int, rng: random.Random, *, primary: bool = False,
+                              admin: str | None = None) -> str:
+    """A cloud-only user (no role unless ``admin``) signs in with an address an on-prem group was given later
+    (class 4: the user's sign-in name must never be renamed for it). ``primary``: the group's primary address.
+    Returns the on-prem group's DN (its synced group is in ``onprem_of``)."""
+    given, sn = rng.choice(NAMES)
+    value = f"{given.lower()}.{sn.lower()}.u{i}@contoso.com"
+    person = t.user(rng, upn=value, given=given, sn=sn, mail=value, created="2022-03-01T08:00:00Z")
+    if admin:
+        t.grant(person, admin, rng)
+    gid = _guid(rng)
+    sid = f"S-1-5-21-4-5-6-{7000 + i}"
+    dn = f"CN=Shared Inbox {i},OU=Groups,{BASE_DN}"
+    proxies = (f"SMTP:{value}",) if primary else (f"SMTP:shared{i}@contoso.com", f"smtp:{value}")
+    t.onprem(dn=dn, guid=gid, given=None, sn=None, mail=value if primary else f"shared{i}@contoso.com",
+             proxies=proxies, cls="group", display=f"Shared Inbox {i}", sid=sid)
+    group = _guid(rng)
+    t.doc["groups"].append({"id": group, "displayName": f"Shared Inbox {i}", "mail": f"shared{i}@contoso.com",
+                            "mailEnabled": True, "securityEnabled": False,
+                            "proxyAddresses": [f"SMTP:shared{i}@contoso.com"], "onPremisesSyncEnabled": True,
+                            "onPremisesSecurityIdentifier": sid, "onPremisesDomainName": "corp.contoso.com",
+                            "createdDateTime": "2026-11-19T22:03:11Z",
+                            "onPremisesProvisioningErrors": _error("ProxyAddresses", f"smtp:{value}")})
+    t.onprem_of[dn.casefold()] = group
+    t.hazards.append(f"user_upn_other_type:{primary}:{admin}")
+    return dn
+
+
 def plant_orphan(t: Tenant, i: int, rng: random.Random, *, created: str | None = "2019-09-03T10:00:00Z",
                  licensed: bool = True, admin: str | None = None, export: str = "full") -> None:
     """An orphaned holder: synced account whose AD object was re-created (class 3).
@@ -389,6 +417,10 @@ def random_tenant(seed: int, n: int | None = None) -> Tenant:
     t = empty_tenant()
     for i in range(n if n is not None else rng.randint(3, 8)):
         HAZARDS[rng.choice(sorted(HAZARDS))](t, i, rng)
+    extra = random.Random(seed + 1_000_003)  # hazards added later draw from their own stream: the mix above is kept
+    if extra.random() < 0.4:
+        plant_user_upn_other_type(t, 90, extra, primary=extra.random() < 0.3,
+                                  admin=extra.choice((None, None, "direct", "eligible")))
     if rng.random() < 0.15:
         t.doc.pop("roleEligibilitySchedules")  # PIM not readable: every write is refused
     if rng.random() < 0.1:

@@ -90,6 +90,14 @@ def check(t: Tenant, opts: PlanOptions, plan: Plan | None = None) -> Plan:
     written = cloud_ids_written(t, plan)
     assert not written & t.role_holders, (t.hazards, written & t.role_holders)
     assert not written & t.external, (t.hazards, written & t.external)
+    # property 3b: an on-prem step names the cloud account its next sync reaches, so apply guards it too
+    anchors = {u.get("onPremisesImmutableId"): u["id"] for u in t.doc["users"] if u.get("onPremisesImmutableId")}
+    for s in plan.steps:
+        tgt = s.target or {}
+        if s.executor is Executor.LDAP:
+            reach = anchors.get(s.change.get("mS-DS-ConsistencyGuid")) if s.kind is StepKind.SET_CONSISTENCY_GUID \
+                else t.onprem_of.get(str(tgt.get("dn")).casefold())
+            assert reach is None or tgt.get("cloud_id") == reach, (s.data, reach)
     # property 4: no purge of a licensed / mailbox-holding object without --allow-purge
     if not opts.allow_purge:
         purged = {str(s.target["id"]) for s in plan.steps if s.kind is StepKind.PURGE_DELETED}

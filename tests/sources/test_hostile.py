@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -135,3 +136,10 @@ def test_export_csv_reader(rows, type_line, sep):
         parse_export_csv_text(buf.getvalue(), "h.csv")
     except BadInput as e:
         assert str(e).startswith("h.csv") and "\n" not in str(e)
+
+
+def test_csvde_value_with_a_lone_surrogate_is_bad_input_not_a_traceback():
+    """A UTF-16 file cut inside a surrogate pair decodes to a lone surrogate (found by the property above)."""
+    with pytest.raises(BadInput) as e:
+        parse_csvde_text('DN,mail\n"CN=a,DC=corp,DC=example",a\ud800@contoso.com\n', "h.csv")
+    assert str(e.value).startswith("h.csv") and "mail" in str(e.value)

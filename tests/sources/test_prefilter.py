@@ -293,3 +293,13 @@ def test_failures_from_other_origins_find_the_same_onprem_objects(tmp_path: Path
     out = asyncio.run(scan(TenantFileSource(doc_path), [OnPremFileReader(SAMPLE_LDIF), OnPremFileReader(nora)], None))
     assert _doc(snap, full) == _doc(out.snapshot, out.onprem)
     assert any(o.object_guid == NORA_GUID for o in out.onprem[1].objects)
+
+
+def test_a_class_that_only_casefolds_to_user_is_counted_as_the_reader_counts_it(tmp_path: Path) -> None:
+    """'uſer' (long s) casefolds to 'user': such a record is read in full, so kinds and link gaps agree."""
+    ldif = tmp_path / "f.ldif"
+    ldif.write_text(_rec("CN=ok,DC=x") + "dn: CN=odd,DC=x\nobjectClass: u\u017fer\nsAMAccountName: odd\n\n",
+                    encoding="utf-8")
+    full = read_onprem_file(ldif)
+    kept = index_ldif(ldif).select(_every(full.objects))
+    assert kept.unlinkable() == full.unlinkable() and kept.notes == full.notes
