@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..core.model import ORIGINS, CloudSnapshot, OnPremObject, OnPremSource
 from .base import Progress
-from .onprem import ReadReport, is_ad_object, is_dn_only, iter_onprem_file, read_onprem_file, refuse_without_ad_objects
+from .onprem import (
+    ReadReport,
+    is_ad_object,
+    is_dn_only,
+    iter_onprem_file,
+    read_onprem_file,
+    refuse_archive,
+    refuse_without_ad_objects,
+)
 from .tenantfile import read_tenant_file
 
 if TYPE_CHECKING:
@@ -46,6 +54,8 @@ class OnPremFileReader:
         """The scan's cheap pass (LDIF: index only; csvde: read in full); ``.select(keys)`` keeps what is needed."""
         if self.path.suffix.casefold() in (".ldif", ".ldf"):
             from .prefilter import index_ldif_elsewhere
+
+            refuse_archive(self.path)
 
             return index_ldif_elsewhere(self.path)
         from .prefilter import Whole

@@ -227,9 +227,29 @@ def source_from_objects(label: str, objects: Iterable[OnPremObject], *,
     return OnPremSource(label=label, base_dn=base_dn, objects=objs)
 
 
+_ARCHIVES = ((b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "a gzip file"), (b"7z\xbc\xaf", "a 7-Zip archive"))
+
+
+def _archive_kind(p: Path) -> str | None:
+    """An export still packed for the copy off the DC (its bytes would read as garbage attribute names)."""
+    try:
+        with p.open("rb") as f:
+            head = f.read(6)
+    except OSError:  # missing, a folder, unreadable: the reader below says so
+        return None
+    return next((kind for magic, kind in _ARCHIVES if head.startswith(magic)), None)
+
+
+def refuse_archive(p: Path) -> None:
+    kind = _archive_kind(p)
+    if kind:
+        raise BadInput(p, f"is {kind}, not an export: extract the .ldif/.ldf or .csv file from it and pass that")
+
+
 def iter_onprem_file(path: Path | str, report: ReadReport | None = None) -> Iterator[OnPremObject]:
     """Stream objects from an ``.ldif``/``.ldf``, csvde or PowerShell ``Export-Csv`` ``.csv`` file."""
     p = Path(path)
+    refuse_archive(p)
     suffix = p.suffix.casefold()
     if suffix in (".ldif", ".ldf"):
         from .ldif import iter_ldif_objects

@@ -236,3 +236,22 @@ def test_every_path_option_is_named_after_its_parameter():
                     assert p.name in _PATH_ARGUMENTS, (path, p.name)
                 checked += 1
     assert checked > 20
+
+
+@pytest.mark.parametrize("name", ["corp.ldif", "corp.zip", "corp.ldif.gz", "corp.csv"])
+@pytest.mark.parametrize("packer", ["zip", "gzip"])
+def test_an_export_still_packed_in_an_archive_says_extract_it(tmp_path, name, packer):
+    """Exports are zipped for the copy off the DC; their bytes read as 'invalid attribute name b'PK\\x03...''."""
+    import gzip
+    import zipfile
+
+    f = tmp_path / name
+    if packer == "zip":
+        with zipfile.ZipFile(f, "w") as z:
+            z.write(SAMPLE_LDIF, "corp.ldif")
+    else:
+        f.write_bytes(gzip.compress(SAMPLE_LDIF.read_bytes()))
+    kind = "a zip archive" if packer == "zip" else "a gzip file"
+    for cmd in (["scan", "--tenant", str(SAMPLE), "--db", str(tmp_path / "r.db")], ["check-onprem"]):
+        r = runner.invoke(app, [*cmd, "--onprem", str(f)])
+        _one_line_error(r, f"{f}: is {kind}, not an export: extract")
