@@ -165,6 +165,8 @@ def explain(
     from .render import render_explanation
 
     check_choice("--format", fmt, ("table", "json", "md"))
+    if not key.strip():  # e.g. an unset shell variable: it matched every error object not yet in the cloud
+        raise UsageError("explain KEY is empty: give a finding id, object id, UPN, value or the pasted error text")
     snapshot = None
     opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, onprem=onprem,
                           ldap=ldap, bind_dn=bind_dn, base_dn=base_dn, verbose=verbose)
@@ -276,7 +278,7 @@ def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path, q
     emitted = [p.name for p in [*sorted(workdir.glob("plan*.ps1")), workdir / "plan.ldif"] if p.exists()]
     if emitted and not keep:
         typer.echo(f"steps for the admin written to {' and '.join(emitted)} (in the demo's temporary folder); "
-                   "run them, then `reconciler apply plan.json --confirm STEP`")
+                   "run them, then `reconciler apply plan.json --doit --confirm STEP`")
     _heading("5. report   (history: open / new / resolved since the last run)")
     report(db=db, quiet=quiet)
     _heading("6. check-onprem   (IdFix successor: on-prem rules, duplicates, values the cloud already holds)")

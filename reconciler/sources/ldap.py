@@ -123,7 +123,10 @@ class LdapSettings:
     @classmethod
     def from_url(cls, url: str, *, insecure: bool = False, **kw: Any) -> LdapSettings:
         """``ldaps://dc:636`` / ``ldap://dc`` (StartTLS) / ``ldap://dc`` + insecure (plain)."""
-        u = urlparse(url.strip())
+        try:
+            u = urlparse(url.strip())
+        except ValueError as e:  # an unclosed IPv6 bracket
+            raise UsageError(f"--ldap {url!r}: {e}; expected ldaps://HOST[:PORT] or ldap://HOST[:PORT]") from None
         scheme = u.scheme.lower()
         if scheme not in ("ldap", "ldaps") or not u.hostname:
             raise UsageError(f"--ldap {url!r}: expected ldaps://HOST[:PORT] or ldap://HOST[:PORT]")
