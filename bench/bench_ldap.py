@@ -15,6 +15,16 @@ invocation and alternating:
 - reconciler: ``LdapReader.read()``: the same search plus decoding into OnPremObject.
 
 Prints objects/s for both and the ratio (reader / baseline; 1.0 = decoding costs nothing).
+
+``--keys K`` times instead what a scan does with the forest when K on-prem objects are involved in
+errors (their anchors are the keys), side by side and alternating:
+
+- full: ``LdapReader.read()`` of every entry with every attribute, then cut down to the keys;
+- filtered: ``LdapReader.prepare()`` (one cheap paged pass: objectClass, objectGUID, objectSid,
+  mS-DS-ConsistencyGuid, mail) then ``select(keys)`` (the K entries fetched by objectGUID, 100 to an
+  OR filter); both must give equal objects and counts.
+
+It prints searches sent (one per page), wall time (best of --repeat) and the ratio.
 """
 
 from __future__ import annotations
@@ -117,6 +127,64 @@ def ours(args: argparse.Namespace) -> int:
     return len(LdapReader(settings(args)).read(NullProgress()).objects)
 
 
+class Counting:
+    """connect= wrapper for LdapReader: counts the searches (pages) a read sends."""
+
+    def __init__(self) -> None:
+        self.searches = 0
+        self.conns: list = []
+
+    @property
+    def received(self) -> int:
+        """Bytes received after the binds (ldap3's usage counters)."""
+        return sum(c._usage.bytes_received for c in self.conns)
+
+    def __call__(self, s: LdapSettings):  # type: ignore[no-untyped-def]
+        from ldap3.core.usage import ConnectionUsage
+
+        from reconciler.sources.ldap import open_connection
+
+        conn = open_connection(s)
+        conn._usage = ConnectionUsage()
+        conn._usage.start()
+        self.conns.append(conn)
+        search = conn.search
+
+        def counted(*a, **kw):  # type: ignore[no-untyped-def]
+            self.searches += 1
+            return search(*a, **kw)
+        conn.search = counted
+        return conn
+
+
+def scan_paths(args: argparse.Namespace) -> None:
+    """Full read + cut vs cheap pass + batched fetch, for the anchors of ``args.keys`` objects."""
+    from reconciler.sources.prefilter import NeededKeys, filtered_source
+
+    every = LdapReader(settings(args)).read(NullProgress()).objects
+    step = max(1, len(every) // max(1, args.keys))
+    keys = NeededKeys.of([o.anchor for o in every[::step][:args.keys] if o.anchor], [], [])
+    best: dict[str, tuple[float, int, int]] = {}
+    results = {}
+    for _ in range(args.repeat):
+        for name in ("full", "filtered"):
+            c = Counting()
+            t = time.perf_counter()
+            r = LdapReader(settings(args), connect=c)
+            src = filtered_source(r.read(NullProgress()), keys) if name == "full" else r.prepare().select(keys)
+            dt = time.perf_counter() - t
+            results[name] = src
+            if dt < best.get(name, (float("inf"), 0, 0))[0]:
+                best[name] = (dt, c.searches, c.received)
+    a, b = results["full"], results["filtered"]
+    if a.objects != b.objects or a.count != b.count or a.unlinkable() != b.unlinkable():
+        raise SystemExit("the filtered path differs from the full read")
+    print(f"{len(every)} entries, {len(a.objects)} needed (keys: {len(keys.anchors)} anchors)")
+    for name, (dt, n, got) in best.items():
+        print(f"{name:>10}: {dt:.3f} s, {n} searches (incl. rootDSE), {got / 1e6:.2f} MB received")
+    print(f"ratio full/filtered wall time: {best['full'][0] / best['filtered'][0]:.2f}")
+
+
 def timed(fn, args: argparse.Namespace) -> tuple[int, float]:  # type: ignore[no-untyped-def]
     t = time.perf_counter()
     n = fn(args)
@@ -133,10 +201,15 @@ def main() -> None:
     p.add_argument("--samba-dir", default=os.environ.get("SAMBA_DIR", "/tmp/samba-ad"))
     p.add_argument("--password", default=os.environ.get("AD_ADMINPASS", "Passw0rd!Test123"),
                    help="Administrator password of the throw-away DC (default: samba-ad.sh's)")
+    p.add_argument("--keys", type=int, default=0,
+                   help="time a scan's full vs filtered path for this many involved objects instead")
     args = p.parse_args()
     loaded = load(args)
     if loaded:
         print(f"loaded {args.objects} objects in {loaded:.1f} s ({args.objects / loaded:.0f}/s)")
+    if args.keys:
+        scan_paths(args)
+        return
     best = {"baseline": float("inf"), "reconciler": float("inf")}
     for _ in range(args.repeat):
         for name, fn in (("baseline", baseline), ("reconciler", ours)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 from .core.errors import UsageError
 from .sources.base import CloudSource, OnPremReader, is_loopback_url
@@ -37,6 +37,7 @@ class SourceOptions:
     ldap_filter: str | None = None
     ldap_ca: Path | None = None
     insecure: bool = False
+    ldap_full_read: bool = False  # scan: read every LDAP entry in full (no cheap pass + batched fetch)
     verbose: bool = False
     env: dict[str, str] | None = None  # per-tenant environment for credentials (scan --all); None = os.environ
     max_concurrency: int | None = None  # Graph requests in flight for this tenant (default 16)
@@ -74,6 +75,19 @@ def parse_since_option(text: str | None) -> Any:
         raise UsageError(str(e)) from None
 
 
+def _check_url(url: str, option: str, example: str) -> None:
+    """A URL that cannot be parsed (bad port, unclosed IPv6 bracket, no host): one line, exit 2."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number or out of range
+    except ValueError as e:
+        raise UsageError(f"{option} {url!r} is not a valid URL ({e}); give one such as {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{option} must be an http(s) URL such as {example}; got {url!r}")
+    if option == "--graph-url" and parts.path.strip("/") == "":  # Graph answers 400 "Invalid version" (exit 5)
+        raise UsageError(f"--graph-url {url!r} has no API version: add it, e.g. {url.rstrip('/')}/v1.0")
+
+
 def has_cloud_source(o: SourceOptions) -> bool:
     return bool(o.tenant or uses_graph(o))
 
@@ -90,6 +104,9 @@ def build_cloud_source(o: SourceOptions) -> CloudSource:
     if len(given) > 1:
         raise UsageError("give only one cloud source: --tenant, --graph or --graph-url")
     if o.tenant:
+        if o.save_tenant:  # it was silently ignored: no file, exit 0
+            raise UsageError("--save-tenant keeps what --graph or --graph-url read; --tenant FILE is already a "
+                             "snapshot (copy the file instead)")
         from .sources.files import TenantFileSource
 
         return TenantFileSource(o.tenant, origins=o.errors or ORIGIN_NAMES, since=o.since)
@@ -112,6 +129,8 @@ def graph_http_factory(o: SourceOptions, tokens: Any = None) -> tuple[str, Calla
             raise UsageError("give graph_client or graph_url, not both: the client's adapter has the base URL")
         base, tokens = from_graph_service_client(o.graph_client)
     else:
+        if o.graph_url:
+            _check_url(o.graph_url, "--graph-url", "http://127.0.0.1:PORT/v1.0")
         if o.auth == "none" and not (o.graph_url and is_loopback_url(o.graph_url)):
             raise UsageError("--auth none is accepted only with a loopback --graph-url "
                              "(http://127.0.0.1:PORT/v1.0)")
@@ -140,6 +159,8 @@ def build_graph_source(o: SourceOptions) -> CloudSource:
     from .sources.graph import GraphSource
 
     origins = o.errors or ORIGIN_NAMES
+    if o.graph_url and o.graph_client is None:
+        _check_url(o.graph_url, "--graph-url", "http://127.0.0.1:PORT/v1.0")
     if o.graph_client is not None:  # a script's GraphServiceClient holds a Graph credential, not an ARM one
         if o.errors and "health" in o.errors:
             raise UsageError("errors=health reads Connect Health through Azure Resource Manager; a GraphServiceClient "
@@ -187,5 +208,5 @@ def build_ldap_readers(o: SourceOptions, prompt: "Callable[[str], str] | None" =
         password = prompt(f"LDAP password for {o.bind_dn}")
     return [LdapReader(LdapSettings.from_url(url, insecure=o.insecure, bind_dn=o.bind_dn, password=password,
                                              base_dn=o.base_dn, search_filter=o.ldap_filter,
-                                             ca_file=o.ldap_ca))
+                                             ca_file=o.ldap_ca, full_read=o.ldap_full_read))
             for url in o.ldap]

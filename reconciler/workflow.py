@@ -107,6 +107,32 @@ def _onprem_values(pending: Any) -> Any:
     return values
 
 
+async def _select(cloud_read: Any, prepared: Sequence[Any], store: Store | None,
+                  progress: Progress) -> tuple[CloudSnapshot, list[OnPremSource]]:
+    """Wait for the cloud side, then keep on-prem only what its keys need (more rounds for failures)."""
+    try:
+        snapshot = await cloud_read
+    except DirectoryError as e:  # nothing half-read is matched or stored: earlier runs stay as they were
+        if store is not None:
+            e.args = (f"{e}; nothing was stored",)
+        raise
+    sources: list[OnPremSource] = []
+    if prepared:
+        from .sources.prefilter import keys_for
+
+        progress.stage("reading the on-prem objects the errors need")
+        keys = keys_for(snapshot)
+        sources = [p.select(keys) for p in prepared]
+        for _ in range(3):  # failures found through their on-prem object bring its values and anchor
+            if not snapshot.error_records:
+                break
+            more = keys_for(snapshot, sources)
+            if more == keys:
+                break
+            keys, sources = more, [p.select(more) for p in prepared]
+    return snapshot, sources
+
+
 async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store | None,
                progress: Progress | None = None) -> ScanOutcome:
     """Read the cloud and (at the same time) pass over the on-prem sources; keep on-prem only what matching needs.
@@ -136,25 +162,12 @@ async def scan(cloud: CloudSource, onprem: Sequence[OnPremReader], store: Store 
         progress.stage(f"reading {r.label}")
         progress.advance(p.count, objects=p.count)
     try:
-        snapshot = await cloud_read
-    except DirectoryError as e:  # nothing half-read is matched or stored: earlier runs stay as they were
-        if store is not None:
-            e.args = (f"{e}; nothing was stored",)
-        raise
-    sources: list[OnPremSource] = []
-    if prepared:
-        from .sources.prefilter import keys_for
-
-        progress.stage("reading the on-prem objects the errors need")
-        keys = keys_for(snapshot)
-        sources = [p.select(keys) for p in prepared]
-        for _ in range(3):  # failures found through their on-prem object bring its values and anchor
-            if not snapshot.error_records:
-                break
-            more = keys_for(snapshot, sources)
-            if more == keys:
-                break
-            keys, sources = more, [p.select(more) for p in prepared]
+        snapshot, sources = await _select(cloud_read, prepared, store, progress)
+    finally:
+        for p in prepared:
+            close = getattr(p, "close", None)  # an LDAP index keeps its fetch connection until here
+            if close is not None:
+                close()
     progress.stage("matching")
     result, details = scan_snapshot(snapshot, sources)
     result.warnings += [f"{src.label}: {note}" for src in sources for note in src.notes]

@@ -112,12 +112,29 @@ def err(message: str) -> None:
     typer.echo(f"reconciler: {safe_line(message)}", err=True)
 
 
+_FOLDER_OPTIONS = frozenset({"workdir"})
+_PATH_ARGUMENTS = frozenset({"plan_file"})
+
+
+def _refuse_empty_paths(kwargs: dict[str, Any]) -> None:
+    """A file option given "" (an unset shell variable) arrives as Path("."), which names no file: one line here,
+    rather than a traceback (Path.with_name) or a misleading message further down."""
+    for name, value in kwargs.items():
+        if name in _FOLDER_OPTIONS:
+            continue
+        for v in value if isinstance(value, (list, tuple)) else (value,):
+            if isinstance(v, Path) and v.name in ("", ".."):
+                what = name.upper() if name in _PATH_ARGUMENTS else f"--{name.replace('_', '-')}"
+                raise UsageError(f"{what} {str(v)!r}: not a file name")
+
+
 def handle_errors(fn: F) -> F:
     """Library errors become one line on stderr and the documented exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _refuse_empty_paths(kwargs)
             return fn(*args, **kwargs)
         except ReconcilerError as e:
             err(f"error: {e}")
@@ -135,6 +152,8 @@ def output(path: Path | None) -> Iterator[TextIO]:
     if path is None:
         yield sys.stdout
         return
+    if path.name in ("", ".", ".."):  # -o "" is Path("."): with_name raised ValueError (a traceback)
+        raise UsageError(f"{str(path)!r}: cannot write: not a file name")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         f = tmp.open("w", encoding="utf-8", newline="")
@@ -143,7 +162,10 @@ def output(path: Path | None) -> Iterator[TextIO]:
     try:
         with f:
             yield f
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:  # e.g. -o names a folder
+            raise UsageError(f"{path}: cannot write: {e.strerror}") from None
     finally:
         if tmp.exists():
             tmp.unlink()

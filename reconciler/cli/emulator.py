@@ -78,6 +78,8 @@ def serve(
 
     Example: reconciler emulator serve --tenant tenant.json --port 8400 --throttle graph
     """
+    if not 0 <= port <= 65535:  # socket.bind raised OverflowError: a traceback
+        raise UsageError(f"--port {port}: a TCP port is 1-65535 (0 = any free port)")
     try:
         from ..emulator import EmulatorConfig, create_app, serve_in_thread
     except ModuleNotFoundError as e:  # starlette / uvicorn: the emulator extra

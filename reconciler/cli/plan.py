@@ -169,7 +169,8 @@ def apply(
     db: DbOpt = None,
     doit: Annotated[bool, typer.Option("--doit", help="Execute; without it nothing is written (dry run).")] = False,
     confirm: Annotated[bool, typer.Option("--confirm", help="Record that you ran the external (PowerShell/manual) "
-                                          "steps named as arguments: apply plan.json --confirm s1 s2.")] = False,
+                                          "steps named as arguments, with --doit: "
+                                          "apply plan.json --doit --confirm s1 s2.")] = False,
     checksum: Annotated[str | None, typer.Option("--checksum", help="Apply a plan this database did not make, "
                                                     "if its content hashes to this sha256.")] = None,
     max_deletes: Annotated[int, typer.Option("--max-deletes", help="Refuse above this many deletes/purges.")] = 10,

@@ -77,6 +77,10 @@ def scan(
         rich_help_panel="Cloud source")] = None,
     onprem: OnpremOpt = None, ldap: LdapOpt = None, bind_dn: BindDnOpt = None, base_dn: BaseDnOpt = None,
     ldap_filter: LdapFilterOpt = None, ldap_ca: LdapCaOpt = None, insecure: InsecureOpt = False,
+    ldap_full_read: Annotated[bool, typer.Option(
+        "--ldap-full-read", help="Read every --ldap entry in full instead of a cheap pass and a fetch of the "
+                                 "entries the errors need (same findings; more traffic).",
+        rich_help_panel="On-prem source")] = False,
     db: DbOpt = None, fmt: FormatOpt = "table", out: OutOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when findings exist (for schedulers).")] = False,
     new_only: Annotated[bool, typer.Option(
@@ -116,7 +120,7 @@ def scan(
                           bind_dn=bind_dn, base_dn=base_dn, ldap_filter=ldap_filter, ldap_ca=ldap_ca,
                           insecure=insecure, verbose=verbose, strategy=strategy, save_tenant=save_tenant,
                           errors=parse_errors_option(errors), since=parse_since_option(since),
-                          health_url=health_url)
+                          health_url=health_url, ldap_full_read=ldap_full_read)
     outcome = _run_scan(opts, db, quiet, verbose)
     doc = outcome.result.data()
     with output(out) as stream:
@@ -161,6 +165,8 @@ def explain(
     from .render import render_explanation
 
     check_choice("--format", fmt, ("table", "json", "md"))
+    if not key.strip():  # e.g. an unset shell variable: it matched every error object not yet in the cloud
+        raise UsageError("explain KEY is empty: give a finding id, object id, UPN, value or the pasted error text")
     snapshot = None
     opts = source_options(tenant=tenant, graph=graph, graph_url=graph_url, auth=auth, onprem=onprem,
                           ldap=ldap, bind_dn=bind_dn, base_dn=base_dn, verbose=verbose)
@@ -272,7 +278,7 @@ def _later_stages(db: Path, workdir: Path, tenant_path: Path, ldif_path: Path, q
     emitted = [p.name for p in [*sorted(workdir.glob("plan*.ps1")), workdir / "plan.ldif"] if p.exists()]
     if emitted and not keep:
         typer.echo(f"steps for the admin written to {' and '.join(emitted)} (in the demo's temporary folder); "
-                   "run them, then `reconciler apply plan.json --confirm STEP`")
+                   "run them, then `reconciler apply plan.json --doit --confirm STEP`")
     _heading("5. report   (history: open / new / resolved since the last run)")
     report(db=db, quiet=quiet)
     _heading("6. check-onprem   (IdFix successor: on-prem rules, duplicates, values the cloud already holds)")

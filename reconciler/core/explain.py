@@ -247,6 +247,8 @@ def resolve_key(key: str, findings: Sequence[Mapping[str, Any]]) -> tuple[list[M
     a UPN, the conflicting value, or the pasted text of a DirSync error.
     """
     k = key.strip()
+    if not k:  # it matched every object without an id or UPN (not created in the cloud yet)
+        return [], "an empty KEY (give a finding id, object id, UPN, value or the pasted error text)"
     kf = fold(k)
     by_id = [f for f in findings if f["id"] == k or (len(k) >= 6 and f["id"].startswith(k))]
     if by_id:

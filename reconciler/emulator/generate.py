@@ -458,8 +458,9 @@ def generate(opts: GenerateOptions, tenant_path: Path, ldif_path: Path, expected
             _write_tail(tf, gen)
         tenant_tmp.replace(tenant_path)
         ldif_tmp.replace(ldif_path)
-    except OSError as e:
-        raise UsageError(f"{e.filename or tenant_path}: cannot write: {e.strerror}") from None
+    except OSError as e:  # name the file asked for, not its temporary sibling
+        final = {str(tenant_tmp): tenant_path, str(ldif_tmp): ldif_path}
+        raise UsageError(f"{final.get(str(e.filename), e.filename or tenant_path)}: cannot write: {e.strerror}") from None
     finally:
         for t in (tenant_tmp, ldif_tmp):
             t.unlink(missing_ok=True)

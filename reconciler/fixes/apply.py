@@ -826,7 +826,7 @@ def _emit(report: ApplyReport, plan_path: Path | None, ps1: Path | None, ldif: P
         notify(f"{len(ld)} LDAP step(s) written to {path} (ldifde -i -f FILE), or pass --ldap to run them")
     for s in steps:
         if s.executor is Executor.MANUAL:
-            notify(f"{s.id} (manual): {_shown(str(s.change.get('text') or s.why), 400)}")
+            notify(f"{s.id} (manual): {_shown(str(s.change.get('text') or s.why), 2000)}")
 
 
 def _needs_cloud(loaded: LoadedPlan, journal: Journal, writers: Mapping[Executor, Any]) -> None:

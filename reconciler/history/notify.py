@@ -24,13 +24,25 @@ NOTIFY_FORMATS = ("auto", "teams", "slack", "generic")
 MAX_VALUES = 25
 
 
+def _parsed(url: str) -> Any:
+    """The URL's parts, or None when it does not parse (a port that is not a number or out of range, an
+    unclosed IPv6 bracket): never a traceback, which would print the URL and its token."""
+    try:
+        u = urlparse(url)
+        u.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return None
+    return u
+
+
 def redact_url(url: str) -> str:
-    u = urlparse(url)
-    return f"{u.scheme}://{u.hostname or '?'}/…"
+    u = _parsed(url)
+    return f"{u.scheme}://{u.hostname or '?'}/…" if u is not None else "a URL that does not parse"
 
 
 def guess_format(url: str) -> str:
-    host = (urlparse(url).hostname or "").lower()
+    u = _parsed(url)
+    host = ((u.hostname if u is not None else None) or "").lower()
     if host == "hooks.slack.com" or host.endswith(".slack.com"):
         return "slack"
     if host.endswith((".webhook.office.com", ".logic.azure.com", ".powerplatform.com", ".office.com")):
@@ -99,8 +111,9 @@ def send(url: str, payload: Mapping[str, Any], *, attempts: int = 4, backoff: fl
          transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep) -> int:
     """POST ``payload``; returns the HTTP status. Raises NetworkError (exit 5) once retries are spent."""
     where = redact_url(url)
-    if urlparse(url).scheme not in ("https", "http"):
-        raise UsageError(f"--notify needs an http(s) URL; got {where}")
+    u = _parsed(url)
+    if u is None or u.scheme not in ("https", "http") or not u.hostname:
+        raise UsageError(f"--notify needs an http(s) URL (host, optional port 1-65535); got {where}")
     last = "no attempt"
     with httpx.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=True) as client:
         for attempt in range(attempts):

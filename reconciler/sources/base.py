@@ -53,7 +53,10 @@ class OnPremReader(Protocol):
 def is_loopback_url(url: str) -> bool:
     """True when ``url``'s host is this machine (localhost, 127.0.0.0/8, ::1): where ``--auth none`` and
     plain http are accepted (the emulator)."""
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # an unclosed IPv6 bracket
+        return False
     if host == "localhost":
         return True
     try:

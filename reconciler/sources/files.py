@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..core.model import ORIGINS, CloudSnapshot, OnPremObject, OnPremSource
 from .base import Progress
-from .onprem import ReadReport, iter_onprem_file, read_onprem_file
+from .onprem import (
+    ReadReport,
+    is_ad_object,
+    is_dn_only,
+    iter_onprem_file,
+    read_onprem_file,
+    refuse_archive,
+    refuse_without_ad_objects,
+)
 from .tenantfile import read_tenant_file
 
 if TYPE_CHECKING:
@@ -47,6 +55,8 @@ class OnPremFileReader:
         if self.path.suffix.casefold() in (".ldif", ".ldf"):
             from .prefilter import index_ldif_elsewhere
 
+            refuse_archive(self.path)
+
             return index_ldif_elsewhere(self.path)
         from .prefilter import Whole
 
@@ -57,11 +67,19 @@ class OnPremFileReader:
         noticed about the file (cut off, a size limit, type names instead of values) is in ``warnings``
         once the stream is exhausted."""
         report = ReadReport()
+        total = ad = 0
+        only_dn = True
         if self.path.suffix.casefold() in (".ldif", ".ldf"):  # a large export is decoded on every core
             from .ldif_parts import iter_ldif_objects_parallel
 
-            yield from iter_ldif_objects_parallel(self.path, report)
+            objects = iter_ldif_objects_parallel(self.path, report)
         else:
-            yield from iter_onprem_file(self.path, report)
+            objects = iter_onprem_file(self.path, report)
+        for o in objects:
+            total += 1
+            ad += is_ad_object(o)
+            only_dn = only_dn and is_dn_only(o)
+            yield o
+        refuse_without_ad_objects(self.path, total, ad, only_dn)  # never "0 problems" for an empty export
         self.warnings = [f"{self.label}: incomplete export: {why}; objects beyond it were not checked"
                          for why in report.incomplete] + [f"{self.label}: {n}" for n in report.notes]

@@ -392,7 +392,12 @@ def reader_for(o: Any, graph_tokens: Any, *, user_agent: str = "reconciler") -> 
     auth, cloud_name = getattr(o, "auth", "environment"), getattr(o, "cloud", "global")
     if url:
         url = str(url).rstrip("/")
-        if urlsplit(url).scheme not in ("http", "https"):
+        try:
+            urlsplit(url).port  # noqa: B018 - raises ValueError on a bad port or an unclosed IPv6 bracket
+        except ValueError as e:
+            raise UsageError(f"--health-url {url!r} is not a valid URL ({e}); give one such as "
+                             "http://127.0.0.1:PORT/arm") from None
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
             raise UsageError(f"--health-url must be an http(s) URL such as http://127.0.0.1:PORT/arm; got {url!r}")
         if url.startswith("http://") and not is_loopback_url(url):
             raise UsageError("refusing to talk to Azure Resource Manager over plain http on a non-loopback host; "

@@ -22,20 +22,28 @@ from __future__ import annotations
 import base64
 import contextlib
 import ssl
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
 from ..core.errors import AuthError, DirectoryError, NetworkError, PermissionDenied, UsageError
 from ..core.model import OnPremObject, OnPremSource
-from .base import Progress
+from .base import NullProgress, Progress
 from .onprem import ONPREM_ATTRIBUTES, EntryError, decode_entry
+
+if TYPE_CHECKING:
+    from .prefilter import NeededKeys
 
 __all__ = [
     "DEFAULT_FILTER",
+    "FETCH_ALL_SHARE",
+    "FETCH_BATCH",
     "PAGE_SIZE",
+    "SKELETON_ATTRIBUTES",
+    "LdapIndex",
     "LdapConnection",
     "LdapReader",
     "LdapSettings",
@@ -108,13 +116,17 @@ class LdapSettings:
     ca_file: Path | None = None
     verify: bool = True
     page_size: int = PAGE_SIZE
+    full_read: bool = False  # a scan reads every entry in full instead of the cheap pass + batched fetch
     connect_timeout: float = 10.0
     receive_timeout: float = 120.0
 
     @classmethod
     def from_url(cls, url: str, *, insecure: bool = False, **kw: Any) -> LdapSettings:
         """``ldaps://dc:636`` / ``ldap://dc`` (StartTLS) / ``ldap://dc`` + insecure (plain)."""
-        u = urlparse(url.strip())
+        try:
+            u = urlparse(url.strip())
+        except ValueError as e:  # an unclosed IPv6 bracket
+            raise UsageError(f"--ldap {url!r}: {e}; expected ldaps://HOST[:PORT] or ldap://HOST[:PORT]") from None
         scheme = u.scheme.lower()
         if scheme not in ("ldap", "ldaps") or not u.hostname:
             raise UsageError(f"--ldap {url!r}: expected ldaps://HOST[:PORT] or ldap://HOST[:PORT]")
@@ -411,6 +423,25 @@ class LdapReader:
                                    self.settings.page_size):
                 yield from page
 
+    def prepare(self) -> Any:
+        """The scan's cheap pass: every entry's kind, anchors, SID and DN (:class:`LdapIndex`); the full
+        entries are fetched later, in batches, only for the keys the cloud side names.
+
+        With ``full_read`` (or when an entry has no objectGUID to fetch it by) the source is read in full.
+        """
+        from .prefilter import Whole
+
+        if self.settings.full_read:
+            return Whole(self.read(NullProgress()))
+        index = LdapIndex(self)
+        with self._session() as (conn, base, notes):
+            index.base_dn, index.notes = base, tuple(notes)
+            for page in iter_paged(conn, self.label, base, self.filter, SKELETON_ATTRIBUTES, self.settings.page_size):
+                if not index.add(page):
+                    return Whole(self.read(NullProgress()))
+            index.finish(conn)
+        return index
+
     def _decode(self, dn: str, raw: Mapping[str, Sequence[bytes]]) -> OnPremObject:
         try:
             return decode_entry(dn, raw, self.label)
@@ -419,6 +450,161 @@ class LdapReader:
 
     def _session(self) -> _Session:
         return _Session(self)
+
+
+#: What the cheap pass asks for: the kind, the link attributes of users and groups, and ``mail`` (a contact
+#: is linkable by mail or proxyAddresses; the few without mail are fetched in full during the pass).
+SKELETON_ATTRIBUTES = ("objectClass", "objectGUID", "objectSid", "mS-DS-ConsistencyGuid", "mail")
+#: objectGUID terms per OR filter of the batched fetch (about 61 characters each).
+FETCH_BATCH = 100
+#: When more than this share of the entries is needed, one full paged pass fetches them (decoding only those).
+FETCH_ALL_SHARE = 0.25
+
+
+def guid_filter(base_filter: str, guids: Sequence[bytes]) -> str:
+    """``(&BASE(|(objectGUID=\\xx…)…))``: the entries of ``guids`` the base filter still selects."""
+    terms = "".join(f"(objectGUID={escape_filter_bytes(g)})" for g in guids)
+    return f"(&{base_filter}(|{terms}))"
+
+
+class LdapIndex:
+    """Result of the cheap pass over a DC: per entry its DN, objectGUID and the keys the matcher looks up.
+
+    :meth:`select` fetches, by objectGUID in OR-filtered paged searches of :data:`FETCH_BATCH` terms,
+    only the entries a key may hit (users and groups by anchor, objectGUID, SID or DN; every contact
+    when a contact address is involved), decodes them with the one decoding path and keeps those
+    :meth:`NeededKeys.needs` keeps: the same objects, in the same order, as cutting down a full read.
+    Counts per kind, what cannot be linked, the base DN and the notes are those of every entry.
+    """
+
+    def __init__(self, reader: LdapReader) -> None:
+        self.reader = reader
+        self.label = reader.label
+        self.base_dn: str | None = None
+        self.notes: tuple[str, ...] = ()
+        self.count = 0
+        self.kinds: dict[str, int] = {}
+        self.gaps: dict[str, int] = {}
+        # one row per entry, in the server's order: (dn, raw objectGUID, skeleton object)
+        self.rows: list[tuple[str, bytes, OnPremObject]] = []
+        self.slot: dict[str, int] = {}  # casefolded objectGUID string -> row
+        self.full: dict[int, OnPremObject | None] = {}  # row -> the fully decoded entry (None: gone since)
+        self.requests = 0  # searches (pages) sent after the cheap pass
+        self._mailless: list[int] = []  # contacts without mail: their proxyAddresses decide linkability
+        self._lock = threading.Lock()
+        self._open: tuple[_Session, LdapConnection] | None = None
+
+    def add(self, page: Sequence[tuple[str, Mapping[str, Sequence[bytes]]]]) -> bool:
+        """Take one page of the cheap pass; False when an entry cannot be fetched back by objectGUID."""
+        from ..core.model import _kind, _linkable
+
+        for dn, raw in page:
+            o = self.reader._decode(dn, raw)
+            guid = (raw.get("objectguid") or [b""])[0]
+            if not guid or o.object_guid is None:
+                return False
+            i = len(self.rows)
+            self.rows.append((dn, guid, o))
+            self.slot[o.object_guid.casefold()] = i
+            self.count += 1
+            k = _kind(o)
+            if k is None:
+                continue
+            self.kinds[k] = self.kinds.get(k, 0) + 1
+            if k == "contact" and not o.mail:
+                self._mailless.append(i)
+            elif not _linkable(o, k):
+                self.gaps[k] = self.gaps.get(k, 0) + 1
+        return True
+
+    def finish(self, conn: LdapConnection) -> None:
+        """Fetch the contacts without mail (their proxyAddresses decide whether they are linkable)."""
+        from ..core.model import _linkable
+
+        self._fetch(conn, self._mailless)
+        for i in self._mailless:
+            o = self.full.get(i) or self.rows[i][2]
+            if not _linkable(o, "contact"):
+                self.gaps["contact"] = self.gaps.get("contact", 0) + 1
+
+    def _fetch(self, conn: LdapConnection, rows: Sequence[int]) -> None:
+        todo = [i for i in rows if i not in self.full]
+        s = self.reader.settings
+        if len(todo) > self.count * FETCH_ALL_SHARE:  # batches would cost more than one more full pass
+            wanted = {self.rows[i][1]: i for i in todo}
+            for page in iter_paged(conn, self.label, self.base_dn or "", self.reader.filter, ONPREM_ATTRIBUTES,
+                                   s.page_size):
+                self.requests += 1
+                for dn, raw in page:
+                    i = wanted.get((raw.get("objectguid") or [b""])[0])
+                    if i is not None:
+                        self.full[i] = self.reader._decode(dn, raw)
+            for i in todo:
+                self.full.setdefault(i, None)
+            return
+        for k in range(0, len(todo), FETCH_BATCH):
+            batch = todo[k:k + FETCH_BATCH]
+            by_guid = {self.rows[i][1]: i for i in batch}
+            flt = guid_filter(self.reader.filter, list(by_guid))
+            for page in iter_paged(conn, self.label, self.base_dn or "", flt, ONPREM_ATTRIBUTES, s.page_size):
+                self.requests += 1
+                for dn, raw in page:
+                    i = by_guid.get((raw.get("objectguid") or [b""])[0])
+                    if i is not None:
+                        self.full[i] = self.reader._decode(dn, raw)
+            for i in batch:
+                self.full.setdefault(i, None)  # deleted or moved out of the filter since the cheap pass
+
+    def _fetched(self, rows: Sequence[int]) -> None:
+        """Fetch what is not fetched yet, on one connection kept for the index (see :meth:`close`); a
+        connection the DC dropped while the cloud was read is opened once more."""
+        todo = [i for i in rows if i not in self.full]
+        if not todo:
+            return
+        try:
+            self._fetch(self._connection(), todo)
+        except NetworkError:
+            self.close()
+            self._fetch(self._connection(), todo)
+
+    def _connection(self) -> LdapConnection:
+        if self._open is None:
+            session = self.reader._session()
+            conn, _base, _notes = session.__enter__()
+            self._open = (session, conn)
+        return self._open[1]
+
+    def close(self) -> None:
+        """Unbind the fetch connection (the scan calls this once the selection is made)."""
+        if self._open is not None:
+            self._open[0].__exit__()
+            self._open = None
+
+    def candidates(self, keys: NeededKeys) -> list[int]:
+        """Rows whose skeleton a key may hit (exact for users and groups; every contact when addresses count)."""
+        out = []
+        for i, (_dn, _g, o) in enumerate(self.rows):
+            if keys.needs(o) or (keys.values and o.object_class == "contact"):
+                out.append(i)
+        return out
+
+    def select(self, keys: NeededKeys) -> OnPremSource:
+        """The source with only the objects ``keys`` needs; counts, base DN and notes of every entry."""
+        with self._lock:
+            rows = self.candidates(keys)
+            self._fetched(rows)
+            keep = [o for i in rows if (o := self.full.get(i)) is not None and keys.needs(o)]
+        return OnPremSource(label=self.label, base_dn=self.base_dn, objects=keep, notes=self.notes,
+                            _gaps=dict(self.gaps), _kinds=dict(self.kinds), count=self.count)
+
+    def by_guid(self, guid: str) -> OnPremObject | None:
+        """The entry with this objectGUID, fetched in full on demand."""
+        i = self.slot.get(guid.casefold())
+        if i is None:
+            return None
+        with self._lock:
+            self._fetched([i])
+            return self.full.get(i)
 
 
 class _Session:

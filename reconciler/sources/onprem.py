@@ -227,9 +227,29 @@ def source_from_objects(label: str, objects: Iterable[OnPremObject], *,
     return OnPremSource(label=label, base_dn=base_dn, objects=objs)
 
 
+_ARCHIVES = ((b"PK\x03\x04", "a zip archive"), (b"\x1f\x8b", "a gzip file"), (b"7z\xbc\xaf", "a 7-Zip archive"))
+
+
+def _archive_kind(p: Path) -> str | None:
+    """An export still packed for the copy off the DC (its bytes would read as garbage attribute names)."""
+    try:
+        with p.open("rb") as f:
+            head = f.read(6)
+    except OSError:  # missing, a folder, unreadable: the reader below says so
+        return None
+    return next((kind for magic, kind in _ARCHIVES if head.startswith(magic)), None)
+
+
+def refuse_archive(p: Path) -> None:
+    kind = _archive_kind(p)
+    if kind:
+        raise BadInput(p, f"is {kind}, not an export: extract the .ldif/.ldf or .csv file from it and pass that")
+
+
 def iter_onprem_file(path: Path | str, report: ReadReport | None = None) -> Iterator[OnPremObject]:
     """Stream objects from an ``.ldif``/``.ldf``, csvde or PowerShell ``Export-Csv`` ``.csv`` file."""
     p = Path(path)
+    refuse_archive(p)
     suffix = p.suffix.casefold()
     if suffix in (".ldif", ".ldf"):
         from .ldif import iter_ldif_objects
@@ -278,19 +298,27 @@ def source_notes(src: OnPremSource, report: ReadReport | None = None) -> list[st
     return notes
 
 
+def is_dn_only(o: OnPremObject) -> bool:
+    return not o.object_classes and not o.user_principal_name and not o.mail
+
+
+def refuse_without_ad_objects(p: Path, total: int, ad: int, only_dn: bool) -> None:
+    """BadInput for an export with no entries, or none from Active Directory (scan and check-onprem alike)."""
+    if not total:
+        raise BadInput(p, "contains no directory objects")
+    if not ad:
+        raise BadInput(p, f"holds no Active Directory objects ({total} entries, " + (
+            "only DNs: export the attributes too" if only_dn else
+            "none with objectGUID, objectSid or sAMAccountName, none of class user, group or contact") +
+            "; is this an OpenLDAP or other non-AD directory?)")
+
+
 def read_onprem_file(path: Path | str) -> OnPremSource:
     p = Path(path)
     report = ReadReport()
     objs = list(iter_onprem_file(p, report))
-    if not objs:
-        raise BadInput(p, "contains no directory objects")
     ad = [o for o in objs if is_ad_object(o)]
-    if not ad:
-        only_dn = all(not o.object_classes and not o.user_principal_name and not o.mail for o in objs)
-        raise BadInput(p, f"holds no Active Directory objects ({len(objs)} entries, " + (
-            "only DNs: export the attributes too" if only_dn else
-            "none with objectGUID, objectSid or sAMAccountName, none of class user, group or contact") +
-            "; is this an OpenLDAP or other non-AD directory?)")
+    refuse_without_ad_objects(p, len(objs), len(ad), all(is_dn_only(o) for o in objs))
     if len(ad) < len(objs):
         report.notes.append(f"{len(objs) - len(ad)} of {len(objs)} entries are not Active Directory objects "
                             "(no objectGUID, objectSid or sAMAccountName, no user/group/contact class) and "

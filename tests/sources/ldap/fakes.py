@@ -10,6 +10,9 @@ It answers the calls the adapters make (``search`` with paging, ``modify``, ``un
 - proxyAddresses values compare case-insensitively (Windows): adding a case variant of an existing
   value fails with attributeOrValueExists; deleting a value matches it case-insensitively.
 - ``deny_writes``: every modify fails with insufficientAccessRights.
+- ``evaluate=True``: subtree searches apply the filter (RFC 4515: ``& | !``, equality, presence and
+  ``*`` substrings, ``\\XX`` escapes; text compared case-insensitively, binary attributes byte for
+  byte) — what the batched fetch of a scan relies on; a malformed filter raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class FakeAD:
     search_result: dict[str, Any] | None = None  # force a result for the subtree search
     modify_result: dict[str, Any] | None = None  # force a result for modify
     paging_supported: bool = True
+    evaluate: bool = False
+    _matched: list[str] | None = None
     calls: list[tuple[str, Any]] = field(default_factory=list)
     result: dict[str, Any] = field(default_factory=ok)
     response: list[dict[str, Any]] = field(default_factory=list)
@@ -67,10 +72,15 @@ class FakeAD:
             return self._answer([], self.search_result)
         if paged_criticality and not self.paging_supported:
             return self._answer([], fail(12, "unavailableCriticalExtension"))
-        return self._subtree(search_base, attributes, paged_size, paged_cookie)
+        return self._subtree(search_base, attributes, paged_size, paged_cookie, search_filter)
 
-    def _subtree(self, base: str, attributes: Any, size: int | None, cookie: bytes | None) -> bool:
+    def _subtree(self, base: str, attributes: Any, size: int | None, cookie: bytes | None, flt: str = "") -> bool:
         dns = [dn for dn in self.entries if dn.lower().endswith(base.lower())]
+        if self.evaluate:  # evaluated once per paged search (the cookie continues it), as a server would
+            if cookie is None or self._matched is None:
+                test = parse_filter(flt)
+                self._matched = [dn for dn in dns if test(self.entries[dn])]
+            dns = [dn for dn in self._matched if dn in self.entries]
         start = int(cookie or b"0")
         if not self.honour_paging or not size:
             chunk = dns[: self.max_page_size]
@@ -147,3 +157,109 @@ class FakeAD:
     def unbind(self) -> bool:
         self.unbound = True
         return True
+
+
+# ------------------------------------------------------------------ a small RFC 4515 filter evaluator
+
+BINARY = {"objectguid", "objectsid", "ms-ds-consistencyguid"}
+
+
+def _unescape(text: str) -> bytes:
+    out, i = bytearray(), 0
+    while i < len(text):
+        if text[i] == "\\":
+            out.append(int(text[i + 1:i + 3], 16))  # ValueError on a bad escape
+            i += 3
+        else:
+            if text[i] in "()*\x00":
+                raise ValueError(f"unescaped {text[i]!r} in an assertion value")
+            out += text[i].encode("utf-8")
+            i += 1
+    return bytes(out)
+
+
+def parse_filter(flt: str):  # type: ignore[no-untyped-def]
+    """``flt`` -> predicate over an entry's raw attributes; raises ValueError on anything malformed."""
+    test, end = _parse(flt, 0)
+    if end != len(flt):
+        raise ValueError(f"trailing text at {end}")
+    return test
+
+
+def _parse(s: str, i: int):  # type: ignore[no-untyped-def]
+    if s[i] != "(":
+        raise ValueError(f"expected '(' at {i}")
+    i += 1
+    if s[i] in "&|!":
+        op, i, parts = s[i], i + 1, []
+        while s[i] == "(":
+            part, i = _parse(s, i)
+            parts.append(part)
+        if s[i] != ")" or not parts or (op == "!" and len(parts) != 1):
+            raise ValueError(f"bad {op} at {i}")
+        if op == "&":
+            return (lambda e: all(p(e) for p in parts)), i + 1
+        if op == "|":
+            eqs: dict[str, set[bytes]] = {}
+            for p in parts:
+                eq = getattr(p, "equality", None)
+                if eq is None:
+                    return (lambda e: any(p(e) for p in parts)), i + 1
+                eqs.setdefault(eq[0], set()).add(eq[1])
+
+            def any_equal(e: dict[str, list[bytes]]) -> bool:  # an OR of equalities: one set lookup per value
+                for k, vs in e.items():
+                    name = k.split(";")[0].lower()
+                    want = eqs.get(name)
+                    if want and any((v if name in BINARY else v.lower()) in want for v in vs):
+                        return True
+                return False
+            return any_equal, i + 1
+        return (lambda e: not parts[0](e)), i + 1
+    close = i
+    depth_ok = True
+    while s[close] != ")":
+        if s[close] == "(":
+            depth_ok = False
+        close += 1
+    item = s[i:close]
+    if not depth_ok or "=" not in item:
+        raise ValueError(f"bad item {item!r}")
+    attr, value = item.split("=", 1)
+    name = attr.lower()
+
+    def values(e: dict[str, list[bytes]]) -> list[bytes]:
+        return [v for k, vs in e.items() if k.split(";")[0].lower() == name for v in vs]
+
+    if value == "*":
+        return (lambda e: bool(values(e))), close + 1
+    pieces = [_unescape(p) for p in value.split("*")]
+    binary = name in BINARY
+
+    def norm(v: bytes) -> bytes:
+        return v if binary else v.lower()
+
+    if len(pieces) == 1:
+        want = norm(pieces[0])
+
+        def equal(e: dict[str, list[bytes]]) -> bool:
+            return any(norm(v) == want for v in values(e))
+        equal.equality = (name, want)  # type: ignore[attr-defined]
+        return equal, close + 1
+    low = [norm(p) for p in pieces]
+
+    def substr(e: dict[str, list[bytes]]) -> bool:
+        for v in map(norm, values(e)):
+            if not (v.startswith(low[0]) and v.endswith(low[-1])):
+                continue
+            at = len(low[0])
+            for mid in low[1:-1]:
+                at = v.find(mid, at)
+                if at < 0:
+                    break
+                at += len(mid)
+            else:
+                if at <= len(v) - len(low[-1]):
+                    return True
+        return False
+    return substr, close + 1
