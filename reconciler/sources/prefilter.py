@@ -1074,7 +1074,7 @@ def index_ldif_elsewhere(path: Path | str) -> LdifIndex:
         return index_ldif(p)
     start = 3 if head[:3] == b"\xef\xbb\xbf" else 0
     parts = max(1, min(os.cpu_count() or 1, 8, size // SPLIT_MIN))
-    points = _split_points(p, start, size, parts)
+    points = _split_points(p, start, size, parts, strict=True)  # no whitespace-only line meets a cut
     code = "from reconciler.sources.prefilter import _child_main; _child_main()"
     try:
         procs = [subprocess.Popen([sys.executable, "-c", code, str(p), str(a), str(b), "1" if i == 0 else "0",
