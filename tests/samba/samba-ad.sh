@@ -132,6 +132,6 @@ stop() {
 
 case "${1:-all}" in
   install) install ;; provision) provision ;; start) start ;; stop) stop ;;
-  all) install; provision; start ;;
+  all) stop; install; provision; start ;;  # a DC left running from before would keep its old certificate
   *) echo "usage: $0 install|provision|start|stop|all" >&2; exit 2 ;;
 esac
