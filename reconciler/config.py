@@ -246,6 +246,9 @@ class _Parser:
     def config(self, raw: dict[str, Any]) -> Config:
         self._keys(raw, _TOP_KEYS, "")
         tenants_raw = raw.get("tenants", {})
+        if isinstance(tenants_raw, list):  # [[tenants]]: an array of tables, not the named tables we read
+            raise self.fail("tenants", "tenants must be named tables, [tenants.NAME] (one per tenant), not "
+                            "[[tenants]]")
         if not isinstance(tenants_raw, dict) or not tenants_raw:
             raise self.fail("tenants", "no tenants: add a [tenants.NAME] table per tenant")
         tenants = tuple(self.tenant(name, t) for name, t in tenants_raw.items())

@@ -41,8 +41,8 @@ CertOpt = Annotated[Optional[Path], typer.Option("--certificate", help="Client c
 CloudOpt = Annotated[str, typer.Option("--cloud", help="global|usgov|usgov-dod|china.",
                                        rich_help_panel="Cloud source")]
 OnpremOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--onprem", help="On-prem export: .ldif/.ldf (ldifde, ldapsearch) or .csv (csvde). Repeat for "
-    "several forests.", rich_help_panel="On-prem source")]
+    "--onprem", help="On-prem export: .ldif/.ldf (ldifde, ldapsearch) or .csv (csvde, or PowerShell "
+    "Get-ADUser | Export-Csv). Repeat for several forests.", rich_help_panel="On-prem source")]
 LdapOpt = Annotated[Optional[list[str]], typer.Option(
     "--ldap", help="Live AD: ldaps://dc:636 or ldap://dc:389 (StartTLS). Repeat per forest; "
     "password from RECONCILER_LDAP_PASSWORD.", rich_help_panel="On-prem source")]

@@ -72,6 +72,8 @@ class OnPremFileReader:
         if self.path.suffix.casefold() in (".ldif", ".ldf"):  # a large export is decoded on every core
             from .ldif_parts import iter_ldif_objects_parallel
 
+            refuse_archive(self.path)
+
             objects = iter_ldif_objects_parallel(self.path, report)
         else:
             objects = iter_onprem_file(self.path, report)

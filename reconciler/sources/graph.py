@@ -381,6 +381,10 @@ class _Reader:
             jobs.append(self.cloud_sync())
         if Origin.HEALTH.value in self.src.origins and self.src.health is not None:
             jobs.append(self.connect_health())
+        elif Origin.HEALTH.value in self.src.origins:
+            self.warnings.append("Connect Health was not read: no Azure Resource Manager to ask (give --health-url "
+                                 "URL, or use --graph, whose cloud's ARM is used); its errors are missing, this is "
+                                 "not 'no errors'")
         await gather_all(*jobs)
         if Origin.CONNECT.value in self.src.origins:
             self.origins_read.insert(0, Origin.CONNECT.value)

@@ -86,6 +86,7 @@ def test_inline_ldap_password_is_refused(tmp_path: Path):
     ("parallel = 0\n[tenants.a]\ngraph = true\n", "parallel", "whole number"),
     ("[tenants.a]\ngraph = true\nclient_secret_env = 'A B'\n", "client_secret_env", "variable name"),
     ("db = 'x'\n", "tenants", "no tenants"),
+    ("[[tenants]]\nname = 'a'\ngraph = true\n", "tenants", "[tenants.NAME]"),
     ("[notify]\ndetail = 'all'\n[tenants.a]\ngraph = true\n", "notify.detail", "counts"),
 ])
 def test_bad_configs_name_the_place(tmp_path: Path, text: str, where: str, what: str):

@@ -92,6 +92,19 @@ def test_scan_reads_connect_health_beside_graph_one_conflict_one_finding(tmp_pat
     assert len(arm) == 7 and arm[0]["path"].endswith("/services")
 
 
+def test_a_graph_url_without_health_url_says_connect_health_was_not_read(tmp_path: Path) -> None:
+    """A Graph look-alike says nothing about where its ARM is: the scan says Connect Health is missing."""
+    with serve_in_thread(create_app(doc())) as url:
+        r = invoke("scan", "--graph-url", url, "--auth", "none", "--db", tmp_path / "r.db", "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert "Connect Health was not read: no Azure Resource Manager" in r.stderr and "--health-url" in r.stderr
+    assert all("health" not in f["conflict"]["origins"] for f in findings(r))
+    with serve_in_thread(create_app(doc())) as url:
+        r = invoke("scan", "--graph-url", url, "--auth", "none", "--db", tmp_path / "r2.db", "--format", "json",
+                   "--errors", "connect,cloud_sync,exchange")
+    assert r.exit_code == 0 and "Connect Health was not read" not in r.stderr  # not asked for: nothing to say
+
+
 def test_a_refused_connect_health_is_a_warning_and_the_rest_of_the_scan_stands(tmp_path: Path) -> None:
     tokens = {"graph-only": set(READ), "both": set(READ) | {READ_ACTION}}
     application = create_app(doc(), EmulatorConfig(permissions=tokens))
