@@ -39,7 +39,7 @@ from .guards import (
 )
 from .remedies import HANDLED as REMEDY_SCENARIOS
 from .remedies import cloud_sync_only, cloud_sync_refusal, cloud_sync_twin, orphan_via_cloud, plan_remedy
-from .steps import Executor, Step, StepKind
+from .steps import Executor, Step, StepKind, holds_expect, smtp_entries
 
 __all__ = [
     "PLAN_SCHEMA",
@@ -414,31 +414,12 @@ def current_consistency_guid(attrs: Mapping[str, Any]) -> tuple[bool, str | None
     return (True, anchor) if differs else (False, None)
 
 
-def _entries(values: Iterable[str] | None, value: str) -> list[str]:
-    """The exact proxyAddresses entries that carry ``value`` (SMTP only)."""
-    key = fold(value)
-    return [v for v in values or () if isinstance(v, str) and v[:5].lower() == "smtp:" and fold(v) == key]
-
-
 def _domain(upn: str | None) -> str:
     return (upn or "").rpartition("@")[2].lower()
 
 
 def _local(upn: str | None) -> str:
     return (upn or "").rpartition("@")[0]
-
-
-def _holds(attrs: Mapping[str, Any], value: str) -> dict[str, Any]:
-    """``expect`` entries proving that an object still holds ``value``."""
-    out: dict[str, Any] = {}
-    if fold(attrs.get("userPrincipalName") or "") == fold(value):
-        out["userPrincipalName"] = attrs["userPrincipalName"]
-    if fold(attrs.get("mail") or "") == fold(value):
-        out["mail"] = attrs["mail"]
-    entries = _entries(attrs.get("proxyAddresses"), value)
-    if entries:
-        out["proxyAddresses"] = entries
-    return out
 
 
 def _federated(ctx: TenantContext, attrs: Mapping[str, Any]) -> bool:
@@ -543,7 +524,7 @@ def _hard_match(ctx: TenantContext, b: _Builder, F: _F, after: str | None) -> st
     for key in ("displayName", "employeeId"):
         if h.get(key):
             expect[key] = h[key]
-    expect.update({k: v for k, v in _holds(h, F.value).items() if k != "userPrincipalName"})
+    expect.update({k: v for k, v in holds_expect(h, F.value).items() if k != "userPrincipalName"})
     target = {"type": "user", "id": hid}
     upn = h.get("userPrincipalName")
     detour = bool(h.get("onPremisesImmutableId")) and _federated(ctx, h) and ctx.initial_domain
@@ -576,7 +557,7 @@ def _other_type(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> No
     if htype == "user" and fold(h.get("userPrincipalName") or "") == fold(F.value):
         _newcomer_loses(b, F, holder)  # a person's sign-in name is never renamed for an on-prem newcomer
         return
-    entries = _entries(h.get("proxyAddresses"), F.value)
+    entries = smtp_entries(h.get("proxyAddresses"), F.value)
     if not entries:
         b.refuse(F.id, "value_not_in_proxy", f"the cloud {htype} ({hid}) holds the value outside proxyAddresses; "
                  "change it in the Microsoft 365 admin center")
@@ -626,7 +607,7 @@ def _newcomer_loses(b: _Builder, F: _F, holder: TargetState) -> None:
                  f"({dn or 'its DN is unknown'}) is not in the supplied data: supply its forest (--onprem/--ldap) "
                  "so removing the address there can be planned, or remove it on-prem yourself")
         return
-    entries = _entries(la.get("proxyAddresses"), F.value)
+    entries = smtp_entries(la.get("proxyAddresses"), F.value)
     if any(e.startswith("SMTP:") for e in entries) or fold(la.get("mail") or "") == fold(F.value):
         b.refuse(F.id, "upn_not_renamed", f"{lead}, and {dn} carries it as its primary address (mail / SMTP:): "
                  "give that object another primary address on-prem (a person must choose it), then sync and scan "
@@ -669,7 +650,7 @@ def _onprem_duplicate(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F)
         if b.refuse_all(F.id, write_failures(StepKind.SET_USER_PRINCIPAL_NAME, twin)):
             _onprem_upn(b, F, la, target, why)
         return
-    entries = _entries(la.get("proxyAddresses"), F.value)
+    entries = smtp_entries(la.get("proxyAddresses"), F.value)
     if any(e.startswith("SMTP:") for e in entries) or fold(la.get("mail") or "") == fold(F.value):
         b.refuse(F.id, "loser_primary_address", f"{dn} carries {F.value} as its primary address (mail / SMTP:); "
                  "a person must choose its new primary address")
@@ -766,7 +747,7 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
         return
     htype = holder.type
     rm = b.add(StepKind.REMOVE_SYNCED_OBJECT, Executor.POWERSHELL, {"type": htype, "id": holder.id},
-               finding=F.id, expect={"onPremisesImmutableId": anchor, **_holds(h, F.value)},
+               finding=F.id, expect={"onPremisesImmutableId": anchor, **holds_expect(h, F.value)},
                change=_ps(StepKind.REMOVE_SYNCED_OBJECT, {"SourceAnchor": anchor, "ObjectType": htype.capitalize()}),
                why=f"Remove the orphan ({evidence}): it is not the original account, so ADSyncTools removes the "
                    "leftover synced object (it stays restorable in the recycle bin for 30 days unless purged).")
@@ -783,7 +764,7 @@ def _orphan(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
 def _deleted(ctx: TenantContext, opts: PlanOptions, b: _Builder, F: _F) -> None:
     h, holder = F.h, F.state("holder", deleted=True)
     hid, htype = holder.id, holder.type
-    expect = {"deleted": True, **{k: v for k, v in _holds(h, F.value).items() if k != "userPrincipalName"}}
+    expect = {"deleted": True, **{k: v for k, v in holds_expect(h, F.value).items() if k != "userPrincipalName"}}
     target = {"type": "deleted", "id": hid, "object": htype}
     if opts.prefer_restore:
         if not b.refuse_all(F.id, write_failures(StepKind.RESTORE_DELETED, holder)):

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from ..checks.rules import check_proxy, check_upn
 from ..core.model import fold
 from .guards import TargetState, may_purge, may_write
-from .steps import Executor, StepKind
+from .steps import Executor, StepKind, holds_expect
 
 __all__ = [
     "CERT_ATTRIBUTES",
@@ -430,7 +430,7 @@ def remove_orphan_via_cloud(b: Sink, fid: str, holder: TargetState, attrs: Mappi
             return
     anchor = attrs.get("onPremisesImmutableId")
     target = {"type": holder.type, "id": holder.id}
-    holds = _holds(attrs, value)
+    holds = holds_expect(attrs, value)
     soa = b.add(StepKind.SET_CLOUD_MANAGED, Executor.GRAPH, target, finding=fid,
                 expect={"onPremisesImmutableId": anchor, "onPremisesSyncEnabled": True, **holds},
                 change={"isCloudManaged": True}, undo={"isCloudManaged": False},
@@ -461,16 +461,6 @@ def _possibly_original(F: _F) -> bool:
     h, o = F.attrs("holder"), F.attrs("object")
     older = bool(h.get("createdDateTime") and o.get("createdDateTime") and h["createdDateTime"] < o["createdDateTime"])
     return older and ((h.get("licences") or 0) > 0 or bool(h.get("mail") or h.get("proxyAddresses")))
-
-
-def _holds(attrs: Mapping[str, Any], value: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if value and fold(attrs.get("userPrincipalName") or "") == fold(value):
-        out["userPrincipalName"] = attrs["userPrincipalName"]
-    entries = [p for p in attrs.get("proxyAddresses") or () if p[:5].lower() == "smtp:" and fold(p) == fold(value)]
-    if entries:
-        out["proxyAddresses"] = entries
-    return out
 
 
 # --------------------------------------------------------------------------- Cloud Sync (no ADSyncTools, no scheduler)

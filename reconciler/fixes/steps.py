@@ -10,11 +10,14 @@ external ones (PowerShell, LDIF).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Never, NoReturn
 
+from ..core.model import fold
+
 __all__ = [
+    "smtp_entries", "holds_expect",
     "DELETES",
     "EXTERNAL",
     "IRREVERSIBLE",
@@ -358,3 +361,27 @@ def check_step(step: Step) -> str | None:
         if v is not None and (not isinstance(v, str) or _bad_text(v, f"target.{k}")):
             return _bad_text(v, f"target.{k}") if isinstance(v, str) else f"target.{k} must be a string"
     return None
+
+
+# --------------------------------------------------------------------------- expect: "still holds the value"
+
+
+def smtp_entries(values: Iterable[str] | None, value: str) -> list[str]:
+    """The exact proxyAddresses entries that carry ``value`` (SMTP only)."""
+    key = fold(value)
+    return [v for v in values or () if isinstance(v, str) and v[:5].lower() == "smtp:" and fold(v) == key]
+
+
+def holds_expect(attrs: Mapping[str, Any], value: str) -> dict[str, Any]:
+    """``expect`` entries proving that an object still holds ``value`` (its UPN, mail and SMTP entries)."""
+    out: dict[str, Any] = {}
+    if not value:
+        return out
+    if fold(attrs.get("userPrincipalName") or "") == fold(value):
+        out["userPrincipalName"] = attrs["userPrincipalName"]
+    if fold(attrs.get("mail") or "") == fold(value):
+        out["mail"] = attrs["mail"]
+    entries = smtp_entries(attrs.get("proxyAddresses"), value)
+    if entries:
+        out["proxyAddresses"] = entries
+    return out
