@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Protocol, runtime_checkable
+from typing import Any, Mapping, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from ..core.model import CloudSnapshot, OnPremSource
@@ -63,3 +63,8 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """A JSON object from a service answer, or an empty one when the field is missing or not an object."""
+    return value if isinstance(value, Mapping) else {}

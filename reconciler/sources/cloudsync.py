@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping
 
 from ..core.model import DUPLICATE, PROXY, UPN, ErrorRecord, ObjectKind, Origin, ProvisioningError, Scenario
+from .base import as_mapping
 from .timestamps import iso, normalise_time, parse_time
 
 __all__ = ["JOB_PREFIX", "DEFAULT_SINCE", "WindowLimiter", "failure_records", "provisioning_filter",
@@ -186,10 +187,6 @@ def modified_values(d: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def failure_records(items: Iterable[Mapping[str, Any]], since: datetime | None,
                     until: datetime | None = None) -> tuple[list[ErrorRecord], list[str]]:
     """Cloud Sync failures -> matcher records, the newest occurrence of each repeated failure only."""
@@ -198,8 +195,8 @@ def failure_records(items: Iterable[Mapping[str, Any]], since: datetime | None,
     for n, d in enumerate(items):
         if not isinstance(d, Mapping) or not is_cloud_sync_failure(d, since, until):
             continue
-        src: Mapping[str, Any] = _mapping(d.get("sourceIdentity"))
-        tgt: Mapping[str, Any] = _mapping(d.get("targetIdentity"))
+        src: Mapping[str, Any] = as_mapping(d.get("sourceIdentity"))
+        tgt: Mapping[str, Any] = as_mapping(d.get("targetIdentity"))
         info = _get(d, "provisioningStatusInfo", "errorInformation") or {}
         code = str(info.get("errorCode") or "") if isinstance(info, Mapping) else ""
         reason = str(info.get("reason") or "") if isinstance(info, Mapping) else ""

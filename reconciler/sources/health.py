@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from ..core.errors import AuthError, DirectoryError, PermissionDenied
 from ..core.model import DUPLICATE, ErrorRecord, ObjectKind, Origin, ProvisioningError
-from .base import is_loopback_url
+from .base import as_mapping, is_loopback_url
 
 __all__ = [
     "API_VERSION",
@@ -149,14 +149,10 @@ class HealthError:
         return _text(self.raw.get("modifiedOrRemovedAttributeValue"))
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def decode(item: Mapping[str, Any], bucket: str | None = None) -> HealthError:
     """One MergedExportError -> :class:`HealthError` (never raises on missing fields: they stay None)."""
-    incoming: Mapping[str, Any] = _mapping(item.get("incomingObject"))
-    existing: Mapping[str, Any] = _mapping(item.get("existingObject"))
+    incoming: Mapping[str, Any] = as_mapping(item.get("incomingObject"))
+    existing: Mapping[str, Any] = as_mapping(item.get("existingObject"))
     etype = _text(item.get("type")) or ""
     attribute = _text(item.get("attributeName"))
     value = _text(item.get("attributeValue"))
