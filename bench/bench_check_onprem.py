@@ -176,7 +176,8 @@ def cli_main(path: Path) -> int:
     from reconciler.sources.ldif_parts import decode_processes
 
     os.environ.pop("RECONCILER_DECODE_PROCESSES", None)
-    print(f"  at this load the command would use {decode_processes()} process(es) by default")
+    print(f"  by default the command would use {decode_processes(True)} process(es) (no cloud source: the children "
+          f"check the objects too); with a cloud source, at this load, {decode_processes()}")
     return 0 if same else 1
 
 

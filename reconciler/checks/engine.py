@@ -18,7 +18,9 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from ..core.anchors import guid_to_immutable_id, immutable_id_to_guid, normalize_dn
@@ -42,7 +44,7 @@ from .rules import (
     skip_reason,
 )
 
-__all__ = ["RELATED_CAP", "SCHEMA", "CheckResult", "Checker", "CloudView", "Problem", "check"]
+__all__ = ["RELATED_CAP", "SCHEMA", "CheckResult", "Checker", "CloudView", "PartChecker", "Problem", "check"]
 
 SCHEMA = "reconciler.checks/1"
 RELATED_CAP = 50  # a value held by thousands of objects names the first 50 in ``related``
@@ -432,6 +434,52 @@ class Checker:
                 self._own[ordinal] = own
         self._beyond_idfix(o, ordinal, label, own)
 
+    # ------------------------------------------------------------------ a large export checked on every core
+
+    def part_config(self, label: str) -> tuple[Any, ...]:
+        """What a :class:`PartChecker` in a child process needs to check objects of ``label`` exactly as
+        :meth:`add` would here (without a cloud snapshot only: the cloud rules need the object in this
+        process)."""
+        if self.view is not None:
+            raise ValueError("a part checker has no cloud view")
+        return (self.tlds, self.rules, self.now, label, self._source_no(label))
+
+    def absorb(self, part: tuple[Any, ...]) -> None:
+        """Take a :meth:`PartChecker.drain` (the next objects of the file, in order): the same records, index
+        entries, duplicate groups and problems as :meth:`add` on each of those objects. A value met again across
+        parts collides here; the index is merged with set and dict operations, not object by object."""
+        scanned, skipped, records, index, collided, problems = part
+        self.scanned += scanned
+        for reason, n in skipped.items():
+            self.skipped_by_reason[reason] = self.skipped_by_reason.get(reason, 0) + n
+        shift = len(self._records) << 3  # the part's ordinals start at 0
+        self._records += records
+        again: set[tuple[str, Any]] = set()
+        for ns, got in index.items():
+            d = self._index[ns]
+            if shift:
+                got = {k: v + shift if type(v) is int else [x + shift for x in v] for k, v in got.items()}
+            for k in d.keys() & got.keys():  # held by an earlier part's object too
+                cur, new = d[k], got[k]
+                if type(cur) is int:
+                    if type(new) is int:
+                        self._collided.append((ns, k))
+                        got[k] = [cur, new]
+                    else:
+                        got[k] = [cur, *new]
+                else:
+                    if type(new) is int:
+                        cur.append(new)
+                    else:
+                        cur += new
+                        again.add((ns, k))  # collided in both: listed once
+                    got[k] = cur
+            d.update(got)
+        self._collided += [c for c in collided if c not in again] if again else collided
+        for t in problems:
+            msg = self._messages.setdefault(t[6], t[6])
+            self.problems.append(Problem(*t[:6], msg, *t[7:]))  # type: ignore[misc,call-arg]
+
     # ------------------------------------------------------------------ beyond IdFix (docs/check-onprem.md)
 
     def _beyond_idfix(self, o: OnPremObject, ordinal: int, label: str, own: CloudObject | None) -> None:
@@ -668,6 +716,33 @@ class Checker:
         msg += " Keep: " + keep[1]
         return Problem(me.obj.dn, attr, value, what.kind, rule, what.severity, msg, proposal, related,
                        keep[0], action, me.obj.source)
+
+
+_PROBLEM_FIELDS = attrgetter(*(f.name for f in dataclass_fields(Problem)))
+
+
+class PartChecker(Checker):
+    """The checker of a child process that checks a part of a large export (no cloud snapshot): objects are
+    checked by :meth:`Checker.add`; :meth:`drain` hands what the parent's :meth:`Checker.absorb` needs for
+    those since the last drain (ordinals from 0) and starts afresh, so nothing accumulates here. Duplicates
+    across parts are found by the parent, from the index."""
+
+    def __init__(self, config: tuple[Any, ...]) -> None:
+        tlds, rules, now, label, source_no = config
+        super().__init__(tlds, None, rules, now)
+        self._label = label
+        self._label_index[label] = source_no  # records carry the parent's number for this source
+
+    def take(self, o: OnPremObject) -> None:
+        self.add(o, self._label)
+
+    def drain(self) -> tuple[Any, ...]:
+        """(scanned, skipped by reason, records, index by namespace, collided keys, problems as tuples)."""
+        out = (self.scanned, self.skipped_by_reason, self._records, {ns: d for ns, d in self._index.items() if d},
+               self._collided, [_PROBLEM_FIELDS(p) for p in self.problems])
+        self.scanned, self.skipped_by_reason, self._records, self._collided, self.problems = 0, {}, [], [], []
+        self._index = {ns: {} for ns in self._index}
+        return out
 
 
 def _cloud_attrs(c: CloudObject) -> dict[str, Any]:

@@ -73,6 +73,12 @@ def _tld_like(t: str) -> bool:
     return t.replace("-", "").isalnum() and t.isascii() and " " not in t
 
 
+def _absorb(checker: Any, parts: Iterable[Any], progress: Any) -> None:
+    for part in parts:
+        checker.absorb(part)
+        progress.advance(part[0], checked=part[0])
+
+
 def _feed(checker: Any, objects: Iterable[Any], label: str, progress: Any) -> None:
     n = 0
     for o in objects:
@@ -95,7 +101,13 @@ def run_checks(opts: Any, tlds: frozenset[str], progress: Any, rules: frozenset[
     checker = Checker(tlds, snapshot, rules)
     for r in readers:
         stream = getattr(r, "iter_objects", None)  # a streaming reader keeps memory flat
-        if stream is not None:
+        digests = getattr(r, "iter_digests", None)  # a large export is also checked on every core
+        items = None if digests is None or snapshot is not None else digests(
+            progress, ("reconciler.checks.engine:PartChecker", checker.part_config(r.label)))
+        if items is not None:
+            progress.stage(f"checking {r.label}")
+            _absorb(checker, items, progress)
+        elif stream is not None:
             progress.stage(f"checking {r.label}")
             _feed(checker, stream(progress), r.label, progress)
         else:

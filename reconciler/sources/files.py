@@ -62,6 +62,30 @@ class OnPremFileReader:
 
         return Whole(read_onprem_file(self.path))
 
+    def iter_digests(self, progress: Progress, digest: tuple[str, Any]) -> Iterator[Any] | None:
+        """For an LDIF export large enough to split across processes: each object's digest, in file order, made
+        in the child processes by ``digest`` (``ldif_parts.iter_ldif_digests``), so the per-object work of a
+        single-pass consumer runs on every core too; None when the file is read in one process (then use
+        :meth:`iter_objects`). Refusals and ``warnings`` as :meth:`iter_objects`."""
+        if self.path.suffix.casefold() not in (".ldif", ".ldf"):
+            return None
+        from .ldif_parts import iter_ldif_digests
+
+        refuse_archive(self.path)
+        report = ReadReport()
+        tally: dict[str, Any] = {}
+        items = iter_ldif_digests(self.path, report, digest, tally)
+        return None if items is None else self._digests(items, report, tally)
+
+    def _digests(self, items: Iterator[Any], report: ReadReport, tally: dict[str, Any]) -> Iterator[Any]:
+        yield from items
+        refuse_without_ad_objects(self.path, tally["total"], tally["ad"], tally["only_dn"])
+        self._warn(report)
+
+    def _warn(self, report: ReadReport) -> None:
+        self.warnings = [f"{self.label}: incomplete export: {why}; objects beyond it were not checked"
+                         for why in report.incomplete] + [f"{self.label}: {n}" for n in report.notes]
+
     def iter_objects(self, progress: Progress) -> Iterator[OnPremObject]:
         """Stream the objects (flat memory for single-pass consumers such as check-onprem); what the reader
         noticed about the file (cut off, a size limit, type names instead of values) is in ``warnings``
@@ -83,5 +107,4 @@ class OnPremFileReader:
             only_dn = only_dn and is_dn_only(o)
             yield o
         refuse_without_ad_objects(self.path, total, ad, only_dn)  # never "0 problems" for an empty export
-        self.warnings = [f"{self.label}: incomplete export: {why}; objects beyond it were not checked"
-                         for why in report.incomplete] + [f"{self.label}: {n}" for n in report.notes]
+        self._warn(report)

@@ -23,14 +23,22 @@ import threading
 from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from ..core.errors import BadInput
 from ..core.model import OnPremObject
 from .inputs import open_input, utf16_codec
-from .onprem import UNIVERSAL_ATTRIBUTES, EntryError, ReadReport, RecordShapes, decode_entry
+from .onprem import (
+    UNIVERSAL_ATTRIBUTES,
+    EntryError,
+    ReadReport,
+    RecordShapes,
+    decode_entry,
+    is_ad_object,
+    is_dn_only,
+)
 
-__all__ = ["iter_ldif_objects_parallel", "PARALLEL_MIN", "decode_processes"]
+__all__ = ["iter_ldif_objects_parallel", "iter_ldif_digests", "PARALLEL_MIN", "decode_processes"]
 
 PARALLEL_MIN = 16 << 20  # smaller files are decoded in this process (starting a child costs ~0.2 s)
 BATCH = 2_000  # objects per message from a child
@@ -39,10 +47,13 @@ _GET = attrgetter(*_FIELDS)
 _HEAD = struct.Struct("<Q")
 
 
-def decode_processes() -> int:
-    """Parts for a large file: one per usable core that the one-minute load average leaves idle, counting the
-    core this process runs on (moving objects between processes costs about a quarter more CPU in all, which
-    only pays when cores are free). ``RECONCILER_DECODE_PROCESSES=N`` sets it (1 = decode in this process)."""
+def decode_processes(whatever_the_load: bool = False) -> int:
+    """Parts for a large file: one per usable core. When the objects themselves come back to this process
+    (moving them costs about a quarter more CPU in all, which only pays when cores are free), only the cores
+    the one-minute load average leaves idle, counting the core this process runs on; ``whatever_the_load``
+    when the children do the per-object work too and send back little (about a tenth more CPU in all: on a busy
+    machine the parts still get their share of it). ``RECONCILER_DECODE_PROCESSES=N`` sets it (1 = decode in
+    this process)."""
     env = os.environ.get("RECONCILER_DECODE_PROCESSES", "").strip()
     if env.isdigit() and int(env) > 0:
         return min(int(env), 16)
@@ -50,6 +61,8 @@ def decode_processes() -> int:
         cores = len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
+    if whatever_the_load:
+        return min(cores, 16)
     try:
         busy = os.getloadavg()[0]
     except (AttributeError, OSError):
@@ -94,9 +107,21 @@ def _decode_part(path: str, start: int, end: int, first: bool, summary: dict[str
                    last_dn=shapes.last_dn)
 
 
+def _taker(digest: tuple[str, Any] | None) -> Any:
+    """The object that digests each decoded object (``digest`` = ("module:factory", config)), or None."""
+    if digest is None:
+        return None
+    import importlib
+
+    module, _, name = digest[0].partition(":")
+    return getattr(importlib.import_module(module), name)(digest[1])
+
+
 def _child_main() -> None:
-    """``python -c`` entry: argv = path, start, end, first; length-prefixed pickled messages on stdout."""
+    """``python -c`` entry: argv = path, start, end, first[, "module:factory" with its pickled config on stdin];
+    length-prefixed pickled messages on stdout."""
     path, start, end, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+    taker = _taker((sys.argv[5], pickle.load(sys.stdin.buffer)) if len(sys.argv) > 5 else None)
     out = sys.stdout.buffer
 
     def send(msg: tuple) -> None:
@@ -108,17 +133,30 @@ def _child_main() -> None:
         out.write(_HEAD.pack(len(data)) + data)
 
     summary: dict[str, Any] = {}
-    batch: list[tuple] = []
+    batch: list[Any] = []
+    n = ad = 0
+    only_dn = True
+
+    def flush() -> None:
+        nonlocal batch, n, ad, only_dn
+        send(("objects", batch) if taker is None else ("digest", taker.drain(), n, ad, only_dn))
+        batch, n, ad, only_dn = [], 0, 0, True
+
     try:
         for o in _decode_part(path, start, end, first, summary):
-            batch.append(_GET(o))
-            if len(batch) >= BATCH:
-                send(("objects", batch))
-                batch = []
-        send(("objects", batch))
+            if taker is None:
+                batch.append(_GET(o))
+            else:
+                ad += is_ad_object(o)
+                only_dn = only_dn and is_dn_only(o)
+                taker.take(o)
+            n += 1
+            if n >= BATCH:
+                flush()
+        flush()
         send(("end", summary))
     except BadInput as e:
-        send(("objects", batch))
+        flush()
         send(("bad", e.path, e.problem, e.line, e.column, e.place))
     out.flush()
 
@@ -144,10 +182,36 @@ def iter_ldif_objects_parallel(path: Path | str, report: ReadReport | None = Non
                                min_size: int | None = None, processes: int | None = None) -> Iterator[OnPremObject]:
     """:func:`ldif.iter_ldif_objects`, decoded by child processes for a large file (see the module docstring)."""
     from .ldif import iter_ldif_objects
-    from .prefilter import _child_env, _split_points
 
     p = Path(path)
-    n = decode_processes() if processes is None else processes
+    ranges = _ranges(p, decode_processes() if processes is None else processes, min_size)
+    if ranges is None:
+        yield from iter_ldif_objects(p, report)  # also the reader's own refusal (no such file, unreadable)
+        return
+    yield from _joined(p, ranges, report, _start_children(p, ranges, None), None, None)
+
+
+def iter_ldif_digests(path: Path | str, report: ReadReport | None, digest: tuple[str, Any], tally: dict[str, Any], *,
+                      min_size: int | None = None, processes: int | None = None) -> Iterator[Any] | None:
+    """For a file large enough to split: the objects digested in the child processes, so the work on each
+    object runs on every core too; None for a file read in one process. ``digest`` = ("module:factory", config):
+    each child makes ``factory(config)`` (config pickled), calls its ``take(object)`` on every object of its part
+    and sends its ``drain()`` after every :data:`BATCH` objects; this yields those, in file order. ``tally`` gets
+    ``total``, ``ad`` (objects :func:`onprem.is_ad_object` counts) and ``only_dn`` (:func:`onprem.is_dn_only`
+    for all), which the caller cannot count from digests."""
+    p = Path(path)
+    ranges = _ranges(p, decode_processes(True) if processes is None else processes, min_size)
+    if ranges is None:
+        return None
+    tally.update(total=0, ad=0, only_dn=True)
+    return _joined(p, ranges, report, _start_children(p, ranges, digest), digest, tally)
+
+
+def _ranges(p: Path, n: int, min_size: int | None) -> list[tuple[int, int]] | None:
+    """The parts of a file split across ``n`` processes, or None when it is read in this process (too small,
+    one process, UTF-16, unreadable)."""
+    from .prefilter import _split_points
+
     min_size = PARALLEL_MIN if min_size is None else min_size
     try:
         size = p.stat().st_size
@@ -156,23 +220,37 @@ def iter_ldif_objects_parallel(path: Path | str, report: ReadReport | None = Non
     except (OSError, BadInput):
         size, head = -1, b""
     if n < 2 or size < max(min_size, 1) or utf16_codec(head) is not None:
-        yield from iter_ldif_objects(p, report)  # also the reader's own refusal (no such file, unreadable)
-        return
+        return None
     start = 3 if head[:3] == b"\xef\xbb\xbf" else 0
     points = _split_points(p, start, size, min(n, max(1, size // max(min_size // 2, 1))), strict=True)
-    ranges = list(zip(points, points[1:]))
-    yield from _joined(p, ranges, report, _start_children(p, ranges, _child_env()))
+    return list(zip(points, points[1:]))
 
 
-def _start_children(p: Path, ranges: list[tuple[int, int]], env: dict[str, str]) -> list[Any]:
+def _start_children(p: Path, ranges: list[tuple[int, int]], digest: tuple[str, Any] | None) -> list[Any]:
     import subprocess
 
+    from .prefilter import _child_env
+
+    env = _child_env()
     code = "from reconciler.sources.ldif_parts import _child_main; _child_main()"
+    extra = [] if digest is None else [digest[0]]
+    config = b"" if digest is None else pickle.dumps(digest[1], protocol=pickle.HIGHEST_PROTOCOL)
     started: list[Any] = []
     for i, (a, b) in enumerate(ranges):
         try:
-            proc = subprocess.Popen([sys.executable, "-c", code, str(p), str(a), str(b), "1" if i == 0 else "0"],
+            proc = subprocess.Popen([sys.executable, "-c", code, str(p), str(a), str(b), "1" if i == 0 else "0",
+                                     *extra], stdin=subprocess.PIPE if digest else subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+            if digest is not None:
+                assert proc.stdin is not None
+                try:
+                    proc.stdin.write(config)
+                    proc.stdin.close()
+                except OSError:  # it died at once: its part is decoded here
+                    proc.kill()
+                    proc.wait()
+                    started.append(None)
+                    continue
         except OSError:
             started.append(None)  # decoded in this process when its turn comes
             continue
@@ -182,8 +260,10 @@ def _start_children(p: Path, ranges: list[tuple[int, int]], env: dict[str, str])
     return started
 
 
-def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[str, Any]) -> Iterator[OnPremObject]:
-    """One part's objects from its child; what the child could not deliver is decoded here."""
+def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[str, Any],
+                local: Callable[[], Any] | None, tally: dict[str, Any] | None) -> Iterator[Any]:
+    """One part's objects from its child, or their digests (``local`` gives this process's taker for what the
+    child could not deliver); what the child could not deliver is done here."""
     got = 0
     if child is not None:
         proc, q = child
@@ -196,6 +276,13 @@ def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[
                 for t in msg[1]:
                     yield OnPremObject(*t)
                 got += len(msg[1])
+            elif msg[0] == "digest":
+                yield msg[1]
+                assert tally is not None
+                got += msg[2]
+                tally["total"] += msg[2]
+                tally["ad"] += msg[3]
+                tally["only_dn"] = tally["only_dn"] and msg[4]
             elif msg[0] == "end":
                 summary.update(msg[1])
                 proc.wait()
@@ -203,24 +290,47 @@ def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[
             else:
                 proc.wait()
                 raise BadInput(msg[1], msg[2], line=msg[3], column=msg[4], place=msg[5])
-        proc.kill()  # it stopped short or sent what cannot be read: the rest is decoded here
+        proc.kill()  # it stopped short or sent what cannot be read: the rest is done here
         proc.wait()
+    taker = None if local is None else local()
+    n = 0
     for k, o in enumerate(_decode_part(str(p), a, b, first, summary)):  # no child, or it stopped short
-        if k >= got:
+        if k < got:
+            continue
+        if taker is None:
             yield o
+            continue
+        assert tally is not None
+        tally["total"] += 1
+        tally["ad"] += is_ad_object(o)
+        tally["only_dn"] = tally["only_dn"] and is_dn_only(o)
+        taker.take(o)
+        n += 1
+        if n >= BATCH:
+            yield taker.drain()
+            n = 0
+    if taker is not None and n:
+        yield taker.drain()
 
 
-def _joined(p: Path, ranges: list[tuple[int, int]], report: ReadReport | None, children: list[Any]) \
-        -> Iterator[OnPremObject]:
+def _joined(p: Path, ranges: list[tuple[int, int]], report: ReadReport | None, children: list[Any],
+            digest: tuple[str, Any] | None, tally: dict[str, Any] | None) -> Iterator[Any]:
     from .ldif import finish_records
 
     base, seen, entries, claimed, trailer = 1, False, 0, None, False
     shapes = RecordShapes()
+    takers: list[Any] = []
+
+    def local() -> Any:  # made once, and only when a part is done here
+        if not takers:
+            takers.append(_taker(digest))
+        return takers[0]
+
     try:
         for i, ((a, b), child) in enumerate(zip(ranges, children)):
             s: dict[str, Any] = {}
             try:
-                yield from _from_child(child, p, a, b, i == 0, s)
+                yield from _from_child(child, p, a, b, i == 0, s, None if digest is None else local, tally)
             except BadInput as e:
                 raise BadInput(e.path, e.problem, line=None if e.line is None else e.line + base - 1,
                                column=e.column, place=e.place) from None

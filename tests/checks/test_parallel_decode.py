@@ -9,6 +9,7 @@ record in a later part (same one-line error, same line of the file).
 from __future__ import annotations
 
 import json
+import queue
 from pathlib import Path
 
 import pytest
@@ -38,11 +39,14 @@ def _both(monkeypatch: pytest.MonkeyPatch, *args: str | Path, processes: int = 3
     monkeypatch.setattr(ldif_parts, "PARALLEL_MIN", 0)
     one = _check(monkeypatch, 1, *args)
     parts: list[int] = []
+    checked: list[bool] = []
     start = ldif_parts._start_children
-    monkeypatch.setattr(ldif_parts, "_start_children", lambda p, ranges, env: parts.append(len(ranges))
-                        or start(p, ranges, env))
+    monkeypatch.setattr(ldif_parts, "_start_children", lambda p, ranges, digest: parts.append(len(ranges))
+                        or checked.append(digest is not None) or start(p, ranges, digest))
     many = _check(monkeypatch, processes, *args)
     assert parts == [processes]  # the file was decoded in that many parts
+    # without a cloud snapshot the children check the objects too (with one, the cloud rules need them here)
+    assert checked == ["--tenant" not in args]
     assert many == one
     return one[1], one[2]
 
@@ -59,12 +63,17 @@ def _forest(tmp_path: Path, seed: int, users: int = 400) -> tuple[Path, Path, in
     return tenant, out, s.ldif_entries
 
 
+@pytest.mark.parametrize("cloud", [True, False], ids=["with-tenant", "checked-in-children"])
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_parallel_json_equals_single_process_on_generated_forests(tmp_path: Path, monkeypatch, seed: int) -> None:
+def test_parallel_json_equals_single_process_on_generated_forests(tmp_path: Path, monkeypatch, seed: int,
+                                                                  cloud: bool) -> None:
     tenant, ldif, _ = _forest(tmp_path, seed)
-    out, _ = _both(monkeypatch, "--onprem", ldif, "--tenant", tenant, processes=2 + seed % 3)
+    out, _ = _both(monkeypatch, "--onprem", ldif, *(("--tenant", tenant) if cloud else ()), processes=2 + seed % 3)
     doc = json.loads(out)
     assert doc["problems"] and doc["scanned"] > 300
+    # the forest's first objects come again at its end: duplicates across the first and the last part
+    again = [p for p in doc["problems"] if p["rule"] == "upn-duplicate" and p["dn"].startswith("CN=Again ")]
+    assert again and all(any(not r["dn"].startswith("CN=Again ") for r in p["related"]) for p in again)
 
 
 @pytest.mark.parametrize("shape", ["crlf", "trailer", "trailer-wrong-count-crlf", "cut"])
@@ -101,7 +110,8 @@ def test_a_value_the_decoder_refuses_in_a_later_part_gives_the_same_line(tmp_pat
     assert _both(monkeypatch, "--onprem", ldif, processes=3) == (out, err)
 
 
-def test_a_part_whose_process_cannot_start_is_decoded_here(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("cloud", [True, False], ids=["with-tenant", "checked-in-children"])
+def test_a_part_whose_process_cannot_start_is_decoded_here(tmp_path: Path, monkeypatch, cloud: bool) -> None:
     import subprocess
 
     tenant, ldif, _ = _forest(tmp_path, 8)
@@ -115,7 +125,7 @@ def test_a_part_whose_process_cannot_start_is_decoded_here(tmp_path: Path, monke
         return real(args, **kw)
 
     monkeypatch.setattr(subprocess, "Popen", flaky)
-    _both(monkeypatch, "--onprem", ldif, "--tenant", tenant, processes=3)
+    _both(monkeypatch, "--onprem", ldif, *(("--tenant", tenant) if cloud else ()), processes=3)
     assert len(calls) == 3
 
 
@@ -130,7 +140,8 @@ def test_split_points_fall_only_before_a_record_after_a_line_of_text(tmp_path: P
         assert data[p - 2:p] == b"\n\n" and data[p:p + 3] == b"dn:" and data[:p].rstrip(b"\n")[-1:] not in b" \t"
 
 
-def test_a_part_whose_process_fails_is_decoded_here(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("cloud", [True, False], ids=["with-tenant", "checked-in-children"])
+def test_a_part_whose_process_fails_is_decoded_here(tmp_path: Path, monkeypatch, cloud: bool) -> None:
     """The children cannot import reconciler (no such path): every part is decoded here, same output."""
     import os
 
@@ -139,7 +150,28 @@ def test_a_part_whose_process_fails_is_decoded_here(tmp_path: Path, monkeypatch)
     tenant, ldif, _ = _forest(tmp_path, 10)
     monkeypatch.setattr(prefilter, "_child_env", lambda: dict(os.environ, PYTHONPATH=str(tmp_path / "nowhere"),
                                                               PYTHONSAFEPATH="1"))
-    _both(monkeypatch, "--onprem", ldif, "--tenant", tenant, processes=3)
+    _both(monkeypatch, "--onprem", ldif, *(("--tenant", tenant) if cloud else ()), processes=3)
+
+
+@pytest.mark.parametrize("delivered", [0, 1])
+@pytest.mark.parametrize("cloud", [True, False], ids=["with-tenant", "checked-in-children"])
+def test_a_child_that_stops_short_is_finished_here(tmp_path: Path, monkeypatch, cloud: bool, delivered: int) -> None:
+    """A child's stream ends after ``delivered`` messages (it died): the rest of its part is done here, once."""
+    tenant, ldif, _ = _forest(tmp_path, 11, users=5000)  # more than one batch of objects in a part
+    drain = ldif_parts._drain
+
+    def short(stream, q):  # type: ignore[no-untyped-def]
+        inner: queue.Queue[bytes | None] = queue.Queue()
+        drain(stream, inner)
+        for _ in range(delivered):
+            raw = inner.get()
+            if raw is not None:
+                q.put(raw)
+        q.put(None)
+
+    monkeypatch.setattr(ldif_parts, "_drain", short)
+    out, _ = _both(monkeypatch, "--onprem", ldif, *(("--tenant", tenant) if cloud else ()), processes=2)
+    assert json.loads(out)["scanned"] > 2 * ldif_parts.BATCH
 
 
 @pytest.mark.parametrize("env,cores,load,expected", [("", 2, 0.1, 2), ("", 2, 1.0, 2), ("", 2, 2.5, 1), ("", 8, 3.2, 5),
@@ -151,3 +183,5 @@ def test_parts_follow_the_idle_cores_unless_set(monkeypatch, env: str, cores: in
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert ldif_parts.decode_processes() == expected
+    # when the children check the objects too, every core is used whatever the load (unless set)
+    assert ldif_parts.decode_processes(True) == (int(env) if env else cores)
