@@ -32,7 +32,7 @@ app = typer.Typer(
         "5 directory/network/auth/permission error. `reconciler --version` prints the version."
     ),
     no_args_is_help=True,
-    # rich help (option panels); markup off so "[...]" in help text is shown as written
+    # help is drawn by cli.helpfmt (rich panels without typer's ~70 ms of rich imports); no markup parsed
     rich_markup_mode=None,
     add_completion=False,
     pretty_exceptions_enable=False,

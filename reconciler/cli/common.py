@@ -302,10 +302,11 @@ def readable_metavars(command: Any) -> None:
         return opt
 
     command.get_help_option = help_option
-    if not hasattr(command, "commands"):
-        import types
+    import types
 
-        command.format_options = types.MethodType(_format_options_in_panels, command)
+    from .helpfmt import format_help
+
+    command.format_help = types.MethodType(format_help, command)
     for p in command.params:
         if p.param_type_name == "option" and getattr(p, "rich_help_panel", "") is None and p.name in _PANELS:
             p.rich_help_panel = _PANELS[p.name]
@@ -330,30 +331,6 @@ def readable_metavars(command: Any) -> None:
             p.metavar = "SECONDS" if "wait" in name else "NUMBER"
         else:
             p.metavar = name.upper()
-
-
-def _format_options_in_panels(self: Any, ctx: Any, formatter: Any) -> None:
-    """Plain-text help with the options grouped as their ``rich_help_panel`` says (Cloud source, Output, Safety).
-
-    Typer's rich help draws the same panels but imports ~70 ms of rich modules on every ``--help``.
-    """
-    arguments: list[tuple[str, str]] = []
-    panels: dict[str, list[tuple[str, str]]] = {"Options": []}
-    for p in self.get_params(ctx):
-        record = p.get_help_record(ctx)
-        if record is None:
-            continue
-        if p.param_type_name == "argument":
-            arguments.append(record)
-        else:
-            panels.setdefault(getattr(p, "rich_help_panel", None) or "Options", []).append(record)
-    if arguments:
-        with formatter.section("Arguments"):
-            formatter.write_dl(arguments)
-    for name, records in panels.items():
-        if records:
-            with formatter.section(name):
-                formatter.write_dl(records)
 
 
 def _value_kind(p: Any) -> str:
