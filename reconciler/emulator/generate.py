@@ -446,7 +446,11 @@ def generate(opts: GenerateOptions, tenant_path: Path, ldif_path: Path, expected
 
     tenant_tmp = tenant_path.with_name(f".{tenant_path.name}.tmp")
     ldif_tmp = ldif_path.with_name(f".{ldif_path.name}.tmp")
+    expected_tmp = None if expected_path is None else expected_path.with_name(f".{expected_path.name}.tmp")
+    temps = [t for t in (tenant_tmp, ldif_tmp, expected_tmp) if t is not None]
     try:
+        if expected_tmp is not None:  # a folder that is not there fails now, before anything is written
+            expected_tmp.open("wb").close()
         with tempfile.TemporaryDirectory(prefix="reconciler-gen-") as tmp, \
                 tenant_tmp.open("wb", buffering=1 << 20) as tf, \
                 ldif_tmp.open("w", encoding="utf-8", newline="\n", buffering=1 << 20) as lf:
@@ -456,16 +460,19 @@ def generate(opts: GenerateOptions, tenant_path: Path, ldif_path: Path, expected
             _run(gen, opts, plant, progress)
             sink.finish_collections()
             _write_tail(tf, gen)
+        if expected_tmp is not None and expected_path is not None:
+            expected_tmp.write_bytes(_expected(gen, tenant_path, ldif_path))
+        # all written: only now do the files asked for appear (or change), all of them or none
         tenant_tmp.replace(tenant_path)
         ldif_tmp.replace(ldif_path)
+        if expected_tmp is not None and expected_path is not None:
+            expected_tmp.replace(expected_path)
     except OSError as e:  # name the file asked for, not its temporary sibling
-        final = {str(tenant_tmp): tenant_path, str(ldif_tmp): ldif_path}
+        final = {str(tenant_tmp): tenant_path, str(ldif_tmp): ldif_path, str(expected_tmp): expected_path}
         raise UsageError(f"{final.get(str(e.filename), e.filename or tenant_path)}: cannot write: {e.strerror}") from None
     finally:
-        for t in (tenant_tmp, ldif_tmp):
+        for t in temps:
             t.unlink(missing_ok=True)
-    if expected_path is not None:
-        _write_expected(expected_path, gen, tenant_path, ldif_path)
     counts: dict[str, int] = {}
     for f in gen.findings:
         counts[f["scenario"]] = counts.get(f["scenario"], 0) + 1
@@ -520,7 +527,7 @@ def _write_tail(tf: IO[bytes], gen: Generator) -> None:
              b',\n"connectHealthErrors": ' + orjson.dumps(gen.health_errors) + b"\n}\n")
 
 
-def _write_expected(path: Path, gen: Generator, tenant_path: Path, ldif_path: Path) -> None:
+def _expected(gen: Generator, tenant_path: Path, ldif_path: Path) -> bytes:
     counts: dict[str, int] = {}
     by_origin: dict[str, int] = {}
     for f in gen.findings:
@@ -534,7 +541,4 @@ def _write_expected(path: Path, gen: Generator, tenant_path: Path, ldif_path: Pa
            "findings": sorted(gen.findings, key=lambda f: (f["object_key"], f["property"], f["value"].casefold())),
            "must_not_report": gen.must_not_report, "no_hard_match_onto": gen.no_hard_match,
            "counts": dict(sorted(counts.items())), "by_origin": dict(sorted(by_origin.items()))}
-    try:
-        path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-    except OSError as e:
-        raise UsageError(f"{path}: cannot write: {e.strerror}") from None
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2)

@@ -317,7 +317,7 @@ def _norm_sum(value: str) -> str:
 
 def _shown(text: str, limit: int = 100) -> str:
     """A value from the plan file as it may be printed: control characters escaped, length capped."""
-    return text if text.isprintable() and len(text) <= limit else repr(text[:limit])
+    return text if text and text.isprintable() and len(text) <= limit else repr(text[:limit])
 
 
 def verify_plan(loaded: LoadedPlan, journal: Journal | None, opts: ApplyOptions) -> None:

@@ -73,13 +73,14 @@ def test_check_onprem_still_checks_an_ldif_with_some_non_ad_entries(tmp_path):
     assert r.exit_code == 0, r.output
 
 
-@pytest.mark.parametrize("which", ["-o", "--ldif"])
+@pytest.mark.parametrize("which", ["-o", "--ldif", "--expected"])
 def test_tenant_generate_into_a_missing_folder_names_the_file_asked_for(tmp_path, which):
-    paths = {"-o": tmp_path / "t.json", "--ldif": tmp_path / "f.ldif"}
+    paths = {"-o": tmp_path / "t.json", "--ldif": tmp_path / "f.ldif", "--expected": tmp_path / "e.json"}
     paths[which] = tmp_path / "missing" / paths[which].name
     r = runner.invoke(app, ["tenant", "generate", "--users", "5", "-q", *(x for k, v in paths.items() for x in (k, str(v)))])
     line = _one_line_error(r, f"{paths[which]}: cannot write")
     assert ".tmp" not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing half-written: none of the three files
 
 
 def test_apply_prints_a_manual_runbook_whole(tmp_path):

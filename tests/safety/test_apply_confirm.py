@@ -38,6 +38,8 @@ def test_class8_cli_graph_id_without_any_cloud_source_is_exit_2(tmp_path):
     assert r.exit_code == 2 and "--confirm s2" in r.output and "Traceback" not in r.output
     r = invoke("apply", path, "--db", db, "--doit", "--confirm", "s9")
     assert r.exit_code == 2 and "s9" in r.output
+    r = invoke("apply", path, "--db", db, "--doit", "--confirm", "")  # an empty id (a shell variable left unset)
+    assert r.exit_code == 2 and "not in the plan: ''" in r.output
 
 
 def test_class8_dependants_wait_for_a_real_confirmation(tmp_path, journal):
