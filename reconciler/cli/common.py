@@ -142,8 +142,23 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err("interrupted")
             raise typer.Exit(130) from None
+        except BrokenPipeError:  # the reader went away (`| head`): stop as a process SIGPIPE stops, silently
+            _stdout_to_devnull()
+            raise typer.Exit(PIPE_CLOSED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+PIPE_CLOSED = 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
+
+
+def _stdout_to_devnull() -> None:
+    """Nothing more reaches the closed pipe, not even Python's flush at exit (no 'BrokenPipeError' message)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test runner's stdout)
+        pass
 
 
 @contextmanager

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+
 import pytest
 from typer.testing import CliRunner
 
@@ -256,3 +259,23 @@ def test_an_export_still_packed_in_an_archive_says_extract_it(tmp_path, name, pa
     for cmd in (["scan", "--tenant", str(SAMPLE), "--db", str(tmp_path / "r.db")], ["check-onprem"]):
         r = runner.invoke(app, [*cmd, "--onprem", str(f)])
         _one_line_error(r, f"{f}: is {kind}, not an export: extract")
+
+
+def test_output_into_a_pipe_closed_early_stops_silently_with_141(tmp_path):
+    """`reconciler check-onprem ... | head -1`: the shell's code for a closed pipe, not 1 (findings), no traceback."""
+    import subprocess
+    import sys
+
+    ldif = tmp_path / "many.ldif"
+    ldif.write_text("".join(f"dn: CN=U{i},OU=Staff,DC=corp,DC=contoso,DC=com\nobjectClass: user\nsAMAccountName: u{i}\n"
+                            f"objectGUID:: {base64.b64encode(i.to_bytes(16, 'big')).decode()}\n"
+                            f"userPrincipalName: u (x){i}@contoso.com\n\n" for i in range(3000)), encoding="utf-8")
+    cmd = [sys.executable, "-m", "reconciler", "check-onprem", "--onprem", str(ldif), "--format", "csv"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()  # the header; then the reader goes away with 3,000 rows unread
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
