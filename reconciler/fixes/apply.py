@@ -576,6 +576,9 @@ def _levels(steps: Sequence[Step]) -> list[list[Step]]:
     return levels
 
 
+DRY_RUN_WARNINGS = 10  # a dry run shows the first plan warnings, then how many more: the step table stays in view
+
+
 def check_confirm(loaded: LoadedPlan, confirm: Sequence[str], journal: Journal | None = None) -> None:
     """``--confirm`` takes only steps the admin runs: powershell and manual ids, and an ldap id only when an
     earlier ``apply --doit`` of this plan wrote that step to the LDIF file (the journal says so). A graph id (the
@@ -858,8 +861,13 @@ async def run_apply(plan_path: Path, db: Path | None, src: Any, ldap_opts: Any, 
         check_confirm(loaded, opts.confirm, journal)
         async with open_writers(src, ldap_opts, doit=opts.doit) as (writers, tenant_id):
             _needs_cloud(loaded, journal, writers)
-            for w in loaded.plan.warnings:  # before the first write
+            warnings = loaded.plan.warnings
+            shown = warnings if opts.doit else warnings[:DRY_RUN_WARNINGS]  # all of them before the first write
+            for w in shown:
                 notify(f"plan warning: {_shown(w, 400)}")
+            if len(shown) < len(warnings):
+                notify(f"plan warning: and {len(warnings) - len(shown)} more (the plan file's \"warnings\"; "
+                       "`reconciler plan` printed them all, and apply --doit prints them all before its first write)")
             try:
                 report = await apply_plan(loaded, journal, writers, replace(opts, tenant_id=tenant_id))
             except (DriftDetected, UnsafePlan) as e:

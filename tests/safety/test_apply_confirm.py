@@ -50,3 +50,26 @@ def test_class8_dependants_wait_for_a_real_confirmation(tmp_path, journal):
     r2 = run(apply_emu(emu, path, journal, doit=True, confirm=("s1",)))
     assert [o.status for o in r2.outcomes] == ["confirmed", "done"]
     assert emu.get("/users/c-0")["onPremisesImmutableId"] == "NEW0=="
+
+
+def test_a_dry_run_shows_the_first_plan_warnings_and_doit_shows_them_all_before_writing(tmp_path):
+    """A large plan's warnings pushed the step table off the screen on every dry run; --doit still prints every
+    one of them before its first write."""
+    from dataclasses import replace
+
+    from reconciler.fixes.apply import DRY_RUN_WARNINGS
+    from reconciler.fixes.planfile import write_plan
+
+    db = tmp_path / "r.db"
+    with Store(db) as s:
+        path = save_plan(tmp_path, [PAUSE], None)
+        plan = replace(load(path).plan, warnings=tuple(f"finding f{i}: reported only" for i in range(25)))
+        write_plan(path, plan)
+        Journal(s).record_plan(plan.fingerprint, plan.tenant, None, 1)
+    dry = invoke("apply", path, "--db", db)
+    assert dry.exit_code == 0, dry.output
+    shown = [line for line in dry.output.splitlines() if "plan warning: finding" in line]
+    assert len(shown) == DRY_RUN_WARNINGS and f"and {25 - DRY_RUN_WARNINGS} more" in dry.output
+    assert dry.output.index("plan warning") < dry.output.index("s1")
+    doit = invoke("apply", path, "--db", db, "--doit")
+    assert sum("plan warning: finding" in line for line in doit.output.splitlines()) == 25
