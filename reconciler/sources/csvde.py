@@ -6,6 +6,7 @@ from __future__ import annotations
 import binascii
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +22,11 @@ __all__ = ["iter_csvde_objects", "iter_csv_objects", "parse_csvde_text"]
 MULTI_VALUED = {"objectclass", "proxyaddresses", "member", "memberof", "othermailbox",
                 "othertelephone", "url", "serviceprincipalname", "showinaddressbook", "usercertificate",
                 "usersmimecertificate"}
+
+
+# proxyAddresses: an X400 address holds ';' itself (X400:C=US;A= ;P=Contoso;O=Exchange;S=Smith;), so a ';' only
+# separates two values where the next one starts with its type (SMTP:, smtp:, X500:, X400:, SIP:, ...)
+_PROXY_SEP = re.compile(r";(?=[A-Za-z0-9-]{1,12}:)")
 
 
 def _value(text: str, attr: str, line: int, path: Path) -> bytes:
@@ -61,7 +67,8 @@ def _rows(text: str, path: Path, report: ReadReport | None = None) -> Iterator[O
             for name, cell in zip(low[1:], row[1:]):
                 if cell == "":
                     continue
-                parts = cell.split(";") if name in MULTI_VALUED else [cell]
+                parts = (_PROXY_SEP.split(cell) if name == "proxyaddresses" else
+                         cell.split(";") if name in MULTI_VALUED else [cell])
                 attrs[name] = [_value(p, name, line, path) for p in parts if p != ""]
             try:
                 yield decode_entry(row[0], attrs, str(path))

@@ -67,14 +67,20 @@ class OnPremFileReader:
         in the child processes by ``digest`` (``ldif_parts.iter_ldif_digests``), so the per-object work of a
         single-pass consumer runs on every core too; None when the file is read in one process (then use
         :meth:`iter_objects`). Refusals and ``warnings`` as :meth:`iter_objects`."""
-        if self.path.suffix.casefold() not in (".ldif", ".ldf"):
+        suffix = self.path.suffix.casefold()
+        if suffix not in (".ldif", ".ldf", ".csv"):
             return None
-        from .ldif_parts import iter_ldif_digests
-
         refuse_archive(self.path)
         report = ReadReport()
         tally: dict[str, Any] = {}
-        items = iter_ldif_digests(self.path, report, digest, tally)
+        if suffix == ".csv":
+            from .csv_parts import iter_csv_digests
+
+            items = iter_csv_digests(self.path, report, digest, tally)
+        else:
+            from .ldif_parts import iter_ldif_digests
+
+            items = iter_ldif_digests(self.path, report, digest, tally)
         return None if items is None else self._digests(items, report, tally)
 
     def _digests(self, items: Iterator[Any], report: ReadReport, tally: dict[str, Any]) -> Iterator[Any]:
@@ -99,6 +105,11 @@ class OnPremFileReader:
             refuse_archive(self.path)
 
             objects = iter_ldif_objects_parallel(self.path, report)
+        elif self.path.suffix.casefold() == ".csv":  # a large csvde export too
+            from .csv_parts import iter_csv_objects_parallel
+
+            refuse_archive(self.path)
+            objects = iter_csv_objects_parallel(self.path, report)
         else:
             objects = iter_onprem_file(self.path, report)
         for o in objects:

@@ -122,6 +122,15 @@ def _child_main() -> None:
     length-prefixed pickled messages on stdout."""
     path, start, end, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
     taker = _taker((sys.argv[5], pickle.load(sys.stdin.buffer)) if len(sys.argv) > 5 else None)
+    summary: dict[str, Any] = {}
+    _serve(lambda: _decode_part(path, start, end, first, summary), summary, taker)
+
+
+def _serve(objects: Callable[[], Iterator[OnPremObject]], summary: dict[str, Any], taker: Any,
+           failures: tuple[type[Exception], ...] = (), failed: Callable[[Exception], tuple] | None = None) -> None:
+    """A child's loop: the part's objects (or, with a taker, their digests every :data:`BATCH` objects) as
+    length-prefixed pickled messages on stdout, then ("end", summary); a refusal ends with ("bad", ...), one of
+    ``failures`` with ``failed(e)``."""
     out = sys.stdout.buffer
 
     def send(msg: tuple) -> None:
@@ -132,7 +141,6 @@ def _child_main() -> None:
         data = buf.getvalue()
         out.write(_HEAD.pack(len(data)) + data)
 
-    summary: dict[str, Any] = {}
     batch: list[Any] = []
     n = ad = 0
     only_dn = True
@@ -143,7 +151,7 @@ def _child_main() -> None:
         batch, n, ad, only_dn = [], 0, 0, True
 
     try:
-        for o in _decode_part(path, start, end, first, summary):
+        for o in objects():
             if taker is None:
                 batch.append(_GET(o))
             else:
@@ -158,6 +166,10 @@ def _child_main() -> None:
     except BadInput as e:
         flush()
         send(("bad", e.path, e.problem, e.line, e.column, e.place))
+    except failures as e:
+        flush()
+        assert failed is not None
+        send(failed(e))
     out.flush()
 
 
@@ -227,37 +239,54 @@ def _ranges(p: Path, n: int, min_size: int | None) -> list[tuple[int, int]] | No
 
 
 def _start_children(p: Path, ranges: list[tuple[int, int]], digest: tuple[str, Any] | None) -> list[Any]:
+    code = "from reconciler.sources.ldif_parts import _child_main; _child_main()"
+    return [_start(code, [str(p), str(a), str(b), "1" if i == 0 else "0"], digest) for i, (a, b) in enumerate(ranges)]
+
+
+def _start(code: str, args: list[str], digest: tuple[str, Any] | None) -> Any:
+    """A child process running ``code`` (argv ``args`` [+ the digest's factory]; its config on stdin) and the
+    queue its messages arrive on; None when it cannot start (its part is then done in this process)."""
     import subprocess
 
     from .prefilter import _child_env
 
-    env = _child_env()
-    code = "from reconciler.sources.ldif_parts import _child_main; _child_main()"
     extra = [] if digest is None else [digest[0]]
-    config = b"" if digest is None else pickle.dumps(digest[1], protocol=pickle.HIGHEST_PROTOCOL)
-    started: list[Any] = []
-    for i, (a, b) in enumerate(ranges):
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", code, *args, *extra],
+                                stdin=subprocess.PIPE if digest else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_child_env())
+    except OSError:
+        return None
+    if digest is not None:
+        assert proc.stdin is not None
         try:
-            proc = subprocess.Popen([sys.executable, "-c", code, str(p), str(a), str(b), "1" if i == 0 else "0",
-                                     *extra], stdin=subprocess.PIPE if digest else subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
-            if digest is not None:
-                assert proc.stdin is not None
-                try:
-                    proc.stdin.write(config)
-                    proc.stdin.close()
-                except OSError:  # it died at once: its part is decoded here
-                    proc.kill()
-                    proc.wait()
-                    started.append(None)
-                    continue
-        except OSError:
-            started.append(None)  # decoded in this process when its turn comes
-            continue
-        q: queue.Queue[bytes | None] = queue.Queue()
-        threading.Thread(target=_drain, args=(proc.stdout, q), daemon=True).start()
-        started.append((proc, q))
-    return started
+            proc.stdin.write(pickle.dumps(digest[1], protocol=pickle.HIGHEST_PROTOCOL))
+            proc.stdin.close()
+        except OSError:  # it died at once
+            proc.kill()
+            proc.wait()
+            return None
+    q: queue.Queue[bytes | None] = queue.Queue()
+    threading.Thread(target=_drain, args=(proc.stdout, q), daemon=True).start()
+    return proc, q
+
+
+def _messages(child: Any) -> Iterator[tuple[str, tuple]]:
+    """A child's messages in order, as (kind, message); they stop at its "end" or refusal, or where the stream
+    stops or cannot be read (the child is then killed)."""
+    proc, q = child
+    while (raw := q.get()) is not None:
+        try:
+            msg = pickle.loads(raw)
+        except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError):
+            break
+        if msg[0] not in ("objects", "digest"):
+            proc.wait()
+            yield msg[0], msg
+            return
+        yield msg[0], msg
+    proc.kill()
+    proc.wait()
 
 
 def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[str, Any],
@@ -266,32 +295,24 @@ def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[
     child could not deliver); what the child could not deliver is done here."""
     got = 0
     if child is not None:
-        proc, q = child
-        while (raw := q.get()) is not None:
-            try:
-                msg = pickle.loads(raw)
-            except (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError):
-                break
-            if msg[0] == "objects":
+        for kind, msg in _messages(child):
+            if kind == "objects":
                 for t in msg[1]:
                     yield OnPremObject(*t)
                 got += len(msg[1])
-            elif msg[0] == "digest":
+            elif kind == "digest":
                 yield msg[1]
                 assert tally is not None
                 got += msg[2]
                 tally["total"] += msg[2]
                 tally["ad"] += msg[3]
                 tally["only_dn"] = tally["only_dn"] and msg[4]
-            elif msg[0] == "end":
+            elif kind == "end":
                 summary.update(msg[1])
-                proc.wait()
                 return
             else:
-                proc.wait()
                 raise BadInput(msg[1], msg[2], line=msg[3], column=msg[4], place=msg[5])
-        proc.kill()  # it stopped short or sent what cannot be read: the rest is done here
-        proc.wait()
+        # it stopped short or sent what cannot be read: the rest is done here
     taker = None if local is None else local()
     n = 0
     for k, o in enumerate(_decode_part(str(p), a, b, first, summary)):  # no child, or it stopped short

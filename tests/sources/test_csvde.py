@@ -71,3 +71,12 @@ def test_csv_binary_junk_and_empty(tmp_path: Path):
     e.write_text("")
     with pytest.raises(BadInput, match="empty file"):
         read_onprem_file(e)
+
+
+def test_an_x400_address_is_one_value_though_it_holds_semicolons():
+    """csvde joins proxyAddresses with ';' and an X400 address holds ';' itself: split only before a type prefix
+    (splitting at every ';' made 'A= ' and 'O=Exchange' values held by every mailbox: false duplicates)."""
+    x400 = "X400:C=US;A= ;P=Contoso;O=Exchange;S=Smith;G=John;"
+    [o] = parse_csvde_text("DN,objectClass,proxyAddresses\n"
+                           f"\"CN=a,DC=x\",top;user,SMTP:john@corp.com;{x400};smtp:js@corp.com;x500:/o=C/cn=a\n")
+    assert o.proxy_addresses == ("SMTP:john@corp.com", x400, "smtp:js@corp.com", "x500:/o=C/cn=a")
