@@ -1,24 +1,28 @@
 """Reader for ``reconciler.tenant/1`` files (docs/formats.md, "Tenant file").
 
-Memory: the file is parsed once with orjson, then each collection is converted
-object by object and its raw dicts are released as we go, so a 500k-user file
-never holds two full copies of every object.
+Memory: the user, group and contact collections are parsed a slice of about a megabyte at a time
+and each slice is converted before the next one is parsed, so the raw dicts of a 500k-user file never
+exist together (docs/design.md, "Tenant files are read a slice at a time"). A file the sliced reader
+does not take on (not JSON, a wrong shape, a duplicate key) is read whole, which is also where every
+error message comes from, so both ways answer and fail alike.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import orjson
 
 from ..core.errors import BadInput
-from ..core.model import ORIGINS, CloudSnapshot, ObjectKind, Origin
+from ..core.model import ORIGINS, CloudObject, CloudSnapshot, ErrorRecord, ObjectKind, Origin
 from .graphmap import to_cloud_object, to_domains
 from .inputs import read_input
 
-__all__ = ["TENANT_SCHEMA", "read_tenant_file", "parse_tenant_bytes", "load_json_document"]
+__all__ = ["TENANT_SCHEMA", "read_tenant_file", "read_sliced", "parse_tenant_bytes", "load_json_document"]
 
 TENANT_SCHEMA = "reconciler.tenant/1"
 
@@ -29,6 +33,7 @@ _COLLECTIONS = (
     ("deletedUsers", ObjectKind.USER, True),
     ("deletedGroups", ObjectKind.GROUP, True),
 )
+_KINDS = {key: (kind, deleted) for key, kind, deleted in _COLLECTIONS}
 
 
 def _line_col(data: bytes, pos: int) -> tuple[int, int]:
@@ -63,8 +68,11 @@ def parse_json_bytes(data: bytes, path: Path | str, schema: str) -> dict[str, An
 
 
 def read_tenant_file(path: Path | str, origins: Iterable[str] = ORIGINS, since: datetime | None = None) -> CloudSnapshot:
-    doc = load_json_document(path, TENANT_SCHEMA)
-    return tenant_from_document(doc, path, origins, since)
+    data = read_input(Path(path))
+    snap = read_sliced(data, path, origins, since)
+    if snap is not None:
+        return snap
+    return tenant_from_document(parse_json_bytes(data, Path(path), TENANT_SCHEMA), path, origins, since)
 
 
 def parse_tenant_bytes(data: bytes, path: str = "<tenant>") -> CloudSnapshot:
@@ -80,6 +88,45 @@ def _optional_list(doc: dict[str, Any], key: str, path: Any) -> tuple[Any, ...] 
     return tuple(v)
 
 
+@dataclass(slots=True)
+class _Part:
+    """What one collection gives the snapshot (kept apart so a file's order of collections does not matter)."""
+
+    objects: list[CloudObject] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    records: list[ErrorRecord] = field(default_factory=list)
+    members: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _convert(raw: list[Any], base: int, key: str, part: _Part, wanted: set[str], path: Any) -> None:
+    """``raw`` (items ``base``.. of collection ``key``) into ``part``; each raw dict is released once converted."""
+    from .exchange import service_error_records
+
+    kind, deleted = _KINDS[key]
+    connect = Origin.CONNECT.value in wanted
+    exchange = not deleted and Origin.EXCHANGE.value in wanted
+    objects, warnings = part.objects, part.warnings
+    for j in range(len(raw)):
+        item = raw[j]
+        i = base + j
+        if key == "groups" and isinstance(item, dict) and isinstance(item.get("members"), list):
+            part.members[str(item.get("id"))] = tuple(str(m) for m in item["members"])
+        try:
+            obj = to_cloud_object(item, kind, deleted=deleted, warnings=warnings)
+        except ValueError as e:
+            raise BadInput(path, f"{key}[{i}] {e}", place=f"{key}[{i}]") from None
+        if not connect and obj.errors:
+            from dataclasses import replace
+
+            obj = replace(obj, errors=())
+        objects.append(obj)
+        if exchange and item.get("serviceProvisioningErrors"):
+            if not isinstance(item["serviceProvisioningErrors"], list):
+                raise BadInput(path, f"{key}[{i}] serviceProvisioningErrors must be a list", place=f"{key}[{i}]")
+            part.records += service_error_records(item, kind, warnings)
+        raw[j] = None  # release the raw dict as soon as it is converted
+
+
 def tenant_from_document(doc: dict[str, Any], path: Any, origins: Iterable[str] = ORIGINS,
                          since: datetime | None = None) -> CloudSnapshot:
     """The snapshot a tenant file describes, with the errors of every origin in ``origins``.
@@ -88,6 +135,22 @@ def tenant_from_document(doc: dict[str, Any], path: Any, origins: Iterable[str] 
     snapshot: its window ends when it was taken; default 7 days). ``serviceProvisioningErrors`` on
     users, groups and contacts: Exchange. ``connectHealthErrors``: Connect Health's export errors.
     """
+    wanted = set(origins)
+    snap = _head(doc, path)
+    parts: dict[str, _Part] = {}
+    for key, _, _ in _COLLECTIONS:
+        raw = doc.pop(key, None)
+        if raw is None:
+            continue
+        if not isinstance(raw, list):
+            raise BadInput(path, f"{key} must be a list", place=key)
+        _convert(raw, 0, key, parts.setdefault(key, _Part()), wanted, path)
+        del raw
+    return _finish(snap, doc, parts, path, wanted, since)
+
+
+def _head(doc: dict[str, Any], path: Any) -> CloudSnapshot:
+    """The snapshot's tenant, domains and sync features (no objects yet)."""
     org = doc.get("organization") or {}
     if not isinstance(org, dict):
         raise BadInput(path, "organization must be an object", place="organization")
@@ -99,44 +162,31 @@ def tenant_from_document(doc: dict[str, Any], path: Any, origins: Iterable[str] 
     features = None
     if isinstance(sync, dict) and isinstance(sync.get("features"), dict):
         features = dict(sync["features"])
-    snap = CloudSnapshot(
+    return CloudSnapshot(
         tenant_id=str(org.get("id") or "unknown-tenant"),
         tenant_name=org.get("displayName"),
         domains=domains,
         features=features,
         source_label=str(path),
     )
-    wanted = set(origins)
-    from .exchange import service_error_records
 
+
+def _finish(snap: CloudSnapshot, doc: dict[str, Any], parts: dict[str, _Part], path: Any, wanted: set[str],
+            since: datetime | None) -> CloudSnapshot:
+    """The collections in their fixed order (users, groups, contacts, deleted users, deleted groups), then
+    roles and the error origins read from the rest of ``doc``."""
     group_members: dict[str, tuple[str, ...]] = {}
-    for key, kind, deleted in _COLLECTIONS:
-        raw = doc.pop(key, None)
-        if raw is None:
+    for key, _, _ in _COLLECTIONS:
+        part = parts.get(key)
+        if part is None:
             continue
-        if not isinstance(raw, list):
-            raise BadInput(path, f"{key} must be a list", place=key)
-        for i in range(len(raw)):
-            item = raw[i]
-            if key == "groups" and isinstance(item, dict) and isinstance(item.get("members"), list):
-                group_members[str(item.get("id"))] = tuple(str(m) for m in item["members"])
-            try:
-                obj = to_cloud_object(item, kind, deleted=deleted, warnings=snap.warnings)
-            except ValueError as e:
-                raise BadInput(path, f"{key}[{i}] {e}", place=f"{key}[{i}]") from None
-            if Origin.CONNECT.value not in wanted and obj.errors:
-                from dataclasses import replace
-
-                obj = replace(obj, errors=())
-            snap.objects.append(obj)
-            if (not deleted and Origin.EXCHANGE.value in wanted and isinstance(item, dict)
-                    and item.get("serviceProvisioningErrors")):
-                if not isinstance(item["serviceProvisioningErrors"], list):
-                    raise BadInput(path, f"{key}[{i}] serviceProvisioningErrors must be a list",
-                                   place=f"{key}[{i}]")
-                snap.error_records += service_error_records(item, kind, snap.warnings)
-            raw[i] = None  # release the raw dict as soon as it is converted
-        del raw
+        if snap.objects:
+            snap.objects += part.objects
+        else:
+            snap.objects = part.objects
+        snap.warnings += part.warnings
+        snap.error_records += part.records
+        group_members.update(part.members)
     roles = doc.get("directoryRoles") or []
     members: dict[str, tuple[str, ...]] = {}
     if isinstance(roles, list):
@@ -168,3 +218,144 @@ def tenant_from_document(doc: dict[str, Any], path: Any, origins: Iterable[str] 
         snap.error_records += records_from_items(list(health))
     snap.origins_read = tuple(o for o in ORIGINS if o in read)
     return snap
+
+
+# ---------------------------------------------------------------- the sliced reader
+#
+# orjson parses only whole documents, so the top level is walked here and each value is handed to it:
+# a small value in a window that grows until orjson reports "content after the document" (the value
+# ended inside the window: that error's position is where), a collection array in slices that end
+# where an object closes before a comma ("}" "," is a candidate cut; "[" + slice + "]" parses only
+# when the cut is between two of the array's own items: a cut inside a string leaves the string open,
+# a cut inside an item leaves a bracket open). Anything unexpected gives up (None): the whole-document
+# reader then answers, with its error messages.
+
+SLICE = 1 << 20  # bytes of a collection parsed at a time
+_WS = re.compile(rb"[ \t\n\r]*")
+_CUT = re.compile(rb"\}[ \t\n\r]*,")
+_AFTER = ("unexpected content after document", "trailing characters")
+
+
+class _GiveUp(Exception):
+    """The sliced reader does not take this file on (the whole-document reader answers)."""
+
+
+def _ended_at(buf: bytes, e: orjson.JSONDecodeError) -> int | None:
+    """Where in ``buf`` the content after a complete value starts (``e`` reports it), else None."""
+    if not str(e.msg).startswith(_AFTER):
+        return None
+    chars = e.pos  # a position in characters, not bytes
+    if buf[: chars + 1].isascii():
+        return chars
+    return len(buf[: 4 * chars + 4].decode("utf-8", "ignore")[:chars].encode("utf-8"))
+
+
+def _value_at(data: bytes, at: int) -> tuple[Any, int]:
+    """The JSON value starting at ``data[at]`` and where the content after it starts."""
+    size = 4096
+    while True:
+        window = data[at:at + size]
+        try:
+            orjson.loads(window)
+        except orjson.JSONDecodeError as e:
+            end = _ended_at(window, e)
+            if end is not None:
+                return orjson.loads(window[:end]), at + end
+        if at + size >= len(data):  # a value that runs to the end of the file has no "}" after it
+            raise _GiveUp
+        size *= 2  # cut inside the value (or it parsed: a number or literal may go on past the window)
+
+
+def _array_at(data: bytes, at: int, ends: list[int]) -> Iterator[list[Any]]:
+    """The items of the array opening at ``data[at]``, a slice at a time; ``ends[0]`` is then where the
+    content after it starts."""
+    pos = at + 1
+    step = SLICE
+    while True:
+        m = _CUT.search(data, pos + step, pos + 2 * step)
+        cut = m.end() - 1 if m is not None else min(len(data), pos + 2 * step)
+        buf = b"[" + data[pos:cut] + b"]"
+        try:
+            items = orjson.loads(buf)
+        except orjson.JSONDecodeError as e:
+            end = _ended_at(buf, e)
+            if end is not None:  # the array closed inside this slice
+                del buf
+                items = orjson.loads(b"[" + data[pos:pos + end - 1])
+                ends.append(pos + end - 1)
+                yield items
+                return
+            if cut >= len(data):
+                raise _GiveUp from None
+            step *= 2  # the cut fell inside an item, or an item is larger than a slice
+            continue
+        del buf
+        if m is None:  # the window ended just after an item: not a cut we know to be one
+            if cut >= len(data):
+                raise _GiveUp
+            step *= 2
+            continue
+        yield items
+        pos, step = cut + 1, SLICE
+
+
+def read_sliced(data: bytes, path: Any, origins: Iterable[str] = ORIGINS,
+                since: datetime | None = None) -> CloudSnapshot | None:
+    """:func:`tenant_from_document` of ``data`` parsed a slice at a time, or None when the file is one for
+    the whole-document reader (not a JSON object, a duplicate key, any error: its message comes from there)."""
+    wanted = set(origins)
+    doc: dict[str, Any] = {}
+    parts: dict[str, _Part] = {}
+    seen: set[str] = set()
+    n = len(data)
+
+    def skip(i: int) -> int:
+        m = _WS.match(data, i)
+        return m.end() if m is not None else i
+
+    try:
+        i = skip(0)
+        if i >= n or data[i] != 0x7B:  # "{"
+            return None
+        i = skip(i + 1)
+        if i < n and data[i] == 0x7D:  # "}"
+            i = skip(i + 1)
+        else:
+            while True:
+                if i >= n or data[i] != 0x22:  # '"'
+                    return None
+                key, i = _value_at(data, i)
+                if not isinstance(key, str) or key in seen:
+                    return None
+                seen.add(key)
+                i = skip(i)
+                if i >= n or data[i] != 0x3A:  # ":"
+                    return None
+                i = skip(i + 1)
+                if key in _KINDS and i < n and data[i] == 0x5B:  # "["
+                    part = parts[key] = _Part()
+                    ends: list[int] = []
+                    base = 0
+                    for items in _array_at(data, i, ends):
+                        count = len(items)
+                        _convert(items, base, key, part, wanted, path)
+                        base += count
+                    i = ends[0]
+                else:
+                    doc[key], i = _value_at(data, i)
+                i = skip(i)
+                if i < n and data[i] == 0x2C:  # ","
+                    i = skip(i + 1)
+                    continue
+                if i < n and data[i] == 0x7D:
+                    i = skip(i + 1)
+                    break
+                return None
+        if i != n or doc.get("schema") != TENANT_SCHEMA:
+            return None
+        for key, _, _ in _COLLECTIONS:
+            if doc.get(key) is not None:  # not a list: the whole-document reader names it
+                return None
+        return _finish(_head(doc, path), doc, parts, path, wanted, since)
+    except (_GiveUp, BadInput, orjson.JSONDecodeError):
+        return None
