@@ -9,7 +9,9 @@ error message comes from, so both ways answer and fail alike.
 
 from __future__ import annotations
 
+import gc
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -69,10 +71,24 @@ def parse_json_bytes(data: bytes, path: Path | str, schema: str) -> dict[str, An
 
 def read_tenant_file(path: Path | str, origins: Iterable[str] = ORIGINS, since: datetime | None = None) -> CloudSnapshot:
     data = read_input(Path(path))
-    snap = read_sliced(data, path, origins, since)
-    if snap is not None:
-        return snap
-    return tenant_from_document(parse_json_bytes(data, Path(path), TENANT_SCHEMA), path, origins, since)
+    with gc_paused():
+        snap = read_sliced(data, path, origins, since)
+        if snap is not None:
+            return snap
+        return tenant_from_document(parse_json_bytes(data, Path(path), TENANT_SCHEMA), path, origins, since)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: a read makes millions of objects and no cycles, and each
+    collection would walk all of them again (orjson.loads of a 100k-user file: 0.38 s without, 1.2 s with)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def parse_tenant_bytes(data: bytes, path: str = "<tenant>") -> CloudSnapshot:

@@ -176,3 +176,27 @@ def test_bad_files_fail_as_the_whole_reader_fails(tmp_path: Path, monkeypatch, t
     with pytest.raises(BadInput) as got:
         read_tenant_file(p)
     assert str(got.value) == str(whole.value)
+
+
+def test_garbage_collection_is_paused_only_while_reading(tmp_path: Path, monkeypatch) -> None:
+    import gc
+
+    seen: list[bool] = []
+    real = tenantfile.read_sliced
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        seen.append(gc.isenabled())
+        return real(*a, **k)
+
+    monkeypatch.setattr(tenantfile, "read_sliced", spy)
+    assert gc.isenabled()
+    read_tenant_file(SAMPLE_TENANT)
+    with pytest.raises(BadInput):
+        read_tenant_file(_write(tmp_path, '{"schema": "reconciler.tenant/1", "users": ['))
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        read_tenant_file(SAMPLE_TENANT)
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
