@@ -15,14 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 import orjson
 
 from ..core.errors import BadInput
 from ..core.model import ORIGINS, CloudObject, CloudSnapshot, ErrorRecord, ObjectKind, Origin
 from .graphmap import to_cloud_object, to_domains
-from .inputs import read_input
+from .inputs import open_input, read_input
 
 __all__ = ["TENANT_SCHEMA", "read_tenant_file", "read_sliced", "parse_tenant_bytes", "load_json_document"]
 
@@ -70,12 +70,13 @@ def parse_json_bytes(data: bytes, path: Path | str, schema: str) -> dict[str, An
 
 
 def read_tenant_file(path: Path | str, origins: Iterable[str] = ORIGINS, since: datetime | None = None) -> CloudSnapshot:
-    data = read_input(Path(path))
+    p = Path(path)
     with gc_paused():
-        snap = read_sliced(data, path, origins, since)
+        with open_input(p) as f:
+            snap = read_sliced(f, path, origins, since)
         if snap is not None:
             return snap
-        return tenant_from_document(parse_json_bytes(data, Path(path), TENANT_SCHEMA), path, origins, since)
+        return tenant_from_document(parse_json_bytes(read_input(p), p, TENANT_SCHEMA), path, origins, since)
 
 
 @contextmanager
@@ -243,10 +244,12 @@ def _finish(snap: CloudSnapshot, doc: dict[str, Any], parts: dict[str, _Part], p
 # ended inside the window: that error's position is where), a collection array in slices that end
 # where an object closes before a comma ("}" "," is a candidate cut; "[" + slice + "]" parses only
 # when the cut is between two of the array's own items: a cut inside a string leaves the string open,
-# a cut inside an item leaves a bracket open). Anything unexpected gives up (None): the whole-document
-# reader then answers, with its error messages.
+# a cut inside an item leaves a bracket open). The file is read ahead a few megabytes at a time and
+# what was parsed is dropped. Anything unexpected gives up (None): the whole-document reader then
+# answers, with its error messages.
 
 SLICE = 1 << 20  # bytes of a collection parsed at a time
+READ = 4 << 20  # bytes read from the file at a time
 _WS = re.compile(rb"[ \t\n\r]*")
 _CUT = re.compile(rb"\}[ \t\n\r]*,")
 _AFTER = ("unexpected content after document", "trailing characters")
@@ -256,7 +259,70 @@ class _GiveUp(Exception):
     """The sliced reader does not take this file on (the whole-document reader answers)."""
 
 
-def _ended_at(buf: bytes, e: orjson.JSONDecodeError) -> int | None:
+class _Ahead:
+    """A file's bytes from ``base`` on, read as far ahead as asked; positions are the file's."""
+
+    def __init__(self, f: IO[bytes], path: Any) -> None:
+        self.f, self.path = f, path
+        self.buf = bytearray()
+        self.base = 0
+        self.eof = False
+
+    def fill(self, end: int) -> int:
+        """Read up to ``end`` when the file goes that far; returns where what is held ends."""
+        held = self.base + len(self.buf)
+        while held < end and not self.eof:
+            try:
+                more = self.f.read(max(READ, end - held))
+            except OSError as e:
+                raise BadInput(self.path, f"cannot read: {e.strerror}") from None
+            if not more:
+                self.eof = True
+            self.buf += more
+            held += len(more)
+        return held
+
+    def drop(self, before: int) -> None:
+        """Forget the bytes before ``before`` (parsed)."""
+        del self.buf[:before - self.base]
+        self.base = before
+
+    def get(self, a: int, b: int) -> bytes:
+        self.fill(b)
+        return bytes(self.buf[a - self.base:b - self.base])
+
+    def wrapped(self, a: int, b: int) -> bytearray:
+        """"[" + the bytes ``a`` .. ``b`` + "]" (one copy)."""
+        self.fill(b)
+        out = bytearray(b"[")
+        out += memoryview(self.buf)[a - self.base:b - self.base]
+        out.append(0x5D)
+        return out
+
+    def byte(self, i: int) -> int:
+        """The byte at ``i`` (-1 past the end)."""
+        if self.fill(i + 1) <= i:
+            return -1
+        return self.buf[i - self.base]
+
+    def skip(self, i: int) -> int:
+        """The first position from ``i`` on that is not JSON white space."""
+        while True:
+            held = self.fill(i + 1)
+            m = _WS.match(self.buf, i - self.base)
+            assert m is not None  # "*" matches the empty string
+            i = self.base + m.end()
+            if i < held or self.eof:
+                return i
+
+    def cut(self, a: int, b: int) -> int | None:
+        """The first candidate cut (a comma after "}") in ``a`` .. ``b``."""
+        self.fill(b)
+        m = _CUT.search(self.buf, a - self.base, b - self.base)
+        return None if m is None else self.base + m.end() - 1
+
+
+def _ended_at(buf: bytes | bytearray, e: orjson.JSONDecodeError) -> int | None:
     """Where in ``buf`` the content after a complete value starts (``e`` reports it), else None."""
     if not str(e.msg).startswith(_AFTER):
         return None
@@ -266,108 +332,104 @@ def _ended_at(buf: bytes, e: orjson.JSONDecodeError) -> int | None:
     return len(buf[: 4 * chars + 4].decode("utf-8", "ignore")[:chars].encode("utf-8"))
 
 
-def _value_at(data: bytes, at: int) -> tuple[Any, int]:
-    """The JSON value starting at ``data[at]`` and where the content after it starts."""
+def _value_at(src: _Ahead, at: int) -> tuple[Any, int]:
+    """The JSON value starting at ``at`` and where the content after it starts."""
     size = 4096
     while True:
-        window = data[at:at + size]
+        window = src.get(at, at + size)
         try:
             orjson.loads(window)
         except orjson.JSONDecodeError as e:
             end = _ended_at(window, e)
             if end is not None:
                 return orjson.loads(window[:end]), at + end
-        if at + size >= len(data):  # a value that runs to the end of the file has no "}" after it
+        if len(window) < size:  # a value that runs to the end of the file has no "}" after it
             raise _GiveUp
         size *= 2  # cut inside the value (or it parsed: a number or literal may go on past the window)
 
 
-def _array_at(data: bytes, at: int, ends: list[int]) -> Iterator[list[Any]]:
-    """The items of the array opening at ``data[at]``, a slice at a time; ``ends[0]`` is then where the
+def _array_at(src: _Ahead, at: int, ends: list[int]) -> Iterator[list[Any]]:
+    """The items of the array opening at ``at``, a slice at a time; ``ends[0]`` is then where the
     content after it starts."""
     pos = at + 1
     step = SLICE
     while True:
-        m = _CUT.search(data, pos + step, pos + 2 * step)
-        cut = m.end() - 1 if m is not None else min(len(data), pos + 2 * step)
-        buf = b"[" + data[pos:cut] + b"]"
+        cut = src.cut(pos + step, pos + 2 * step)
+        buf = src.wrapped(pos, pos + 2 * step if cut is None else cut)
         try:
             items = orjson.loads(buf)
         except orjson.JSONDecodeError as e:
             end = _ended_at(buf, e)
             if end is not None:  # the array closed inside this slice
+                items = orjson.loads(memoryview(buf)[:end])
                 del buf
-                items = orjson.loads(b"[" + data[pos:pos + end - 1])
                 ends.append(pos + end - 1)
                 yield items
                 return
-            if cut >= len(data):
+            if len(buf) < 2 * step + 2 and cut is None:  # the file ended inside the array
                 raise _GiveUp from None
             step *= 2  # the cut fell inside an item, or an item is larger than a slice
             continue
         del buf
-        if m is None:  # the window ended just after an item: not a cut we know to be one
-            if cut >= len(data):
+        if cut is None:  # the window ended just after an item: not a cut known to be one
+            if src.eof and src.base + len(src.buf) <= pos + 2 * step:
                 raise _GiveUp
             step *= 2
             continue
         yield items
         pos, step = cut + 1, SLICE
+        src.drop(pos)
 
 
-def read_sliced(data: bytes, path: Any, origins: Iterable[str] = ORIGINS,
+def read_sliced(f: IO[bytes], path: Any, origins: Iterable[str] = ORIGINS,
                 since: datetime | None = None) -> CloudSnapshot | None:
-    """:func:`tenant_from_document` of ``data`` parsed a slice at a time, or None when the file is one for
-    the whole-document reader (not a JSON object, a duplicate key, any error: its message comes from there)."""
+    """:func:`tenant_from_document` of the file ``f`` parsed a slice at a time, or None when the file is one
+    for the whole-document reader (not a JSON object, a duplicate key, any error: its message comes from there)."""
     wanted = set(origins)
     doc: dict[str, Any] = {}
     parts: dict[str, _Part] = {}
     seen: set[str] = set()
-    n = len(data)
-
-    def skip(i: int) -> int:
-        m = _WS.match(data, i)
-        return m.end() if m is not None else i
-
+    src = _Ahead(f, path)
     try:
-        i = skip(0)
-        if i >= n or data[i] != 0x7B:  # "{"
+        i = src.skip(0)
+        if src.byte(i) != 0x7B:  # "{"
             return None
-        i = skip(i + 1)
-        if i < n and data[i] == 0x7D:  # "}"
-            i = skip(i + 1)
+        i = src.skip(i + 1)
+        if src.byte(i) == 0x7D:  # "}"
+            i = src.skip(i + 1)
         else:
             while True:
-                if i >= n or data[i] != 0x22:  # '"'
+                if src.byte(i) != 0x22:  # '"'
                     return None
-                key, i = _value_at(data, i)
+                key, i = _value_at(src, i)
                 if not isinstance(key, str) or key in seen:
                     return None
                 seen.add(key)
-                i = skip(i)
-                if i >= n or data[i] != 0x3A:  # ":"
+                i = src.skip(i)
+                if src.byte(i) != 0x3A:  # ":"
                     return None
-                i = skip(i + 1)
-                if key in _KINDS and i < n and data[i] == 0x5B:  # "["
+                i = src.skip(i + 1)
+                if key in _KINDS and src.byte(i) == 0x5B:  # "["
                     part = parts[key] = _Part()
                     ends: list[int] = []
                     base = 0
-                    for items in _array_at(data, i, ends):
+                    for items in _array_at(src, i, ends):
                         count = len(items)
                         _convert(items, base, key, part, wanted, path)
                         base += count
                     i = ends[0]
                 else:
-                    doc[key], i = _value_at(data, i)
-                i = skip(i)
-                if i < n and data[i] == 0x2C:  # ","
-                    i = skip(i + 1)
+                    doc[key], i = _value_at(src, i)
+                src.drop(i)
+                i = src.skip(i)
+                if src.byte(i) == 0x2C:  # ","
+                    i = src.skip(i + 1)
                     continue
-                if i < n and data[i] == 0x7D:
-                    i = skip(i + 1)
+                if src.byte(i) == 0x7D:
+                    i = src.skip(i + 1)
                     break
                 return None
-        if i != n or doc.get("schema") != TENANT_SCHEMA:
+        if src.byte(i) != -1 or doc.get("schema") != TENANT_SCHEMA:
             return None
         for key, _, _ in _COLLECTIONS:
             if doc.get(key) is not None:  # not a list: the whole-document reader names it

@@ -1,3 +1,4 @@
+import io
 import json
 from pathlib import Path
 
@@ -125,10 +126,11 @@ def test_sliced_reading_gives_the_same_snapshot_and_scan(tmp_path: Path, monkeyp
     if shape != "as written":
         _reshape(tenant, shape)
     monkeypatch.setattr(tenantfile, "SLICE", 1500)  # many slices; some cuts fall inside an item or a string
+    monkeypatch.setattr(tenantfile, "READ", 5000)  # the file read a little at a time
     data = tenant.read_bytes()
     onprem = read_onprem_file(ldif)
     for origins in (ORIGINS, ("connect",)):
-        sliced = read_sliced(data, tenant, origins)
+        sliced = read_sliced(io.BytesIO(data), tenant, origins)
         assert sliced is not None  # the generated file is one the sliced reader takes on
         whole = _whole(data, tenant, origins)
         assert sliced == whole
@@ -153,6 +155,7 @@ _U = '{"id": "u%d", "displayName": "User %d", "onPremisesSyncEnabled": true}'
 ])
 def test_unusual_valid_files_read_as_whole(tmp_path: Path, monkeypatch, text: str) -> None:
     monkeypatch.setattr(tenantfile, "SLICE", 300)
+    monkeypatch.setattr(tenantfile, "READ", 700)
     p = _write(tmp_path, text)
     assert read_tenant_file(p) == _whole(p.read_bytes(), p)
 
@@ -170,6 +173,7 @@ def test_unusual_valid_files_read_as_whole(tmp_path: Path, monkeypatch, text: st
 ])
 def test_bad_files_fail_as_the_whole_reader_fails(tmp_path: Path, monkeypatch, text: str) -> None:
     monkeypatch.setattr(tenantfile, "SLICE", 300)
+    monkeypatch.setattr(tenantfile, "READ", 700)
     p = _write(tmp_path, text)
     with pytest.raises(BadInput) as whole:
         _whole(p.read_bytes(), p)
@@ -200,3 +204,22 @@ def test_garbage_collection_is_paused_only_while_reading(tmp_path: Path, monkeyp
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+def test_the_file_is_never_held_whole(tmp_path: Path, monkeypatch) -> None:
+    tenant = tmp_path / "t.json"
+    generate(GenerateOptions(users=600, errors_per_1000=60, seed=4), tenant, tmp_path / "f.ldif")
+    monkeypatch.setattr(tenantfile, "SLICE", 2000)
+    monkeypatch.setattr(tenantfile, "READ", 4000)
+    held: list[int] = []
+    fill = tenantfile._Ahead.fill
+
+    def spy(self, end: int) -> int:  # type: ignore[no-untyped-def]
+        got = fill(self, end)
+        held.append(len(self.buf))
+        return got
+
+    monkeypatch.setattr(tenantfile._Ahead, "fill", spy)
+    snap = read_tenant_file(tenant)
+    assert len(snap.objects) > 600
+    assert max(held) < tenant.stat().st_size // 10  # the slices and the largest small value (the logs)
