@@ -73,10 +73,17 @@ def read_tenant_file(path: Path | str, origins: Iterable[str] = ORIGINS, since: 
     p = Path(path)
     with gc_paused():
         with open_input(p) as f:
-            snap = read_sliced(f, path, origins, since)
-        if snap is not None:
-            return snap
-        return tenant_from_document(parse_json_bytes(read_input(p), p, TENANT_SCHEMA), path, origins, since)
+            if f.seekable():  # a pipe is read once, whole
+                snap = read_sliced(f, path, origins, since)
+                if snap is not None:
+                    return snap
+            try:
+                if f.seekable():
+                    f.seek(0)
+                data = f.read()
+            except OSError as e:
+                raise BadInput(p, f"cannot read: {e.strerror}") from None
+        return tenant_from_document(parse_json_bytes(data, p, TENANT_SCHEMA), path, origins, since)
 
 
 @contextmanager

@@ -1,5 +1,6 @@
 import io
 import json
+import os
 from pathlib import Path
 
 import orjson
@@ -223,3 +224,31 @@ def test_the_file_is_never_held_whole(tmp_path: Path, monkeypatch) -> None:
     snap = read_tenant_file(tenant)
     assert len(snap.objects) > 600
     assert max(held) < tenant.stat().st_size // 10  # the slices and the largest small value (the logs)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize(("text", "want"), [
+    ('{"schema": "reconciler.tenant/1", "users": [{"id": "a"}, {"x": 1}]}', "users[1] has no id"),
+    ('{"schema": "reconciler.tenant/1", "users": [{"id": "a"}, {"id": "b"}]}', "a b"),
+])
+def test_a_pipe_is_read_once(tmp_path: Path, text: str, want: str) -> None:
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[str] = []
+
+    def read() -> None:
+        try:
+            got.append(" ".join(o.id for o in read_tenant_file(fifo).objects))
+        except BadInput as e:
+            got.append(str(e))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    fifo.write_text(text)
+    reader.join(10)
+    if reader.is_alive():  # it opened the pipe again and waits for a writer: let it go
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(10)
+    assert len(got) == 1 and got[0].endswith(want)
