@@ -274,6 +274,10 @@ class CloudSnapshot:
     origins_read: tuple[str, ...] = ("connect",)  # origins actually read (a refused one is absent)
     warnings: list[str] = field(default_factory=list)  # reader warnings (refused origin, raw time stamps…)
 
+    def __repr__(self) -> str:  # a summary: asyncio formats a finished task's result (twice per asyncio.run)
+        return (f"CloudSnapshot(tenant_id={self.tenant_id!r}, source_label={self.source_label!r}, "
+                f"objects={len(self.objects)}, error_records={len(self.error_records)}, complete={self.complete!r})")
+
     @property
     def initial_domain(self) -> str | None:
         for d in self.domains:
@@ -387,6 +391,10 @@ class OnPremSource:
     _gaps: dict[str, int] | None = field(default=None, repr=False, compare=False)
     _kinds: dict[str, int] | None = field(default=None, repr=False, compare=False)
     count: int | None = None  # objects read, when ``objects`` keeps only those a scan needs
+
+    def __repr__(self) -> str:  # a summary, as CloudSnapshot's
+        return (f"OnPremSource(label={self.label!r}, base_dn={self.base_dn!r}, objects={len(self.objects)}, "
+                f"count={self.count!r}, complete={self.complete!r})")
 
     def _count(self) -> None:
         gaps: dict[str, int] = {}

@@ -82,9 +82,41 @@ def _errors(d: Mapping[str, Any], warnings: list[str] | None = None) -> tuple[Pr
     return tuple(out)
 
 
+# The string properties read, in CloudObject's order, "id" last: one C-level pass fetches them all.
+_STRINGS = ("displayName", "userPrincipalName", "mail", "mailNickname", "givenName", "surname", "userType",
+            "createdDateTime", "deletedDateTime", "onPremisesImmutableId", "onPremisesDistinguishedName",
+            "onPremisesSecurityIdentifier", "onPremisesSamAccountName", "onPremisesDomainName",
+            "onPremisesObjectIdentifier", "onPremisesLastSyncDateTime", "creationType", "externalUserState",
+            "employeeId", "id")
+_PLAIN = frozenset((str, type(None)))
+_BOOLS = frozenset((bool, type(None)))
+_STR = frozenset((str,))
+
+
 def to_cloud_object(d: Any, kind: ObjectKind, *, deleted: bool = False,
                     warnings: list[str] | None = None) -> CloudObject:
-    """Map one Graph resource dict; ``deleted`` for recycle-bin objects."""
+    """Map one Graph resource dict; ``deleted`` for recycle-bin objects.
+
+    The usual object (plain strings, booleans and a list of strings, as JSON gives them) is checked in
+    one pass; anything else goes through the property-by-property checks, which name what is wrong.
+    """
+    if type(d) is dict:
+        get = d.get
+        v = tuple(map(get, _STRINGS))
+        proxies = get("proxyAddresses")
+        enabled, sync = get("accountEnabled"), get("onPremisesSyncEnabled")
+        if (v[19] and _PLAIN.issuperset(map(type, v)) and type(enabled) in _BOOLS and type(sync) in _BOOLS
+                and (proxies is None or (type(proxies) is list and _STR.issuperset(map(type, proxies))))):
+            lic = get("assignedLicenses")
+            return CloudObject(
+                v[19], kind, v[0], v[1], v[2], () if proxies is None else tuple(proxies), v[3], v[4], v[5], v[6],
+                enabled, v[7], deleted or v[8] is not None, v[8], len(lic) if isinstance(lic, list) else 0, v[9],
+                sync, v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], _errors(d, warnings))
+    return _checked_cloud_object(d, kind, deleted=deleted, warnings=warnings)
+
+
+def _checked_cloud_object(d: Any, kind: ObjectKind, *, deleted: bool = False,
+                          warnings: list[str] | None = None) -> CloudObject:
     if not isinstance(d, dict):
         raise ValueError("must be a JSON object")
     oid = d.get("id")
