@@ -118,7 +118,8 @@ _TEXT = ("dn", "version", "cn", "sn", "mail", "mailnickname", "samaccountname", 
          "targetaddress", "homemdb", "msexchrecipienttypedetails", "userprincipalname", "objectclass",
          "proxyaddresses", "whencreated", "whenchanged", "changetype", "useraccountcontrol", "grouptype")
 _TEXT_SET = frozenset(n.encode() for n in _TEXT)
-_KEY_NAMES = {b"objectguid": 0, b"ms-ds-consistencyguid": 1, b"objectsid": 2}
+_KEY_NAMES = {b"objectguid": 0, b"ms-ds-consistencyguid": 1, b"objectsid": 2,
+              b"objectGUID": 0, b"mS-DS-ConsistencyGuid": 1, b"objectSid": 2}  # lower-case, and as AD spells them
 
 
 def _ci(name: str) -> str:
@@ -139,7 +140,7 @@ _FIRST_MAIL = re.compile(rb"\n" + _ci("mail").encode() + rb":[ ]*([^\n]*(?:\n [^
 _ANY_PROXY = re.compile(rb"\n" + _ci("proxyAddresses").encode() + rb":")
 _CTRL = bytes(range(32))
 # the object classes a record holds, as bits; the class decode_entry picks for each combination
-_CLASS_BIT = {b"user": 1, b"group": 2, b"contact": 4, b"computer": 8, b"inetorgperson": 16}
+_CLASS_BIT = {b"user": 1, b"group": 2, b"contact": 4, b"computer": 8, b"inetorgperson": 16, b"inetOrgPerson": 16}
 _AD_BITS = 1 | 2 | 4 | 8
 _CLASS_OF = tuple("computer" if m & 8 else "contact" if m & 4 else "group" if m & 2 else "user" if m & 17 else "other"
                   for m in range(32))
@@ -237,14 +238,16 @@ def _plain(piece: bytes, s: int, e: int) -> tuple[bytes, bytes | None, bytes | N
     bits = 0
     for name, value, cls, inner in _TOKENS.findall(piece, at, e):
         if cls:
-            bits |= _CLASS_BIT[cls.lower()]
+            bits |= _CLASS_BIT.get(cls) or _CLASS_BIT[cls.lower()]
             continue
         if inner or b"\n" in value:
             raise _Unusual  # a dn: inside the record, a folded base64 value
-        name = name.lower()
         slot = _KEY_NAMES.get(name)
-        if slot is None and (name in _TEXT_SET or b";" in name):
-            raise _Unusual
+        if slot is None:
+            low = name.lower()
+            slot = _KEY_NAMES.get(low)
+            if slot is None and (low in _TEXT_SET or b";" in name):
+                raise _Unusual
         try:
             raw = binascii.a2b_base64(value.strip(), strict_mode=True)
         except (binascii.Error, ValueError):
@@ -369,7 +372,7 @@ def index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> in
             sids.append(b"")
             dnk.append(0)
             continue
-        kind = _CLASS_OF[bits]
+        kind: str | None = _CLASS_OF[bits]
         if kind not in _LINKED:
             kind = "unknown" if not cguid and guid is None and _ANY_CLASS.search(piece, s, end) is None else None
         if kind is not None:
