@@ -201,8 +201,11 @@ def _join(parts: list[tuple[_Pass, int, int | None]]) -> _Pass:
 
 
 def _child_env() -> dict[str, str]:
-    """The child imports this same package: put its folder first on PYTHONPATH."""
+    """The child imports this same package: put its folder first on PYTHONPATH, and keep ``python -c`` from putting
+    the working folder before it (PYTHONSAFEPATH): a ``reconciler`` folder there, another version's source
+    checkout, would be imported instead."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONSAFEPATH"] = "1"
     return env

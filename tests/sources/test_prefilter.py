@@ -369,3 +369,24 @@ def test_bytes_that_are_not_utf8_are_refused_on_the_same_line(tmp_path: Path, mo
     with pytest.raises(BadInput) as new:
         index_ldif(ldif)
     assert str(new.value) == str(old.value) and "f.ldif:20:" in str(new.value)
+
+
+def test_the_pass_children_import_this_package_not_one_in_the_working_folder(tmp_path: Path, monkeypatch) -> None:
+    """Started from a folder holding another ``reconciler`` (a source checkout), the children still run this one."""
+    from reconciler.sources import prefilter
+
+    decoy = tmp_path / "cwd" / "reconciler"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy in the working folder was imported')\n")
+    ldif = tmp_path / "f.ldif"
+    ldif.write_bytes(_plain_recs(40, "a"))
+    monkeypatch.chdir(decoy.parent)
+    monkeypatch.setattr(prefilter, "CHILD_MIN", 0)
+    monkeypatch.setattr(prefilter, "SPLIT_MIN", 1)
+    monkeypatch.setattr(prefilter.os, "cpu_count", lambda: 2)
+
+    def no_fallback(path: object) -> None:
+        raise AssertionError("a child failed: the pass fell back to this process")
+
+    monkeypatch.setattr(prefilter, "index_ldif", no_fallback)
+    assert prefilter.index_ldif_elsewhere(ldif).count == 40
