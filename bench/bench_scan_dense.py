@@ -192,11 +192,13 @@ def run_worker(a: argparse.Namespace) -> None:
 
 
 def worker(kind: str, code: Path, **kw: Any) -> dict[str, Any]:
-    cmd = [PY, __file__, "--worker", kind, "--code", str(code)]
+    cmd = [PY, str(Path(__file__).resolve()), "--worker", kind, "--code", str(code)]
     for k, v in kw.items():
         cmd += [f"--{k}", str(v)]
     t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    # run from a folder without a reconciler package: a 'python -c' child of the code measured would import the one
+    # in the working folder (this checkout) instead of its own, and the 'before' pass would fall back in-process
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=tempfile.gettempdir())
     if r.returncode != 0:
         raise RuntimeError(f"{kind} worker failed:\n{r.stderr[-3000:]}")
     res = json.loads(r.stdout.strip().splitlines()[-1])
@@ -228,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.worker:
         run_worker(a)
         return 0
+    a.work = a.work.resolve()
     a.work.mkdir(parents=True, exist_ok=True)
     tenant, forest = prepare(a.work, a.users, a.errors, a.seed)
     trees = {"after": ROOT}

@@ -306,3 +306,53 @@ def test_a_429_pauses_the_other_requests_too() -> None:
     run(go())
     throttled_at = sent["/v1.0/users/a"][0]
     assert sent["/v1.0/users/b"][0] - throttled_at >= 0.25  # waited out /a's Retry-After
+
+
+# ------------------------------------------------------------------ plain http roots (the loopback emulator)
+
+
+def _ca_loads(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    import ssl
+
+    calls: list[object] = []
+    real = ssl.SSLContext.load_verify_locations
+
+    def counted(self: ssl.SSLContext, *a: Any, **kw: Any) -> None:
+        calls.append(a or kw)
+        real(self, *a, **kw)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return calls
+
+
+def test_an_http_root_loads_no_ca_bundle_and_an_https_root_keeps_full_verification(monkeypatch) -> None:
+    calls = _ca_loads(monkeypatch)
+    run(GraphHttp("http://127.0.0.1:9/v1.0", None).aclose())
+    assert calls == []
+    g = GraphHttp("https://graph.microsoft.com/v1.0", None)
+    assert calls  # httpx's own verified context, CA bundle and all
+    pool = g._client._transport._pool  # type: ignore[attr-defined]
+    assert pool._ssl_context.verify_mode.name == "CERT_REQUIRED" and pool._ssl_context.check_hostname
+    run(g.aclose())
+
+
+def test_the_plain_http_transport_refuses_anything_but_http() -> None:
+    from reconciler.sources.graph_http import plain_http_transport
+
+    t = plain_http_transport("http://127.0.0.1:9/v1.0", httpx.Limits())
+    assert t is not None
+    with pytest.raises(httpx.UnsupportedProtocol, match="https:// refused"):
+        run(t.handle_async_request(httpx.Request("GET", "https://graph.microsoft.com/v1.0/users")))
+
+
+def test_a_proxy_in_the_environment_keeps_the_default_transport(monkeypatch) -> None:
+    from reconciler.sources.graph_http import plain_http_transport
+
+    calls = _ca_loads(monkeypatch)
+    assert plain_http_transport("https://graph.microsoft.com/v1.0", httpx.Limits()) is None
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.corp:3128")
+    assert plain_http_transport("http://127.0.0.1:9/v1.0", httpx.Limits()) is None
+    run(GraphHttp("http://127.0.0.1:9/v1.0", None).aclose())
+    assert calls  # the default transport (the one that honours the proxy)

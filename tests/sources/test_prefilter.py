@@ -303,3 +303,90 @@ def test_a_class_that_only_casefolds_to_user_is_counted_as_the_reader_counts_it(
     full = read_onprem_file(ldif)
     kept = index_ldif(ldif).select(_every(full.objects))
     assert kept.unlinkable() == full.unlinkable() and kept.notes == full.notes
+
+
+# ------------------------------------------------------------------ the sweep over a piece: odd records among plain ones
+
+
+def _plain_recs(n: int, tag: str) -> bytes:
+    return "".join(_rec(f"CN={tag}{i},OU=Staff,DC=x", guid=base64.b64encode(f"{tag}{i}".encode().ljust(16, b"-")).decode())
+                   for i in range(n)).encode()
+
+
+AMONG_PLAIN = {
+    "blank-line runs": b"\n\n\n".join([_plain_recs(3, "a"), _plain_recs(3, "b") + b"\n\n", _plain_recs(2, "c")]),
+    "comment-only blocks": b"# a comment\n#  folded\n\n" + _plain_recs(3, "a") + b"# alone\n\n" + _plain_recs(3, "b"),
+    "base64 DN": _plain_recs(3, "a") + b"dn:: " + base64.b64encode("CN=Zo\u00eb,DC=x".encode()) + b"\nobjectClass: user\n"
+                 b"objectGUID:: " + _GUID.encode() + b"\n\n" + _plain_recs(3, "b"),
+    "escaped DN": _plain_recs(3, "a") + _rec("CN=Smith\\, J,DC=x").encode() + _plain_recs(3, "b"),
+    "a DN folded over three lines": _plain_recs(2, "a") + b"dn: CN=folded,OU=Sta\n ff,DC\n =x\nobjectClass: user\n"
+                                    b"objectGUID:: " + _GUID.encode() + b"\n\n" + _plain_recs(2, "b"),
+    "non-ASCII values": _plain_recs(3, "a") + _rec("CN=N\u00e9e,DC=x", "displayName: Ren\u00e9e").encode()
+                        + _plain_recs(3, "b"),
+    "a key spelled in capitals": _plain_recs(2, "a") + _rec("CN=caps,DC=x").replace("objectGUID", "OBJECTGUID").encode()
+                                 + _plain_recs(2, "b"),
+    "a whitespace-only continuation of a comment": _plain_recs(2, "a") + b"# c\n \n" + _rec("CN=w,DC=x").encode()
+                                                  + _plain_recs(2, "b"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AMONG_PLAIN))
+@pytest.mark.parametrize("chunk", [97, 1 << 20])
+def test_odd_records_among_plain_ones_leave_the_plain_ones_alone(tmp_path: Path, monkeypatch, name: str,
+                                                                  chunk: int) -> None:
+    """Records the sweep does not vouch for are read in full, the ones after them still through the index; with
+    tiny pieces too (a piece per record or two)."""
+    from reconciler.sources import prefilter_index
+
+    monkeypatch.setattr(prefilter_index, "CHUNK", chunk)
+    ldif = tmp_path / "f.ldif"
+    ldif.write_bytes(AMONG_PLAIN[name])
+    try:
+        full = read_onprem_file(ldif)
+    except BadInput as e:
+        with pytest.raises(BadInput) as new:
+            index_ldif(ldif)
+        assert str(new.value) == str(e)
+        return
+    idx = index_ldif(ldif)
+    assert sum(1 for o in idx.offsets if o >= 0) >= 4  # the plain records stayed plain
+    kept = idx.select(_every(full.objects))
+    assert (kept.count, kept.base_dn, kept.notes, kept.complete, kept.incomplete) == \
+        (len(full.objects), full.base_dn, full.notes, full.complete, full.incomplete)
+    assert [(o.dn, o.object_guid) for o in kept.objects] == [(o.dn, o.object_guid) for o in full.objects]
+
+
+@pytest.mark.parametrize("chunk", [97, 1 << 20])
+def test_bytes_that_are_not_utf8_are_refused_on_the_same_line(tmp_path: Path, monkeypatch, chunk: int) -> None:
+    from reconciler.sources import prefilter_index
+
+    monkeypatch.setattr(prefilter_index, "CHUNK", chunk)
+    ldif = tmp_path / "f.ldif"
+    ldif.write_bytes(_plain_recs(3, "a") + _rec("CN=bad,DC=x", "description: caf").encode().replace(b"caf", b"caf\xe9")
+                     + _plain_recs(3, "b"))
+    with pytest.raises(BadInput) as old:
+        read_onprem_file(ldif)
+    with pytest.raises(BadInput) as new:
+        index_ldif(ldif)
+    assert str(new.value) == str(old.value) and "f.ldif:20:" in str(new.value)
+
+
+def test_the_pass_children_import_this_package_not_one_in_the_working_folder(tmp_path: Path, monkeypatch) -> None:
+    """Started from a folder holding another ``reconciler`` (a source checkout), the children still run this one."""
+    from reconciler.sources import prefilter
+
+    decoy = tmp_path / "cwd" / "reconciler"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy in the working folder was imported')\n")
+    ldif = tmp_path / "f.ldif"
+    ldif.write_bytes(_plain_recs(40, "a"))
+    monkeypatch.chdir(decoy.parent)
+    monkeypatch.setattr(prefilter, "CHILD_MIN", 0)
+    monkeypatch.setattr(prefilter, "SPLIT_MIN", 1)
+    monkeypatch.setattr(prefilter.os, "cpu_count", lambda: 2)
+
+    def no_fallback(path: object) -> None:
+        raise AssertionError("a child failed: the pass fell back to this process")
+
+    monkeypatch.setattr(prefilter, "index_ldif", no_fallback)
+    assert prefilter.index_ldif_elsewhere(ldif).count == 40
