@@ -27,7 +27,7 @@ from typing import IO, Any, Iterator
 from ..core.errors import BadInput
 from ..core.model import OnPremObject
 from .inputs import open_input, utf16_codec
-from .onprem import ReadReport, is_ad_object, is_dn_only
+from .onprem import ReadReport
 
 __all__ = ["iter_csv_objects_parallel", "iter_csv_digests"]
 
@@ -184,7 +184,7 @@ def iter_csv_digests(path: Path | str, report: ReadReport | None, digest: tuple[
 def _joined(p: Path, plan: tuple[int, list[tuple[int, int]]], report: ReadReport | None,
             digest: tuple[str, Any] | None, tally: dict[str, Any] | None) -> Iterator[Any]:
     from .csvde import iter_csv_objects
-    from .ldif_parts import BATCH, _messages, _start, _taker
+    from .ldif_parts import _here, _messages, _reap, _start, _taker
 
     header_end, ranges = plan
     code = "from reconciler.sources.csv_parts import _child_main; _child_main()"
@@ -219,28 +219,9 @@ def _joined(p: Path, plan: tuple[int, list[tuple[int, int]]], report: ReadReport
         except _Failed:
             pass
         # the single-process reader, from the top; what was handed on already is skipped
-        taker = None if digest is None else _taker(digest)
-        k = n = 0
-        for k, o in enumerate(iter_csv_objects(p, report)):
-            if k < done:
-                continue
-            if taker is None:
-                yield o
-                continue
-            assert tally is not None
-            _count(tally, 1, is_ad_object(o), is_dn_only(o))
-            taker.take(o)
-            n += 1
-            if n >= BATCH:
-                yield taker.drain()
-                n = 0
-        if taker is not None and n:
-            yield taker.drain()
+        yield from _here(iter_csv_objects(p, report), done, None if digest is None else _taker(digest), tally)
     finally:
-        for child in children:
-            if child is not None and child[0].poll() is None:
-                child[0].kill()
-                child[0].wait()
+        _reap(children)
 
 
 def _count(tally: dict[str, Any], n: int, ad: int, only_dn: bool) -> None:

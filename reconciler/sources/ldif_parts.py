@@ -313,10 +313,16 @@ def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[
             else:
                 raise BadInput(msg[1], msg[2], line=msg[3], column=msg[4], place=msg[5])
         # it stopped short or sent what cannot be read: the rest is done here
-    taker = None if local is None else local()
+    # no child, or it stopped short
+    yield from _here(_decode_part(str(p), a, b, first, summary), got, None if local is None else local(), tally)
+
+
+def _here(objects: Iterator[OnPremObject], skip: int, taker: Any, tally: dict[str, Any] | None) -> Iterator[Any]:
+    """What a child would have sent, made in this process from ``objects`` past the first ``skip``: the objects,
+    or (with a taker) the digests of every :data:`BATCH` of them, counted into ``tally``."""
     n = 0
-    for k, o in enumerate(_decode_part(str(p), a, b, first, summary)):  # no child, or it stopped short
-        if k < got:
+    for k, o in enumerate(objects):
+        if k < skip:
             continue
         if taker is None:
             yield o
@@ -332,6 +338,14 @@ def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[
             n = 0
     if taker is not None and n:
         yield taker.drain()
+
+
+def _reap(children: list[Any]) -> None:
+    """Stop the children still running (an early stop, a refusal) and collect them all."""
+    for child in children:
+        if child is not None and child[0].poll() is None:
+            child[0].kill()
+            child[0].wait()
 
 
 def _joined(p: Path, ranges: list[tuple[int, int]], report: ReadReport | None, children: list[Any],
@@ -377,10 +391,7 @@ def _joined(p: Path, ranges: list[tuple[int, int]], report: ReadReport | None, c
         if report is not None:
             shapes.finish(report)
     finally:
-        for child in children:
-            if child is not None and child[0].poll() is None:
-                child[0].kill()
-                child[0].wait()
+        _reap(children)
 
 
 def _join_shapes(acc: RecordShapes, s: dict[str, Any]) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reconciler.cli import app
 from reconciler.emulator.generate import GenerateOptions, generate
 from reconciler.sources import ldif_parts
 from reconciler.sources.ldif import iter_ldif_records
+from tests.checks.test_parallel_decode import _check
 
 runner = CliRunner()
 BINARY = {"objectguid", "objectsid", "ms-ds-consistencyguid"}
@@ -58,17 +58,6 @@ def _stray(row: bytes) -> bytes:
     at = row.index(b";user,") + len(b";user,") + 1
     assert row[at - 1:at] != b'"'
     return row[:at] + b'"' + row[at:]
-
-
-def _check(monkeypatch: pytest.MonkeyPatch, processes: int, *args: str | Path) -> tuple[int, str, str]:
-    monkeypatch.setenv("RECONCILER_DECODE_PROCESSES", str(processes))
-    r = runner.invoke(app, ["check-onprem", "--format", "json", *map(str, args)])
-    out = r.stdout
-    if r.exit_code in (0, 1):
-        doc = json.loads(out)
-        doc.pop("generated")
-        out = json.dumps(doc, indent=1)
-    return r.exit_code, out, r.stderr
 
 
 def _both(monkeypatch: pytest.MonkeyPatch, *args: str | Path, processes: int = 3) -> tuple[tuple[int, str, str], int]:
