@@ -9,8 +9,9 @@ process that reports its own wall time and peak RSS (VmHWM):
   serial     bench/baseline_serial.py: the careful serial script (full dump, no on-prem side)
   scan       ``reconciler scan --graph-url URL --onprem forest.ldif`` (the CLI, in the worker)
   offline    ``reconciler scan --tenant tenant.json --onprem forest.ldif``
-  onprem     the scan's on-prem phase alone: before = read every object; after = index + select
-  lines      a bare ``for line in open(f, 'rb')`` over the forest
+  onprem     the scan's on-prem phase alone: before = read every object; after = the index pass in this
+             process; after-cores = the pass as the scan runs it (child processes, a part per core)
+  lines      a bare ``for line in open(f, 'rb')`` over the forest (the best of three passes)
   bare       ``orjson.loads`` of the tenant file + the line pass (the offline floor)
 
 "Before" is the code at ``--before-rev`` (``git archive`` into a temporary folder), "after"
@@ -140,7 +141,11 @@ def run_worker(a: argparse.Namespace) -> None:
         snap, _ = baseline_serial.read(a.url)
         out["findings"] = sorted((f.id, f.scenario.value) for f in match(snap))
     elif a.worker == "onprem":
-        if a.mode == "after":
+        if a.mode == "after-cores":  # what the scan runs: the pass in child processes, one part per core
+            from reconciler.sources.prefilter import index_ldif_elsewhere
+
+            out["objects"] = index_ldif_elsewhere(a.forest).count
+        elif a.mode == "after":
             from reconciler.sources.prefilter import index_ldif
 
             idx = index_ldif(a.forest)
@@ -170,11 +175,16 @@ def run_worker(a: argparse.Namespace) -> None:
         kept = index_ldif_elsewhere(a.forest).select(keys_for(snap))
         out["kept"] = len(kept.objects)
         out["identical"] = digest(read_onprem_file(a.forest)) == digest(kept)
-    elif a.worker == "lines":
-        n = 0
-        with open(a.forest, "rb") as f:
-            for _ in f:
-                n += 1
+    elif a.worker == "lines":  # the best of three passes (the first may read from disk)
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            n = 0
+            with open(a.forest, "rb") as f:
+                for _ in f:
+                    n += 1
+            best = min(best, time.perf_counter() - t)
+        t = time.perf_counter() - best
         out["lines"] = n
     elif a.worker == "bare":
         import orjson
@@ -186,8 +196,11 @@ def run_worker(a: argparse.Namespace) -> None:
         out["users"] = len(doc.get("users", ()))
     import resource
 
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     out.update(wall=time.perf_counter() - t, rss_mb=vmhwm_mb(), cpu=time.process_time(),
-               child_rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+               child_rss_mb=kids.ru_maxrss / 1024, child_cpu=kids.ru_utime + kids.ru_stime)
+    if a.worker == "lines":
+        out["cpu"] = out["wall"]  # one pass, on one core
     print(json.dumps(out))
 
 
@@ -208,8 +221,9 @@ def worker(kind: str, code: Path, **kw: Any) -> dict[str, Any]:
 
 def line(name: str, r: dict[str, Any]) -> str:
     child = f" (+ child {r['child_rss_mb']:.0f} MB)" if r.get("child_rss_mb") else ""
+    kids = f" (+ children {r['child_cpu']:.2f} s)" if r.get("child_cpu") else ""
     return (f"{name:26s} {r['wall']:7.2f} s (process {r['process_wall']:6.2f} s)  peak RSS {r['rss_mb']:6.0f} MB"
-            f"{child}  cpu {r['cpu']:.2f} s")
+            f"{child}  cpu {r['cpu']:.2f} s{kids}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         res[f"onprem {mode}"] = worker("onprem", code, mode=mode, **common)
         res[f"offline {mode}"] = worker("offline", code, out=a.work / f"off-{mode}.json", db=a.work / f"off-{mode}.db",
                                         **common)
+    res["onprem after-cores"] = worker("onprem", ROOT, mode="after-cores", **common)
     res["equal after"] = worker("equal", ROOT, **common)
     if not a.onprem_only:
         sys.path.insert(0, str(HERE))
@@ -271,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"RATIO {mode}: serial / scan = {res['serial']['wall'] / s['wall']:.1f}x "
                   f"(process {res['serial']['process_wall'] / s['process_wall']:.1f}x; target >= 10x, stretch 15x), "
                   f"scan peak RSS {s['rss_mb']:.0f} MB (target <= 400 MB)")
+    cores = res["onprem after-cores"]
+    print(f"RATIO after: the scan's on-prem phase on every core (index_ldif_elsewhere) / bare line pass = "
+          f"{cores['wall'] / lp:.1f}x wall (target <= 6x), {(cores['cpu'] + cores['child_cpu']) / lp:.1f}x CPU "
+          f"(its own {cores['cpu']:.2f} s + children {cores['child_cpu']:.2f} s); one process (index_ldif): "
+          f"{res['onprem after']['wall'] / lp:.1f}x")
     eq = res["equal after"]
     print(f"after: findings, details and stats over the {eq['kept']} kept on-prem objects identical to reading "
           f"every object: {eq['identical']}")

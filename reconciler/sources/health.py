@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from ..core.errors import AuthError, DirectoryError, PermissionDenied
 from ..core.model import DUPLICATE, ErrorRecord, ObjectKind, Origin, ProvisioningError
+from ..core.timestamps import normalize_time
 from .base import as_mapping, is_loopback_url
 
 __all__ = [
@@ -149,6 +150,15 @@ class HealthError:
         return _text(self.raw.get("modifiedOrRemovedAttributeValue"))
 
 
+def _when(value: Any) -> str | None:
+    """A time stamp as ISO 8601 UTC; None for none and for .NET's DateTime.MinValue (``0001-01-01T00:00:00Z``),
+    which Connect Health writes where it does not know the time (never "stuck since year 1")."""
+    text = _text(value)
+    if text is None or text.startswith("0001-01-01"):
+        return None
+    return normalize_time(text)
+
+
 def decode(item: Mapping[str, Any], bucket: str | None = None) -> HealthError:
     """One MergedExportError -> :class:`HealthError` (never raises on missing fields: they stay None)."""
     incoming: Mapping[str, Any] = as_mapping(item.get("incomingObject"))
@@ -160,7 +170,8 @@ def decode(item: Mapping[str, Any], bucket: str | None = None) -> HealthError:
         str(x) for x in (etype, attribute, value, incoming.get("sourceAnchor") or item.get("dn")))
     return HealthError(
         id=ident, type=etype, scenario=scenario_for(etype, bucket, attribute), attribute=attribute, value=value,
-        occurred=_text(item.get("timeOccurred")), first_occurred=_text(item.get("timeFirstOccurred")),
+        occurred=_when(item.get("timeOccurred")) or _when(item.get("createdDate")),
+        first_occurred=_when(item.get("timeFirstOccurred")),
         bucket=bucket, user_principal_name=_text(item.get("userPrincipalName")),
         dn=_text(item.get("dn")) or _text(incoming.get("distinguishedName")),
         display_name=_text(item.get("incomingObjectDisplayName")) or _text(incoming.get("displayName")),

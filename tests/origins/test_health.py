@@ -50,6 +50,17 @@ def test_the_published_example_decodes_with_both_objects() -> None:
     assert e.scenario == "unsupported"
 
 
+def test_a_time_connect_health_does_not_know_is_unknown_not_year_one() -> None:
+    """.NET's DateTime.MinValue (the example's existingObject.timeOccurred) where the time is not known: no
+    finding 'occurred' in year 1 (reports would call it stuck for 2,000 years); the error's creation instead."""
+    e = decode({**REAL_ITEM, "timeOccurred": "0001-01-01T00:00:00Z"}, "DuplicateAttributeError")
+    assert e.occurred == "2018-04-30T22:13:47.638099Z"  # createdDate, 7 fraction digits cut to 6
+    e = decode({**REAL_ITEM, "timeOccurred": "0001-01-01T00:00:00Z", "createdDate": None,
+                "timeFirstOccurred": "0001-01-01T00:00:00"})
+    assert e.occurred is None and e.first_occurred is None
+    assert decode({**REAL_ITEM, "timeOccurred": "2018-05-01T00:00:00+02:00"}).occurred == "2018-04-30T22:00:00Z"
+
+
 @pytest.mark.parametrize("it", EVERY_TYPE, ids=lambda i: i["type"])
 def test_every_error_type_maps_to_its_scenario(it: dict[str, Any]) -> None:
     assert decode(it).scenario == EXPECTED_SCENARIO[it["id"]]
