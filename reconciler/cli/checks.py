@@ -118,7 +118,22 @@ def run_checks(opts: Any, tlds: frozenset[str], progress: Any, rules: frozenset[
 
     result = checker.finish(datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     result.notes += [w for r in readers for w in getattr(r, "warnings", ())]
+    result.notes += [n for r in readers if (n := _unread_note(r, checker.rules))]
     return result
+
+
+def _unread_note(reader: Any, rules: frozenset[str]) -> str | None:
+    """What a source did not read, and so which selected rules did not run on it (never a silent pass)."""
+    from ..checks.rules import RULES
+
+    unread = {a.casefold() for a in getattr(reader, "unread_attributes", ())}
+    skipped = sorted(r for r in rules if unread & {a.casefold() for a in RULES[r].attribute.split("|")})
+    if not skipped:
+        return None
+    names = ", ".join(getattr(reader, "unread_attributes", ()))
+    return (f"{reader.label}: {names} are not read over LDAP (each can be large on every object), so "
+            f"{', '.join(skipped)} did not run on it; to run them, check an ldifde export that includes them "
+            f"(ldifde -f forest.ldf -l \"...,{names.replace(', ', ',')}\")")
 
 
 @app.command("check-onprem")

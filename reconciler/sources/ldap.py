@@ -394,6 +394,10 @@ class LdapReader:
     ``connect`` builds the bound connection; tests pass a fake or an ldap3 MOCK_SYNC connection.
     """
 
+    #: attributes the decoder reads that are never asked for over LDAP (each can be ~100 KB on every user):
+    #: check-onprem says which of its rules therefore did not run on this source
+    unread_attributes = ("thumbnailPhoto", "userCertificate", "userSMIMECertificate")
+
     def __init__(self, settings: LdapSettings,
                  connect: Callable[[LdapSettings], LdapConnection] | None = None) -> None:
         self.settings = settings

@@ -267,3 +267,19 @@ def test_plan_out_writes_the_moved_users_reanchoring_through_the_guards(tmp_path
     again = tmp_path / "none.json"
     r2 = invoke("--onprem", moved, "--plan-out", again)
     assert r2.exit_code == 2 and "--plan-out" in r2.output and not again.exists()
+
+
+def test_a_source_that_does_not_read_an_attribute_names_the_rules_that_did_not_run() -> None:
+    from types import SimpleNamespace
+
+    from reconciler.checks.rules import RULES, select_rules
+    from reconciler.cli.checks import _unread_note
+
+    ldap = SimpleNamespace(label="ldaps://dc1", unread_attributes=("thumbnailPhoto", "userCertificate"))
+    note = _unread_note(ldap, frozenset(RULES))
+    assert note is not None and note.startswith("ldaps://dc1: thumbnailPhoto, userCertificate are not read")
+    for rule in ("thumbnailphoto-size", "usercertificate-count", "certificate-expired"):
+        assert rule in note
+    assert "usersmimecertificate-count" not in note and "proxy-count" not in note
+    assert _unread_note(ldap, select_rules("idfix")) is None  # none of the selected rules reads them
+    assert _unread_note(SimpleNamespace(label="f.ldif"), frozenset(RULES)) is None  # a file reads everything

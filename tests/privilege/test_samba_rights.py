@@ -73,7 +73,14 @@ def test_a_read_only_account_can_scan(ad, tmp_path):
     code, out, err = cli("check-onprem", *ldap_opts(READER), "--base-dn", OU, "--format", "json",
                          password=READER_PASSWORD)
     assert code == 0, err
-    assert json.loads(out)["scanned"] == 2  # both users in the OU were read, proxyAddresses included
+    doc = json.loads(out)
+    assert doc["scanned"] == 2  # both users in the OU were read, proxyAddresses included
+    # what LDAP does not read is said, with the rules that therefore did not run (never a silent pass)
+    [note] = [n for n in doc["notes"] if "not read over LDAP" in n]
+    assert "thumbnailphoto-size" in note and "usercertificate-count" in note and "ldifde" in note
+    code, out, err = cli("check-onprem", *ldap_opts(READER), "--base-dn", OU, "--format", "json", "--rules", "idfix",
+                         password=READER_PASSWORD)
+    assert code == 0 and not [n for n in json.loads(out)["notes"] if "not read over LDAP" in n]
 
 
 def apply_as_reader(ad: Any, tmp: Path) -> tuple[int, str, list[bytes]]:
