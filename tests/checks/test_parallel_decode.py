@@ -185,3 +185,19 @@ def test_parts_follow_the_idle_cores_unless_set(monkeypatch, env: str, cores: in
     assert ldif_parts.decode_processes() == expected
     # when the children check the objects too, every core is used whatever the load (unless set)
     assert ldif_parts.decode_processes(True) == (int(env) if env else cores)
+
+
+def test_two_large_exports_checked_in_children_equal_one_process(tmp_path: Path, monkeypatch) -> None:
+    """Two forests, each split and checked in children: duplicates across the two files, each file's label."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _, first, _ = _forest(tmp_path / "a", 12)
+    _, second, _ = _forest(tmp_path / "b", 12)  # the same seed: every value again in the other forest
+    monkeypatch.setattr(ldif_parts, "PARALLEL_MIN", 0)
+    one = _check(monkeypatch, 1, "--onprem", first, "--onprem", second)
+    many = _check(monkeypatch, 3, "--onprem", first, "--onprem", second)
+    assert many == one
+    doc = json.loads(one[1])
+    across = [p for p in doc["problems"] if p["rule"] == "upn-duplicate"
+              and {r["source"] for r in p["related"]} - {p["source"]}]
+    assert across and {p["source"] for p in across} == {str(first), str(second)}
