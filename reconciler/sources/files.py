@@ -60,7 +60,7 @@ class OnPremFileReader:
             return index_ldif_elsewhere(self.path)
         from .prefilter import Whole
 
-        return Whole(read_onprem_file(self.path))
+        return Whole(read_onprem_file(self.path, parallel=True))  # a large csvde file: decoded on every core
 
     def iter_digests(self, progress: Progress, digest: tuple[str, Any]) -> Iterator[Any] | None:
         """For an LDIF export large enough to split across processes: each object's digest, in file order, made

@@ -313,10 +313,18 @@ def refuse_without_ad_objects(p: Path, total: int, ad: int, only_dn: bool) -> No
             "; is this an OpenLDAP or other non-AD directory?)")
 
 
-def read_onprem_file(path: Path | str) -> OnPremSource:
+def read_onprem_file(path: Path | str, parallel: bool = False) -> OnPremSource:
+    """Every object of an export; ``parallel``: a large csvde file is decoded in child processes
+    (``csv_parts``), the same objects in the same order."""
     p = Path(path)
     report = ReadReport()
-    objs = list(iter_onprem_file(p, report))
+    if parallel and p.suffix.casefold() == ".csv":
+        from .csv_parts import iter_csv_objects_parallel
+
+        refuse_archive(p)
+        objs = list(iter_csv_objects_parallel(p, report))
+    else:
+        objs = list(iter_onprem_file(p, report))
     ad = [o for o in objs if is_ad_object(o)]
     refuse_without_ad_objects(p, len(objs), len(ad), all(is_dn_only(o) for o in objs))
     if len(ad) < len(objs):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from reconciler.cli import app
 from reconciler.emulator.generate import GenerateOptions, generate
 from reconciler.sources import ldif_parts
 from reconciler.sources.ldif import iter_ldif_records
@@ -149,3 +150,26 @@ def test_a_cut_inside_a_quoted_value_is_noticed_and_the_file_read_in_one_process
     monkeypatch.setattr(csvde, "iter_csv_objects", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert list(csv_parts.iter_csv_objects_parallel(out, processes=4, min_size=0)) == whole
     assert calls == [1]  # the fallback ran
+
+
+def test_scan_reads_a_large_csvde_export_in_parts_with_the_same_findings(tmp_path, monkeypatch, forest) -> None:
+    tenant, ldif = forest
+    out = tmp_path / "f.csv"
+    _csvde(ldif, out)
+    monkeypatch.setattr(ldif_parts, "PARALLEL_MIN", 0)
+    docs = []
+    started: list[str] = []
+    start = ldif_parts._start
+    monkeypatch.setattr(ldif_parts, "_start", lambda code, a, d: started.append(code) or start(code, a, d))
+    for processes in (1, 3):
+        monkeypatch.setenv("RECONCILER_DECODE_PROCESSES", str(processes))
+        started.clear()
+        r = runner.invoke(app, ["scan", "--tenant", str(tenant), "--onprem", str(out), "--format", "json",
+                                "--db", str(tmp_path / f"r{processes}.db")])
+        assert r.exit_code == 0, r.output
+        assert len(started) == (0 if processes == 1 else 3)
+        doc = json.loads(r.stdout)
+        for k in ("generated", "run_id"):
+            doc.pop(k, None)
+        docs.append(doc)
+    assert docs[0] == docs[1] and docs[0]["findings"]
