@@ -120,14 +120,15 @@ def run_worker(a: argparse.Namespace) -> None:
     out: dict[str, Any] = {}
     t = time.perf_counter()
     if a.worker in ("scan", "offline"):
-        from reconciler.cli import app
+        from reconciler.cli import main
 
         src = ["--graph-url", a.url, "--auth", "none"] if a.worker == "scan" else ["--tenant", a.tenant]
-        argv = ["scan", *src, "--onprem", a.forest, "--format", "json", "-o", a.out, "--db", a.db]
+        argv = ["scan", *src, "--onprem", a.forest, "--format", "json", "-o", a.out, "--db", a.db, "-q"]
         if (Path(a.code) / "reconciler" / "sources" / "cloudsync.py").exists():
             argv += ["--errors", "connect"]  # what the serial script reads (no Cloud Sync / Exchange / Health)
+        sys.argv = ["reconciler", *argv]  # the command's own entry point, as `reconciler scan ...` runs it
         try:
-            app(argv, standalone_mode=False)
+            main()
         except SystemExit as e:
             if e.code not in (0, None):
                 raise

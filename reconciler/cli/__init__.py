@@ -93,4 +93,22 @@ def main() -> None:
         from typer._completion_classes import completion_init
 
         completion_init()
-    app(prog_name="reconciler")
+    one_pass = _one_pass(sys.argv[1:])
+    if one_pass:
+        import gc
+
+        gc.disable()
+    try:
+        app(prog_name="reconciler")
+    finally:
+        if one_pass:
+            gc.freeze()  # the process ends here: no collection walks these objects at exit either
+            gc.enable()
+
+
+def _one_pass(args: list[str]) -> bool:
+    """A scan of one tenant or a check-onprem, in its own process: it builds hundreds of thousands of objects
+    and no cycles worth collecting before it exits, so cyclic garbage collection only walks them again (twice,
+    about 0.2 s of a 100k-user offline scan's 2.5 s). ``scan --all`` (many tenants) and every other command keep
+    it; the process's memory is returned at exit either way."""
+    return bool(args) and args[0] in ("scan", "check-onprem") and "--all" not in args[1:]

@@ -151,3 +151,26 @@ def test_help_loads_nothing_a_bare_typer_app_does_not():
 
 def test_version_in_the_root_help():
     assert "reconciler --version" in " ".join(runner.invoke(app, ["--help"]).stdout.split())
+
+
+@pytest.mark.parametrize("args,paused", [(["scan", "--tenant", "t.json"], True), (["check-onprem", "--onprem", "f"], True),
+                                          (["scan", "--all"], False), (["emulator", "serve"], False), (["report"], False),
+                                          ([], False)])
+def test_only_a_one_tenant_scan_or_check_runs_without_cyclic_gc(monkeypatch, args, paused):
+    """A long-lived process (emulator serve, scan --all across tenants) keeps collecting cycles; a one-pass
+    command in its own process does not, and leaves collection on as it found it when run in-process."""
+    import gc
+
+    import reconciler.cli as cli
+
+    seen: list[bool] = []
+    monkeypatch.setattr(cli, "app", lambda prog_name: seen.append(gc.isenabled()))
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # not in the test process: nothing here ends with the command
+    monkeypatch.setattr(sys, "argv", ["reconciler", *args])
+    assert gc.isenabled()
+    try:
+        cli.main()
+    finally:
+        assert gc.isenabled()  # as it found it
+        gc.enable()
+    assert seen == [not paused]
