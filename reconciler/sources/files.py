@@ -63,10 +63,11 @@ class OnPremFileReader:
         return Whole(read_onprem_file(self.path, parallel=True))  # a large csvde file: decoded on every core
 
     def iter_digests(self, progress: Progress, digest: tuple[str, Any]) -> Iterator[Any] | None:
-        """For an LDIF export large enough to split across processes: each object's digest, in file order, made
-        in the child processes by ``digest`` (``ldif_parts.iter_ldif_digests``), so the per-object work of a
-        single-pass consumer runs on every core too; None when the file is read in one process (then use
-        :meth:`iter_objects`). Refusals and ``warnings`` as :meth:`iter_objects`."""
+        """For an LDIF or csvde export large enough to split across processes: the objects' digests, in file
+        order, made in the child processes by ``digest`` (``ldif_parts.iter_ldif_digests``,
+        ``csv_parts.iter_csv_digests``), so the per-object work of a single-pass consumer runs on every core too;
+        None when the file is read in one process (then use :meth:`iter_objects`). Refusals and ``warnings`` as
+        :meth:`iter_objects`."""
         suffix = self.path.suffix.casefold()
         if suffix not in (".ldif", ".ldf", ".csv"):
             return None

@@ -8,7 +8,12 @@ decoded in a child process (``python -c``, no fork) by the one decoding path
 process yields them part after part, so the objects, their order and what the reader notices about
 the file (trailer, counts, a cut-off last record) are those of the single-process read, and a refused
 record is refused with the same message and the same line of the file. A part whose child fails
-is decoded here instead. Small files, UTF-16 files and CSV stay in this process.
+is decoded here instead. Small files and UTF-16 files stay in this process (csvde: ``csv_parts``).
+
+With a *digest* (:func:`iter_ldif_digests`), the children also do the per-object work of a single-pass
+consumer (check-onprem's ``PartChecker``) and send back its batches instead of the objects; the child loop,
+starting children and reading their messages (:func:`_serve`, :func:`_start`, :func:`_messages`) serve
+``csv_parts`` too.
 """
 
 from __future__ import annotations
