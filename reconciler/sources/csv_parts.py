@@ -196,6 +196,7 @@ def _joined(p: Path, plan: tuple[int, list[tuple[int, int]]], report: ReadReport
             for child in children:
                 if child is None:
                     raise _Failed
+                last = None  # this part's report, once its child says it ended
                 for kind, msg in _messages(child):
                     if kind == "objects":
                         for t in msg[1]:

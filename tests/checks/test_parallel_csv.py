@@ -173,3 +173,29 @@ def test_scan_reads_a_large_csvde_export_in_parts_with_the_same_findings(tmp_pat
             doc.pop(k, None)
         docs.append(doc)
     assert docs[0] == docs[1] and docs[0]["findings"]
+
+
+def test_a_later_child_that_stops_short_is_noticed(tmp_path, monkeypatch, forest) -> None:
+    """The last part's child dies after its first batch: the rest comes from the single-process reader."""
+    from reconciler.sources import csv_parts, csvde
+
+    out = tmp_path / "f.csv"
+    _csvde(forest[1], out)
+    whole = list(csvde.iter_csv_objects(out))
+    messages = ldif_parts._messages
+    seen: list[int] = []
+
+    def short(child):  # type: ignore[no-untyped-def]
+        seen.append(1)
+        for i, (kind, msg) in enumerate(messages(child)):
+            if len(seen) == 2 and i == 1:  # the second child: one batch, then nothing
+                return
+            yield kind, msg
+
+    monkeypatch.setattr(ldif_parts, "BATCH", 50)
+    monkeypatch.setattr(ldif_parts, "_messages", short)
+    calls: list[int] = []
+    real = csvde.iter_csv_objects
+    monkeypatch.setattr(csvde, "iter_csv_objects", lambda *a, **k: calls.append(1) or real(*a, **k))
+    got = list(csv_parts.iter_csv_objects_parallel(out, processes=2, min_size=0))
+    assert got == whole and calls == [1] and len(seen) == 2
