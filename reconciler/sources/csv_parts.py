@@ -184,7 +184,7 @@ def iter_csv_digests(path: Path | str, report: ReadReport | None, digest: tuple[
 def _joined(p: Path, plan: tuple[int, list[tuple[int, int]]], report: ReadReport | None,
             digest: tuple[str, Any] | None, tally: dict[str, Any] | None) -> Iterator[Any]:
     from .csvde import iter_csv_objects
-    from .ldif_parts import _here, _messages, _reap, _start, _taker
+    from .ldif_parts import _count, _here, _messages, _reap, _start, _taker
 
     header_end, ranges = plan
     code = "from reconciler.sources.csv_parts import _child_main; _child_main()"
@@ -223,10 +223,3 @@ def _joined(p: Path, plan: tuple[int, list[tuple[int, int]]], report: ReadReport
         yield from _here(iter_csv_objects(p, report), done, None if digest is None else _taker(digest), tally)
     finally:
         _reap(children)
-
-
-def _count(tally: dict[str, Any], n: int, ad: int, only_dn: bool) -> None:
-    tally["total"] += n
-    tally["ad"] += ad
-    tally["only_dn"] = tally["only_dn"] and only_dn
-

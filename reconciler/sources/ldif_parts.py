@@ -309,9 +309,7 @@ def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[
                 yield msg[1]
                 assert tally is not None
                 got += msg[2]
-                tally["total"] += msg[2]
-                tally["ad"] += msg[3]
-                tally["only_dn"] = tally["only_dn"] and msg[4]
+                _count(tally, msg[2], msg[3], msg[4])
             elif kind == "end":
                 summary.update(msg[1])
                 return
@@ -333,9 +331,7 @@ def _here(objects: Iterator[OnPremObject], skip: int, taker: Any, tally: dict[st
             yield o
             continue
         assert tally is not None
-        tally["total"] += 1
-        tally["ad"] += is_ad_object(o)
-        tally["only_dn"] = tally["only_dn"] and is_dn_only(o)
+        _count(tally, 1, is_ad_object(o), is_dn_only(o))
         taker.take(o)
         n += 1
         if n >= BATCH:
@@ -343,6 +339,13 @@ def _here(objects: Iterator[OnPremObject], skip: int, taker: Any, tally: dict[st
             n = 0
     if taker is not None and n:
         yield taker.drain()
+
+
+def _count(tally: dict[str, Any], n: int, ad: int, only_dn: bool) -> None:
+    """Add ``n`` objects (``ad`` of them AD objects; all DN-only or not) to what the caller cannot count."""
+    tally["total"] += n
+    tally["ad"] += ad
+    tally["only_dn"] = tally["only_dn"] and only_dn
 
 
 def _reap(children: list[Any]) -> None:
