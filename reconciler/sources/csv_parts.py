@@ -184,7 +184,7 @@ def iter_csv_digests(path: Path | str, report: ReadReport | None, digest: tuple[
 def _joined(p: Path, plan: tuple[int, list[tuple[int, int]]], report: ReadReport | None,
             digest: tuple[str, Any] | None, tally: dict[str, Any] | None) -> Iterator[Any]:
     from .csvde import iter_csv_objects
-    from .ldif_parts import _count, _here, _messages, _reap, _start, _taker
+    from .ldif_parts import _delivered, _here, _reap, _start, _taker
 
     header_end, ranges = plan
     code = "from reconciler.sources.csv_parts import _child_main; _child_main()"
@@ -196,23 +196,12 @@ def _joined(p: Path, plan: tuple[int, list[tuple[int, int]]], report: ReadReport
             for child in children:
                 if child is None:
                     raise _Failed
-                last = None  # this part's report, once its child says it ended
-                for kind, msg in _messages(child):
-                    if kind == "objects":
-                        for t in msg[1]:
-                            yield OnPremObject(*t)
-                        done += len(msg[1])
-                    elif kind == "digest":
-                        assert tally is not None
-                        yield msg[1]
-                        done += msg[2]
-                        _count(tally, msg[2], msg[3], msg[4])
-                    elif kind == "end":
-                        last = msg[1]["report"]
-                    else:
-                        raise _Failed
-                if last is None:  # the child stopped short
+                got = [0]
+                end = yield from _delivered(child, tally, got)
+                done += got[0]
+                if end is None or end[0] != "end":  # it stopped short, failed or was refused
                     raise _Failed
+                last = end[1]["report"]
             if report is not None and last is not None:
                 report.incomplete += last.incomplete  # only the last part can end inside a row
                 report.notes += last.notes

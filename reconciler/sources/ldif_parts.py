@@ -28,7 +28,7 @@ import threading
 from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Generator, Iterator
 
 from ..core.errors import BadInput
 from ..core.model import OnPremObject
@@ -294,30 +294,39 @@ def _messages(child: Any) -> Iterator[tuple[str, tuple]]:
     proc.wait()
 
 
+def _delivered(child: Any, tally: dict[str, Any] | None, got: list[int]) -> Generator[Any, None, tuple | None]:
+    """A child's objects (or digests) as they come, counted into ``got[0]`` (and ``tally``); returns its last
+    message ("end", a refusal, a failure), or None when its stream stopped short."""
+    for kind, msg in _messages(child):
+        if kind == "objects":
+            for t in msg[1]:
+                yield OnPremObject(*t)
+            got[0] += len(msg[1])
+        elif kind == "digest":
+            yield msg[1]
+            assert tally is not None
+            got[0] += msg[2]
+            _count(tally, msg[2], msg[3], msg[4])
+        else:
+            return msg
+    return None
+
+
 def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[str, Any],
                 local: Callable[[], Any] | None, tally: dict[str, Any] | None) -> Iterator[Any]:
     """One part's objects from its child, or their digests (``local`` gives this process's taker for what the
     child could not deliver); what the child could not deliver is done here."""
-    got = 0
+    got = [0]
     if child is not None:
-        for kind, msg in _messages(child):
-            if kind == "objects":
-                for t in msg[1]:
-                    yield OnPremObject(*t)
-                got += len(msg[1])
-            elif kind == "digest":
-                yield msg[1]
-                assert tally is not None
-                got += msg[2]
-                _count(tally, msg[2], msg[3], msg[4])
-            elif kind == "end":
-                summary.update(msg[1])
-                return
-            else:
-                raise BadInput(msg[1], msg[2], line=msg[3], column=msg[4], place=msg[5])
+        last = yield from _delivered(child, tally, got)
+        if last is not None and last[0] == "end":
+            summary.update(last[1])
+            return
+        if last is not None:
+            raise BadInput(last[1], last[2], line=last[3], column=last[4], place=last[5])
         # it stopped short or sent what cannot be read: the rest is done here
     # no child, or it stopped short
-    yield from _here(_decode_part(str(p), a, b, first, summary), got, None if local is None else local(), tally)
+    yield from _here(_decode_part(str(p), a, b, first, summary), got[0], None if local is None else local(), tally)
 
 
 def _here(objects: Iterator[OnPremObject], skip: int, taker: Any, tally: dict[str, Any] | None) -> Iterator[Any]:
