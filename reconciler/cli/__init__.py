@@ -109,6 +109,6 @@ def main() -> None:
 def _one_pass(args: list[str]) -> bool:
     """A scan of one tenant or a check-onprem, in its own process: it builds hundreds of thousands of objects
     and no cycles worth collecting before it exits, so cyclic garbage collection only walks them again (twice,
-    about 0.2 s of a 100k-user offline scan's 2.5 s). ``scan --all`` (many tenants) and every other command keep
+    about 0.2 s of a 100k-user offline scan's 2.5 s). ``scan --all`` (many tenants), ``--help`` and every other command keep
     it; the process's memory is returned at exit either way."""
-    return bool(args) and args[0] in ("scan", "check-onprem") and "--all" not in args[1:]
+    return bool(args) and args[0] in ("scan", "check-onprem") and not {"--all", "--help", "-h"} & set(args[1:])

@@ -155,7 +155,7 @@ def test_version_in_the_root_help():
 
 @pytest.mark.parametrize("args,paused", [(["scan", "--tenant", "t.json"], True), (["check-onprem", "--onprem", "f"], True),
                                           (["scan", "--all"], False), (["emulator", "serve"], False), (["report"], False),
-                                          ([], False)])
+                                          (["scan", "--help"], False), ([], False)])
 def test_only_a_one_tenant_scan_or_check_runs_without_cyclic_gc(monkeypatch, args, paused):
     """A long-lived process (emulator serve, scan --all across tenants) keeps collecting cycles; a one-pass
     command in its own process does not, and leaves collection on as it found it when run in-process."""
