@@ -26,7 +26,7 @@ from typing import IO, Any, Iterator
 
 from ..core.errors import BadInput
 from ..core.model import OnPremObject
-from .inputs import open_input, utf16_codec
+from .inputs import open_input
 from .onprem import ReadReport
 
 __all__ = ["iter_csv_objects_parallel", "iter_csv_digests"]
@@ -41,16 +41,13 @@ class _Failed(Exception):
 
 def _plan(p: Path, n: int, min_size: int) -> tuple[int, list[tuple[int, int]]] | None:
     """(end of the header row, the parts after it), or None when the file is read in one process."""
+    from .ldif_parts import splittable
     from .psexport import looks_like_export_csv
 
-    try:
-        size = p.stat().st_size
-        with open_input(p) as f:
-            head = f.read(_HEAD)
-    except (OSError, BadInput):
+    opened = splittable(p, n, min_size, _HEAD)
+    if opened is None:
         return None
-    if n < 2 or size < max(min_size, 1) or utf16_codec(head[:4]) is not None:
-        return None
+    size, head = opened
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as e:

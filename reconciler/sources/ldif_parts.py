@@ -224,20 +224,30 @@ def iter_ldif_digests(path: Path | str, report: ReadReport | None, digest: tuple
     return _joined(p, ranges, report, _start_children(p, ranges, digest), digest, tally)
 
 
+def splittable(p: Path, n: int, min_size: int, head: int) -> tuple[int, bytes] | None:
+    """(size, the first ``head`` bytes) of a file worth splitting across ``n`` processes; None when it is read in
+    this process: one process, smaller than ``min_size``, UTF-16, or unreadable (the reader then says why)."""
+    try:
+        size = p.stat().st_size
+        with open_input(p) as f:
+            data = f.read(head)
+    except (OSError, BadInput):
+        return None
+    if n < 2 or size < max(min_size, 1) or utf16_codec(data[:4]) is not None:
+        return None
+    return size, data
+
+
 def _ranges(p: Path, n: int, min_size: int | None) -> list[tuple[int, int]] | None:
     """The parts of a file split across ``n`` processes, or None when it is read in this process (too small,
     one process, UTF-16, unreadable)."""
     from .prefilter import _split_points
 
     min_size = PARALLEL_MIN if min_size is None else min_size
-    try:
-        size = p.stat().st_size
-        with open_input(p) as f:
-            head = f.read(4)
-    except (OSError, BadInput):
-        size, head = -1, b""
-    if n < 2 or size < max(min_size, 1) or utf16_codec(head) is not None:
+    opened = splittable(p, n, min_size, 4)
+    if opened is None:
         return None
+    size, head = opened
     start = 3 if head[:3] == b"\xef\xbb\xbf" else 0
     points = _split_points(p, start, size, min(n, max(1, size // max(min_size // 2, 1))), strict=True)
     return list(zip(points, points[1:]))
