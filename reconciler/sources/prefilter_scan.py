@@ -1,13 +1,13 @@
 """The cheap pass over one piece of an LDIF export: which records it vouches for, and their keys.
 
-A piece is a run of whole records (blocks between empty lines). The pass looks at it in a few
-sweeps that run in C: one regular expression over the lower-cased piece finds every line the pass
-does not vouch for (:data:`_ODD`), a UTF-8 check runs only when the piece is not ASCII, and one
-``find`` per record finds its end. Per plain record, one match reads the comments and the DN
-(:data:`_HEAD`) and one ``findall`` the tokens that matter (:data:`_TOKENS`: base64 values, the
-object classes the decoder tells apart, a ``dn:`` inside the record); what is left in Python is
-a handful of operations per record. Any record holding a line the pass does not vouch for is
-decoded in full by the real reader (``_Pass.full``), so a file it refuses is refused the same way.
+A piece is a run of whole records (blocks between empty lines). Per record, one match of
+:data:`_RECORD` over the lower-cased piece checks every line against the shapes the pass vouches
+for (attribute names, base64 values, numbers, ``changetype: add``, the object classes the decoder
+tells apart) and reads the DN; the keys are then found by name and decoded. A record it does not
+match goes the careful way: :data:`_ODD` finds a line the pass does not vouch for, :data:`_HEAD`
+and :data:`_TOKENS` read the rest; a UTF-8 check runs only when the piece is not ASCII. Any
+record holding a line the pass does not vouch for is decoded in full by the real reader
+(``_Pass.full``), so a file it refuses is refused the same way.
 """
 
 from __future__ import annotations
@@ -146,29 +146,47 @@ _CLASS_OF = tuple("computer" if m & 8 else "contact" if m & 4 else "group" if m 
                   for m in range(32))
 _LINKED = ("user", "group", "contact")
 
+# The fast path, over the lower-cased piece from a record's first line: comments, the plain DN, then only lines that
+# neither _ODD nor _TOKENS would stop at; it stops at the line break before the record's separator when the record is
+# plain. Sound, not complete: a record it does not match whole goes the careful way (_ODD, then _plain), which decides.
+# Base64 values are checked against the strict grammar (a value it accepts, binascii's strict mode accepts too). Groups:
+# 1 the DN; 2-6 the classes the decoder tells apart (captured once confirmed); 7-9 objectGUID, mS-DS-ConsistencyGuid
+# and objectSid (a second value of one is left to the careful way, which keeps the first).
+_B64_CHAR = rb"[a-z0-9+/]"  # lower-cased: the same shape as the value
+_B64 = (rb"[ \t\x0b\x0c]*+(?:" + _B64_CHAR + rb"{4})*+(?:" + _B64_CHAR + rb"{2}==|" + _B64_CHAR + rb"{3}=|)"
+        rb"[ \t\x0b\x0c]*+")
+_SPECIAL = (rb"(?:useraccountcontrol|grouptype|objectguid|objectsid|ms-ds-consistencyguid|changetype|ref|search|result"
+            rb"|text|matcheddn|objectclass|dn):")
+_NAME = rb"(?:[a-z][a-z0-9-]*+|[0-9]++(?:\.[0-9]++)*+)"
+_CONT = rb"(?:\n[ ]++[^ \t\n][^\n]*+)*+"  # continuation lines (one with text after the spaces)
+_CLASS_NAMES = rb"(?:user|group|contact|computer|inetorgperson)(?=\n|\Z)"
+_RECORD = re.compile(
+    rb"(?:\#[^\n]*+" + _CONT + rb"\n)*+"
+    rb"dn: (" + _DN_CHAR + rb"*+(?:\n[ ](?=[ ]*+[^ \t\n])" + _DN_CHAR + rb"*+)*+)"
+    rb"(?:\n(?:"
+    rb"(?!" + _SPECIAL + rb")(?:" + _NAME + rb":(?![:<])[^\n]*+" + _CONT
+    + rb"|(?!(?:" + b"|".join(re.escape(n.encode()) for n in _TEXT) + rb")::)" + _NAME + rb"::" + _B64 + rb")"
+    rb"|objectclass:(?![:<])(?:(?=[ ]*+" + _CLASS_NAMES + rb")[ ]*+(?:(user)|(group)|(contact)|(computer)"
+    rb"|(inetorgperson))|[^\n\x80-\xff]*+)"
+    rb"|objectguid::(?(7)(?!))(" + _B64 + rb")"
+    rb"|ms-ds-consistencyguid::(?(8)(?!))(" + _B64 + rb")"
+    rb"|objectsid::(?(9)(?!))(" + _B64 + rb")"
+    rb"|(?:useraccountcontrol|grouptype):[ ]*+-?[0-9]++[ ]*+"
+    rb"|changetype:[ ]*+add[ ]*+"
+    rb"|\#[^\n]*+" + _CONT + rb"))*")
+
 
 class _Unusual(Exception):
     pass
 
 
 def _odd_places(piece: bytes) -> list[int]:
-    """Sorted places, one at least in each record the cheap pass does not vouch for (a line it does not vouch for,
-    bytes that are not UTF-8, a continuation line opening the piece); every other record has none."""
+    """Sorted places, one at least in each record whose bytes are not UTF-8 (or a continuation line opening the
+    piece): those records are decoded in full whatever their lines. Lines are judged per record (:func:`_fast`,
+    :data:`_ODD`)."""
     out: list[int] = []
-    text = b"\n" + piece.lower()  # a match starts one place before its line in text: at the line's place in piece
-    search, find, n = _ODD.search, piece.find, len(piece)
-    pos = 0
-    while True:
-        m = search(text, pos)
-        if m is None:
-            break
-        out.append(m.start())
-        end = find(b"\n\n", m.start())  # the record's end (a flagged line is never empty, so this is its separator)
-        if end < 0:
-            break
-        pos = end + 2  # in text, the line break before the next record's first line
+    n, find = len(piece), piece.find
     if not piece.isascii():
-        bad: list[int] = []
         mv = memoryview(piece)
         pos = 0
         while pos < n:
@@ -177,11 +195,9 @@ def _odd_places(piece: bytes) -> list[int]:
                 break
             except UnicodeDecodeError as e:
                 at = pos + e.start  # a byte of text, never a line break: its record ends at the next separator
-                bad.append(at)
+                out.append(at)
                 end = find(b"\n\n", at)
                 pos = end + 2 if end >= 0 else n
-        if bad:
-            out = sorted(out + bad)
     if piece[:1] == b" ":
         out.insert(0, 0)
     return out
@@ -268,6 +284,35 @@ def _plain(piece: bytes, s: int, e: int) -> tuple[bytes, bytes | None, bytes | N
     return dn, guid, cguid, sid, bits
 
 
+def _fast(piece: bytes, m: re.Match[bytes]) -> tuple[bytes, bytes | None, bytes | None, bytes | None, int]:
+    """What :func:`_plain` returns for a record :data:`_RECORD` matched whole (over the lower-cased piece; the values
+    come from ``piece``). _Unusual: decode it in full."""
+    a, at = m.span(1)
+    if piece[a - 4:a] != b"dn: ":  # matched lower-cased; _HEAD reads only this spelling
+        raise _Unusual
+    dn = piece[a:at].lstrip(b" ").replace(b"\n ", b"")
+    k = dn.replace(b" ", b"")
+    if not dn or b",," in k or k[:1] == b"," or k[-1:] == b",":
+        raise _Unusual
+    keys: list[bytes | None] = [None, None, None]
+    for slot in 0, 1, 2:
+        a, at = m.span(7 + slot)
+        if a >= 0:
+            try:
+                keys[slot] = binascii.a2b_base64(piece[a:at].strip(), strict_mode=True)
+            except (binascii.Error, ValueError):
+                raise _Unusual from None
+    guid, cguid, sid = keys
+    if guid is not None and len(guid) != 16:
+        raise _Unusual
+    if sid is not None and (len(sid) < 8 or len(sid) != 8 + 4 * sid[1]):
+        raise _Unusual
+    u, g, c, comp, inet = m.group(2, 3, 4, 5, 6)
+    bits = (u is not None) | (g is not None) << 1 | (c is not None) << 2 | (comp is not None) << 3 | \
+        (inet is not None) << 4
+    return dn, guid, cguid, sid, bits
+
+
 def _first_value(pattern: re.Pattern[bytes], piece: bytes, s: int, e: int) -> bool:
     """Whether the attribute's first value is non-empty (decode_entry keeps the first, '' is false)."""
     m = pattern.search(piece, s, e)
@@ -291,6 +336,7 @@ def index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> in
             run.first_range and off == run.range_start and piece[:1] in (b" ", b"\t", b"\n")):
         run.full(piece, line, last=last)
         return line + piece.count(b"\n")
+    low = piece.lower()
     odd = _odd_places(piece)
     odd.append(len(piece) + 1)  # past every record
     u = 0  # odd[u]: the next odd place
@@ -309,20 +355,33 @@ def index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> in
     count = entries = non_ad = 0
     kinds, gaps = run.kinds, run.gaps
     last_slot, last_dn = -1, b""  # the last plain record so far (run.last once the piece is done)
-    find, size = piece.find, len(piece)
+    find, size, match = piece.find, len(piece), _RECORD.match
     end = -2
     while end < size:
         s = end + 2  # a record's block: piece[s:end], as piece.split(b"\n\n") cuts it
-        end = find(b"\n\n", s)
-        if end < 0:
-            end = size
-        if s == end:
-            continue
-        start = s
-        while piece[start] == 10:  # leading blank lines (the block holds more than them: it ends before \n\n)
-            start += 1
-            if start == end:
-                break
+        if s >= size:
+            break
+        m = None
+        if piece[s] == 10:  # a run of blank lines: the block (if any) starts after one of them
+            end = find(b"\n\n", s)
+            if end < 0:
+                end = size
+            if s == end:
+                continue
+            start = s + 1
+        else:
+            start = s
+            m = match(low, s)  # a plain record: it stops at the line break before the separator
+            stop = m.end() if m is not None else s
+            if stop == size or low.startswith(b"\n\n", stop):
+                end = stop
+            elif stop == size - 1 and low[stop] == 10:
+                end = size  # the last block keeps the piece's last line break
+            else:
+                m = None
+                end = find(b"\n\n", stop)
+                if end < 0:
+                    end = size
         if start == end:
             continue
         while odd[u] < s:
@@ -330,7 +389,12 @@ def index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> in
         rec = None
         if odd[u] >= end:
             try:
-                rec = _plain(piece, start, end)
+                if m is not None:
+                    rec = _fast(piece, m)
+                elif _ODD.search(b"\n" + low[start:end]) is not None:  # the careful way
+                    odd.insert(u, start)
+                else:
+                    rec = _plain(piece, start, end)
             except _Unusual:
                 odd.insert(u, start)
         if odd[u] < end:
