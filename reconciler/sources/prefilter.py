@@ -30,7 +30,7 @@ from typing import Any
 
 from ..core.errors import BadInput
 from .inputs import open_input
-from .prefilter_index import LdifIndex, _index_range, _Pass, index_ldif
+from .prefilter_index import LdifIndex, _Pass, index_ldif
 from .prefilter_keys import NeededKeys, Selectable, Whole, filtered_source, keys_for, total_objects
 from .prefilter_scan import DnSuffix
 
@@ -39,33 +39,6 @@ __all__ = ["NeededKeys", "keys_for", "LdifIndex", "index_ldif", "index_ldif_else
 
 CHILD_MIN = 16 << 20  # files this large are indexed in a child process (starting one costs ~0.2 s)
 SPLIT_MIN = 24 << 20  # a part of a split pass is at least this large
-
-
-def _child_main() -> None:
-    """``python -c`` entry: argv = path, start, end, first, last; the pickled pass goes to stdout."""
-    import pickle
-    import sys
-
-    path, start, end, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", \
-        sys.argv[5] == "1"
-    try:
-        run, lines = _index_range(Path(path), start, end, first, last)
-        run.idx.base.parents = set()
-        run.idx.base._parents = {}
-        out: tuple = ("ok", run, lines, _first_block_entries(Path(path), start))
-    except BadInput as e:
-        out = ("bad", e.path, e.problem, e.line, e.column, e.place)
-    sys.stdout.buffer.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def _first_block_entries(p: Path, start: int) -> int | None:
-    """``# numEntries`` of the block a part starts with (the trailer's count may open the next part)."""
-    from .ldif import _num_entries
-
-    with open_input(p) as f:
-        f.seek(start)
-        head = f.read(4096).replace(b"\r\n", b"\n")
-    return _num_entries(head.split(b"\n\n", 1)[0])
 
 
 def _split_points(p: Path, start: int, size: int, parts: int, strict: bool = False) -> list[int]:
@@ -131,7 +104,7 @@ def index_ldif_elsewhere(path: Path | str) -> LdifIndex:
     start = 3 if head[:3] == b"\xef\xbb\xbf" else 0
     parts = max(1, min(os.cpu_count() or 1, 8, size // SPLIT_MIN))
     points = _split_points(p, start, size, parts, strict=True)  # no whitespace-only line meets a cut
-    code = "from reconciler.sources.prefilter import _child_main; _child_main()"
+    code = "from reconciler.sources.prefilter_index import _child_main; _child_main()"
     try:
         procs = [subprocess.Popen([sys.executable, "-c", code, str(p), str(a), str(b), "1" if i == 0 else "0",
                                    "1" if i == len(points) - 2 else "0"], stdout=subprocess.PIPE,

@@ -15,15 +15,17 @@ import os
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 from zlib import crc32
 
 from ..core.anchors import guid_str_to_bytes
 from ..core.errors import BadInput
 from ..core.model import OnPremObject, OnPremSource
 from .inputs import open_input
-from .prefilter_keys import NeededKeys, Whole, filtered_source
 from .prefilter_scan import DnSuffix, index_piece
+
+if TYPE_CHECKING:
+    from .prefilter_keys import NeededKeys
 
 __all__ = ["LdifIndex", "index_ldif"]
 
@@ -91,12 +93,13 @@ class _Pass:
         try:
             for start, block in ldif_record_blocks(io.BytesIO(text), self.report if last else None):
                 self.before(block)
+                recs: Iterable[tuple[int, str | None, dict[str, list[bytes]]]]
                 try:
                     seen, dn, attrs = _fast_record(block)
                     recs = [(start, dn, attrs)] if dn is not None else []
                     self.state[0] = self.state[0] or seen
-                except _Slow:
-                    recs = list(_slow_records(io.BytesIO(block), path, start - 1, self.state, self.report))
+                except _Slow:  # one record decoded before the next is read, as the full reader does (which error first)
+                    recs = _slow_records(io.BytesIO(block), path, start - 1, self.state, self.report)
                 for rstart, rdn, rattrs in recs:
                     self.entries += 1
                     try:
@@ -237,11 +240,13 @@ class LdifIndex:
             src.objects = [_PLACEHOLDER]  # source_notes asks whether the source holds objects at all
         return src
 
-    def select(self, keys: NeededKeys) -> OnPremSource:
+    def select(self, keys: "NeededKeys") -> OnPremSource:
         """The source with only the objects ``keys`` needs; counts, base DN and notes of the whole file."""
         from .onprem import is_ad_object
 
         if self.whole is not None:
+            from .prefilter_keys import filtered_source
+
             return filtered_source(self.whole, keys)
         wanted, offsets = keys.hashes, self.offsets
         hit: set[int] = set()
@@ -282,6 +287,8 @@ class LdifIndex:
         from .onprem import is_ad_object
 
         if self.whole is not None:
+            from .prefilter_keys import Whole
+
             return Whole(self.whole).by_guid(guid)
         try:
             key = crc32(guid_str_to_bytes(guid))
@@ -345,7 +352,8 @@ def _cuts(f: io.BufferedReader, start: int, end: int | None = None) -> Iterator[
                 yield pos, rest, True
             return
         buf = rest + data
-        a, b = buf.rfind(b"\n\n"), buf.rfind(b"\n\r\n")
+        a = buf.rfind(b"\n\n")
+        b = buf.rfind(b"\n\r\n", max(a, 0))  # only one after a can cut later
         cut = max(a + 2 if a >= 0 else -1, b + 3 if b >= 0 else -1)
         if cut <= 0:
             rest = buf
@@ -387,3 +395,32 @@ def _index_range(p: Path, start: int, end: int | None, first: bool, last: bool) 
         except OSError as e:
             raise BadInput(p, f"cannot read: {e.strerror}") from None
     return run, line - 1
+
+
+def _child_main() -> None:
+    """``python -c`` entry of :func:`.prefilter.index_ldif_elsewhere`'s children: argv = path, start, end, first,
+    last; the pickled pass goes to stdout. (Here, not in :mod:`.prefilter`: a child does not import what only the
+    cloud side's keys need, such as the matcher.)"""
+    import pickle
+    import sys
+
+    path, start, end, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1", \
+        sys.argv[5] == "1"
+    try:
+        run, lines = _index_range(Path(path), start, end, first, last)
+        run.idx.base.parents = set()
+        run.idx.base._parents = {}
+        out: tuple = ("ok", run, lines, _first_block_entries(Path(path), start))
+    except BadInput as e:
+        out = ("bad", e.path, e.problem, e.line, e.column, e.place)
+    sys.stdout.buffer.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _first_block_entries(p: Path, start: int) -> int | None:
+    """``# numEntries`` of the block a part starts with (the trailer's count may open the next part)."""
+    from .ldif import _num_entries
+
+    with open_input(p) as f:
+        f.seek(start)
+        head = f.read(4096).replace(b"\r\n", b"\n")
+    return _num_entries(head.split(b"\n\n", 1)[0])

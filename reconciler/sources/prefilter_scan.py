@@ -149,14 +149,17 @@ _LINKED = ("user", "group", "contact")
 # The fast path, over the lower-cased piece from a record's first line: comments, the plain DN, then only lines that
 # neither _ODD nor _TOKENS would stop at; it stops at the line break before the record's separator when the record is
 # plain. Sound, not complete: a record it does not match whole goes the careful way (_ODD, then _plain), which decides.
-# Base64 values are checked against the strict grammar (a value it accepts, binascii's strict mode accepts too). Groups:
-# 1 the DN; 2-6 the classes the decoder tells apart (captured once confirmed); 7-9 objectGUID, mS-DS-ConsistencyGuid
-# and objectSid (a second value of one is left to the careful way, which keeps the first).
+# Base64 values are checked against the strict grammar (a value it accepts, binascii's strict mode accepts too), but for
+# the keys, which :func:`_fast` decodes in strict mode. Groups: 1 the DN; 2-6 the classes the decoder tells apart
+# (captured once confirmed); 7-9 objectGUID, mS-DS-ConsistencyGuid and objectSid (a second value of one is left to the
+# careful way, which keeps the first).
 _B64_CHAR = rb"[a-z0-9+/]"  # lower-cased: the same shape as the value
-_B64 = (rb"[ \t\x0b\x0c]*+(?:" + _B64_CHAR + rb"{4})*+(?:" + _B64_CHAR + rb"{2}==|" + _B64_CHAR + rb"{3}=|)"
-        rb"[ \t\x0b\x0c]*+")
-_SPECIAL = (rb"(?:useraccountcontrol|grouptype|objectguid|objectsid|ms-ds-consistencyguid|changetype|ref|search|result"
-            rb"|text|matcheddn|objectclass|dn):")
+_WS = rb"[ \t\x0b\x0c]*+"  # what bytes.strip() takes off a value (a line holds no \r or \n here)
+_B64_CORE = rb"(?:" + _B64_CHAR + rb"{4})*+(?:" + _B64_CHAR + rb"{2}==|" + _B64_CHAR + rb"{3}=|)"
+_B64 = _WS + _B64_CORE + _WS
+# names whose lines are read only in the shapes below (a trie: one branch per first letter)
+_SPECIAL = (rb"(?:u(?:seraccountcontrol)|g(?:rouptype)|o(?:bject(?:guid|sid|class))|m(?:s-ds-consistencyguid|atcheddn)"
+            rb"|c(?:hangetype)|r(?:ef|esult)|s(?:earch)|t(?:ext)|d(?:n)):")
 _NAME = rb"(?:[a-z][a-z0-9-]*+|[0-9]++(?:\.[0-9]++)*+)"
 _CONT = rb"(?:\n[ ]++[^ \t\n][^\n]*+)*+"  # continuation lines (one with text after the spaces)
 _CLASS_NAMES = rb"(?:user|group|contact|computer|inetorgperson)(?=\n|\Z)"
@@ -168,10 +171,10 @@ _RECORD = re.compile(
     + rb"|(?!(?:" + b"|".join(re.escape(n.encode()) for n in _TEXT) + rb")::)" + _NAME + rb"::" + _B64 + rb")"
     rb"|objectclass:(?![:<])(?:(?=[ ]*+" + _CLASS_NAMES + rb")[ ]*+(?:(user)|(group)|(contact)|(computer)"
     rb"|(inetorgperson))|[^\n\x80-\xff]*+)"
-    rb"|objectguid::(?(7)(?!))(" + _B64 + rb")"
-    rb"|ms-ds-consistencyguid::(?(8)(?!))(" + _B64 + rb")"
-    rb"|objectsid::(?(9)(?!))(" + _B64 + rb")"
-    rb"|(?:useraccountcontrol|grouptype):[ ]*+-?[0-9]++[ ]*+"
+    rb"|objectguid::(?(7)(?!))" + _WS + rb"([a-z0-9+/=]*+)" + _WS
+    + rb"|ms-ds-consistencyguid::(?(8)(?!))" + _WS + rb"([a-z0-9+/=]*+)" + _WS
+    + rb"|objectsid::(?(9)(?!))" + _WS + rb"([a-z0-9+/=]*+)" + _WS
+    + rb"|(?:useraccountcontrol|grouptype):[ ]*+-?[0-9]++[ ]*+"
     rb"|changetype:[ ]*+add[ ]*+"
     rb"|\#[^\n]*+" + _CONT + rb"))*")
 
@@ -284,33 +287,37 @@ def _plain(piece: bytes, s: int, e: int) -> tuple[bytes, bytes | None, bytes | N
     return dn, guid, cguid, sid, bits
 
 
-def _fast(piece: bytes, m: re.Match[bytes]) -> tuple[bytes, bytes | None, bytes | None, bytes | None, int]:
-    """What :func:`_plain` returns for a record :data:`_RECORD` matched whole (over the lower-cased piece; the values
-    come from ``piece``). _Unusual: decode it in full."""
-    a, at = m.span(1)
+def _fast(piece: bytes, low: bytes, m: re.Match[bytes]) -> tuple[bytes, bytes | None, bytes | None, bytes | None, int,
+                                                                   bytes]:
+    """What :func:`_plain` returns for a record :data:`_RECORD` matched whole in ``low`` (the piece lower-cased; the
+    values come from ``piece``), and the DN's key (lower-cased, without spaces). _Unusual: decode it in full."""
+    r = m.regs  # every group's span at once
+    a, at = r[1]
     if piece[a - 4:a] != b"dn: ":  # matched lower-cased; _HEAD reads only this spelling
         raise _Unusual
-    dn = piece[a:at].lstrip(b" ").replace(b"\n ", b"")
-    k = dn.replace(b" ", b"")
+    dn, k = piece[a:at], low[a:at]
+    if dn[:1] == b" ":
+        dn = dn.lstrip(b" ")
+    if b"\n" in dn:
+        dn, k = dn.replace(b"\n ", b""), k.replace(b"\n ", b"")
+    k = k.replace(b" ", b"")  # the DN lower-cased without spaces: its key (dn.lower().replace(b" ", b""))
     if not dn or b",," in k or k[:1] == b"," or k[-1:] == b",":
         raise _Unusual
-    keys: list[bytes | None] = [None, None, None]
-    for slot in 0, 1, 2:
-        a, at = m.span(7 + slot)
-        if a >= 0:
-            try:
-                keys[slot] = binascii.a2b_base64(piece[a:at].strip(), strict_mode=True)
-            except (binascii.Error, ValueError):
-                raise _Unusual from None
-    guid, cguid, sid = keys
+    try:
+        a, at = r[7]
+        guid = binascii.a2b_base64(piece[a:at], strict_mode=True) if a >= 0 else None
+        a, at = r[8]
+        cguid = binascii.a2b_base64(piece[a:at], strict_mode=True) if a >= 0 else None
+        a, at = r[9]
+        sid = binascii.a2b_base64(piece[a:at], strict_mode=True) if a >= 0 else None
+    except (binascii.Error, ValueError):
+        raise _Unusual from None
     if guid is not None and len(guid) != 16:
         raise _Unusual
     if sid is not None and (len(sid) < 8 or len(sid) != 8 + 4 * sid[1]):
         raise _Unusual
-    u, g, c, comp, inet = m.group(2, 3, 4, 5, 6)
-    bits = (u is not None) | (g is not None) << 1 | (c is not None) << 2 | (comp is not None) << 3 | \
-        (inet is not None) << 4
-    return dn, guid, cguid, sid, bits
+    bits = (r[2][0] >= 0) | (r[3][0] >= 0) << 1 | (r[4][0] >= 0) << 2 | (r[5][0] >= 0) << 3 | (r[6][0] >= 0) << 4
+    return dn, guid, cguid, sid, bits, k
 
 
 def _first_value(pattern: re.Pattern[bytes], piece: bytes, s: int, e: int) -> bool:
@@ -356,6 +363,7 @@ def index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> in
     kinds, gaps = run.kinds, run.gaps
     last_slot, last_dn = -1, b""  # the last plain record so far (run.last once the piece is done)
     find, size, match = piece.find, len(piece), _RECORD.match
+    watch = run.first or run.report.trailer  # the header, or a trailer's count, may be in a block before a record
     end = -2
     while end < size:
         s = end + 2  # a record's block: piece[s:end], as piece.split(b"\n\n") cuts it
@@ -387,10 +395,12 @@ def index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> in
         while odd[u] < s:
             u += 1
         rec = None
+        dn_key = None
         if odd[u] >= end:
             try:
                 if m is not None:
-                    rec = _fast(piece, m)
+                    dn, guid, cguid, sid, bits, dn_key = _fast(piece, low, m)
+                    rec = dn, guid, cguid, sid, bits
                 elif _ODD.search(b"\n" + low[start:end]) is not None:  # the careful way
                     odd.insert(u, start)
                 else:
@@ -411,9 +421,11 @@ def index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> in
                 entries = 0
             run.full(piece[start:end], line + nl)
             first = len(idx.offsets)
+            watch = run.first or run.report.trailer
             continue
-        if run.first or run.report.trailer:
+        if watch:
             run.before(piece[start:end])
+            watch = run.first or run.report.trailer
         if rec is None:
             continue
         dn, guid, cguid, sid, bits = rec
@@ -458,7 +470,7 @@ def index_piece(run: _Pass, off: int, piece: bytes, line: int, last: bool) -> in
         gs.append(guid or b"")  # crc32(b"") is 0: no key
         cgs.append(cguid or b"")
         sids.append(sid or b"")
-        dnk.append(crc32(dn.lower().replace(b" ", b"")))
+        dnk.append(crc32(dn.lower().replace(b" ", b"") if dn_key is None else dn_key))
         count += 1
     if entries:
         run.state[0] = True
