@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import builtins
 import enum
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from dataclasses import MISSING, dataclass, field, fields, make_dataclass
+from typing import Any, Callable, Mapping, TypeVar
 
 from .anchors import guid_to_immutable_id
 
@@ -23,6 +23,9 @@ __all__ = [
     "ORIGINS",
     "DUPLICATE",
     "CloudObject",
+    "new_cloud_object",
+    "new_onprem_object",
+    "frozen_builder",
     "Domain",
     "CloudSnapshot",
     "OnPremObject",
@@ -239,6 +242,32 @@ class CloudObject:
         return tuple(p[5:] for p in self.proxy_addresses if p[:5].lower() == "smtp:")
 
 
+_T = TypeVar("_T")
+
+
+def frozen_builder(cls: type[_T]) -> Callable[..., _T]:
+    """``cls(...)`` for a frozen slots dataclass at a tenth of the cost, for the paths that make one per directory
+    object: a frozen class's ``__init__`` sets each field through ``object.__setattr__`` (about 0.1 µs a field, 3 µs
+    for a CloudObject). The builder fills a plain twin with the same slots, then gives the result ``cls`` as its
+    class: the same layout, so the object is an ordinary, still frozen ``cls`` (equal, hashable, picklable)."""
+    spec = [(f.name, f.type, field(default=f.default) if f.default is not MISSING else
+             field(default_factory=f.default_factory) if f.default_factory is not MISSING else field())
+            for f in fields(cls)]  # type: ignore[arg-type]
+    twin = make_dataclass(f"_{cls.__name__}Builder", spec, slots=True, eq=False, repr=False, match_args=False)
+    assert twin.__slots__ == cls.__slots__  # type: ignore[attr-defined]
+
+    def build(*args: Any, **kwargs: Any) -> _T:
+        obj = twin(*args, **kwargs)
+        obj.__class__ = cls
+        made: _T = obj
+        return made
+
+    return build
+
+
+new_cloud_object = frozen_builder(CloudObject)  # CloudObject(...), faster (see frozen_builder)
+
+
 @dataclass(frozen=True, slots=True)
 class Domain:
     name: str
@@ -351,6 +380,9 @@ UNLINKABLE_REASONS: dict[str, str] = {
     "contact": "contacts without mail or proxyAddresses",
     "unknown": "entries without objectClass and without objectGUID or mS-DS-ConsistencyGuid",
 }
+
+
+new_onprem_object = frozen_builder(OnPremObject)  # OnPremObject(...), faster (see frozen_builder)
 
 
 def _kind(o: "OnPremObject") -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ..core.model import CloudObject, Domain, ObjectKind, ProvisioningError
+from ..core.model import CloudObject, Domain, ObjectKind, ProvisioningError, new_cloud_object
 from .timestamps import normalise_time
 
 __all__ = ["to_cloud_object", "to_domains", "USER_SELECT", "GROUP_SELECT", "CONTACT_SELECT"]
@@ -108,7 +108,7 @@ def to_cloud_object(d: Any, kind: ObjectKind, *, deleted: bool = False,
         if (v[19] and _PLAIN.issuperset(map(type, v)) and type(enabled) in _BOOLS and type(sync) in _BOOLS
                 and (proxies is None or (type(proxies) is list and _STR.issuperset(map(type, proxies))))):
             lic = get("assignedLicenses")
-            return CloudObject(
+            return new_cloud_object(
                 v[19], kind, v[0], v[1], v[2], () if proxies is None else tuple(proxies), v[3], v[4], v[5], v[6],
                 enabled, v[7], deleted or v[8] is not None, v[8], len(lic) if isinstance(lic, list) else 0, v[9],
                 sync, v[10], v[11], v[12], v[13], v[14], v[15], v[16], v[17], v[18], _errors(d, warnings))

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Generator, Iterator
 
 from ..core.errors import BadInput
-from ..core.model import OnPremObject
+from ..core.model import OnPremObject, new_onprem_object
 from .inputs import open_input, utf16_codec
 from .onprem import (
     UNIVERSAL_ATTRIBUTES,
@@ -310,7 +310,7 @@ def _delivered(child: Any, tally: dict[str, Any] | None, got: list[int]) -> Gene
     for kind, msg in _messages(child):
         if kind == "objects":
             for t in msg[1]:
-                yield OnPremObject(*t)
+                yield new_onprem_object(*t)
             got[0] += len(msg[1])
         elif kind == "digest":
             yield msg[1]

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 
 from ..core.anchors import common_dn_suffix, guid_bytes_to_str, sid_bytes_to_str
 from ..core.errors import BadInput
-from ..core.model import OnPremObject, OnPremSource
+from ..core.model import OnPremObject, OnPremSource, new_onprem_object
 
 __all__ = ["decode_entry", "read_onprem_file", "iter_onprem_file", "source_from_objects", "generalized_time_to_iso",
            "ONPREM_ATTRIBUTES", "ReadReport", "RecordShapes", "is_ad_object", "source_notes"]
@@ -175,7 +175,7 @@ def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPre
     proxies = g("proxyaddresses")
     wc, wch = g("whencreated"), g("whenchanged")
     photo = g("thumbnailphoto")
-    return OnPremObject(
+    return new_onprem_object(
         dn=dn, object_class=_object_class(classes), object_classes=classes, object_guid=guid_s, object_sid=sid_s,
         consistency_guid=base64.b64encode(cg[0]).decode("ascii") if cg and cg[0] else None,
         proxy_addresses=tuple(p.decode("utf-8") for p in proxies) if proxies else (),
