@@ -13,7 +13,7 @@ from .core.errors import DirectoryError, UsageError
 from .core.explain import ERROR_NAMES, finding_detail, parse_error_text, resolve_key
 from .core.matcher import forest_warnings, match, uncovered_reason, upn_origin
 from .core.model import CloudSnapshot, Finding, OnPremObject, OnPremSource, ScanResult, Scenario, fold
-from .fixes.planner import context_from_snapshot
+from .fixes.context import context_from_snapshot
 from .history.store import Store, utcnow
 from .sources.base import CloudSource, NullProgress, OnPremReader, Progress
 

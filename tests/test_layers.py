@@ -3,7 +3,7 @@
 The folders are the pipelines (see docs/architecture.md):
 
 1. ``core`` — model, errors, anchors, matcher, explain: the standard library only.
-2. ``checks``, the pure part of ``fixes`` (steps, guards, planner, emit) and ``history.timeline``:
+2. ``checks``, the pure part of ``fixes`` (steps, guards, planner, context, emit) and ``history.timeline``:
    only layer 1 and each other; no I/O library.
 3. Edges — ``sources``, ``fixes.writers``, ``history.store``, ``history.notify``, ``emulator``: the only
    modules that talk to a network, a directory or a database. ``sources`` never imports ``fixes``.
@@ -22,8 +22,8 @@ PKG = Path(__file__).resolve().parent.parent / "reconciler"
 
 CORE = "core"
 PURE_PACKAGES = ("core", "checks")
-PURE_MODULES = {"fixes.steps", "fixes.guards", "fixes.planner", "fixes.remedies", "fixes.emit", "history.timeline",
-                "sources.base"}
+PURE_MODULES = {"fixes.steps", "fixes.guards", "fixes.planner", "fixes.context", "fixes.remedies", "fixes.emit",
+                "history.timeline", "sources.base"}
 FORBIDDEN_THIRD_PARTY = {"httpx", "msgraph", "azure", "tenacity", "sqlite3", "typer", "click", "rich", "ldap3",
                          "starlette", "uvicorn", "orjson", "socket", "subprocess", "asyncio", "requests"}
 

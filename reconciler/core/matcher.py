@@ -45,6 +45,7 @@ __all__ = [
     "OnPremIndex",
     "REMEDIES",
     "cloud_values",
+    "holds_any",
     "uncovered_reason",
     "forest_warnings",
     "nature_of",
@@ -152,6 +153,17 @@ def cloud_values(obj: CloudObject) -> Iterable[tuple[str, str]]:
     for p in obj.proxy_addresses:
         if p[:5].lower() == "smtp:":
             yield ATTR_PROXY, fold(p)
+
+
+def holds_any(obj: CloudObject, wanted: set[str] | frozenset[str]) -> bool:
+    """Whether one of ``cloud_values(obj)`` is in ``wanted`` (spelled out: it runs for every object of a tenant)."""
+    upn, mail = obj.user_principal_name, obj.mail
+    if (upn and fold(upn) in wanted) or (mail and fold(mail) in wanted):
+        return True
+    for p in obj.proxy_addresses:
+        if p[:5].lower() == "smtp:" and fold(p) in wanted:
+            return True
+    return False
 
 
 def onprem_values(obj: OnPremObject) -> set[str]:
@@ -583,6 +595,8 @@ def match(snapshot: CloudSnapshot, sources: Sequence[OnPremSource] = ()) -> list
     wanted.discard("")
     holder_index: dict[str, dict[str, tuple[CloudObject, set[str]]]] = {}
     for obj in snapshot.objects:
+        if not holds_any(obj, wanted):
+            continue
         for attr, val in cloud_values(obj):
             if val in wanted:
                 slot = holder_index.setdefault(val, {})

@@ -119,8 +119,13 @@ def strip_smtp(value: str) -> str:
 
 
 def fold(value: str) -> str:
-    """The comparison key for an address or UPN: prefix stripped, case-folded, trimmed."""
-    return strip_smtp(value.strip()).strip().casefold()
+    """The comparison key for an address or UPN: prefix stripped, case-folded, trimmed.
+
+    (``strip_smtp(value.strip()).strip().casefold()``, spelled out: it runs for every address of every object.)"""
+    v = value.strip()
+    if v[:5].lower() == "smtp:":
+        v = v[5:].strip()
+    return v.casefold()
 
 
 @dataclass(frozen=True, slots=True)

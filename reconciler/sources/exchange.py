@@ -16,7 +16,6 @@ on the server (Graph answers ``Request_UnsupportedQuery``), so it is filtered he
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from typing import Any, Mapping
 
 from ..core.model import DUPLICATE, PROXY, ErrorRecord, ObjectKind, Origin, ProvisioningError, Scenario
@@ -47,6 +46,8 @@ def parse_error_detail(xml: str) -> tuple[str | None, list[tuple[str | None, str
     text = (xml or "").strip()
     if not text:
         return None, []
+    import xml.etree.ElementTree as ET  # here: every tenant read imports this module, few meet an errorDetail
+
     try:
         root = ET.fromstring(text)
     except ET.ParseError:

@@ -15,7 +15,7 @@ from typing import Iterable, Protocol, Sequence
 from zlib import crc32
 
 from ..core.anchors import guid_str_to_bytes, guid_to_immutable_id, normalize_dn, sid_str_to_bytes
-from ..core.matcher import cloud_values, onprem_values
+from ..core.matcher import holds_any, onprem_values
 from ..core.model import CloudObject, CloudSnapshot, ObjectKind, OnPremObject, OnPremSource, fold
 
 __all__ = ["NeededKeys", "keys_for", "Selectable", "Whole", "filtered_source", "total_objects"]
@@ -149,12 +149,8 @@ def _involved(snapshot: CloudSnapshot, sources: Sequence[OnPremSource] = ()) -> 
                     out.append(obj)
     wanted.discard("")
     for obj in snapshot.objects:
-        if id(obj) in seen:
-            continue
-        for _, val in cloud_values(obj):
-            if val in wanted:
-                out.append(obj)
-                break
+        if id(obj) not in seen and holds_any(obj, wanted):
+            out.append(obj)
     return out, anchors, guids, wanted
 
 
