@@ -188,13 +188,25 @@ def ldif_record_blocks(f: IO[bytes], report: ReadReport | None = None, *,
 _blocks = ldif_record_blocks  # the name the fast paths used before
 
 
-def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]]]:
-    """Parse one ordinary record; raise _Slow for anything the line-by-line path must judge."""
+def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]], int]:
+    """Parse one ordinary record; raise _Slow for anything the line-by-line path must judge.
+
+    The last item: how many lines come before the ``dn:`` line (comments, as ldapsearch writes one before each
+    entry, with their continuation lines), so that the record's line is the dn's, as the line-by-line path says."""
     try:
         block.decode("utf-8")
     except UnicodeDecodeError:
         raise _Slow from None
-    if block[:3] != b"dn:":  # comments or version first, a continuation, junk: judge line by line
+    skipped = 0
+    if block[:1] == b"#":
+        pos = 0
+        while block[pos:pos + 1] == b"#" or (skipped and block[pos:pos + 1] == b" "):  # what _logical_lines skips
+            end = block.find(b"\n", pos)
+            if end < 0:
+                raise _Slow  # comments only
+            pos, skipped = end + 1, skipped + 1
+        block = block[pos:]
+    if block[:3] != b"dn:":  # version first, a continuation, junk: judge line by line
         raise _Slow
     text = block.replace(b"\n ", b"") if b"\n " in block else block
     lines = text.split(b"\n")
@@ -231,7 +243,7 @@ def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]]
         dn = dns[0].decode("utf-8")
     except UnicodeDecodeError:
         raise _Slow from None
-    return True, dn, attrs
+    return True, dn, attrs, skipped
 
 
 def _control(attr: str, value: bytes, report: ReadReport | None) -> None:
@@ -340,7 +352,7 @@ def iter_ldif_records(f: IO[bytes], path: Path, *, report: ReadReport | None = N
                 part["num"] = _num_entries(block)
         first = False
         try:
-            seen, dn, attrs = _fast_record(block)
+            seen, dn, attrs, skipped = _fast_record(block)
         except _Slow:
             for rec in _slow_records(io.BytesIO(block), path, start - 1, state, report):
                 entries += 1
@@ -349,7 +361,7 @@ def iter_ldif_records(f: IO[bytes], path: Path, *, report: ReadReport | None = N
         state[0] = state[0] or seen
         if dn is not None:
             entries += 1
-            yield start, dn, attrs
+            yield start + skipped, dn, attrs
     if part is not None:
         part.update(seen=state[0], entries=entries, claimed=claimed)
         return

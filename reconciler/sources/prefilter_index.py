@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+from itertools import compress
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,8 +96,8 @@ class _Pass:
                 self.before(block)
                 recs: Iterable[tuple[int, str | None, dict[str, list[bytes]]]]
                 try:
-                    seen, dn, attrs = _fast_record(block)
-                    recs = [(start, dn, attrs)] if dn is not None else []
+                    seen, dn, attrs, skipped = _fast_record(block)
+                    recs = [(start + skipped, dn, attrs)] if dn is not None else []
                     self.state[0] = self.state[0] or seen
                 except _Slow:  # one record decoded before the next is read, as the full reader does (which error first)
                     recs = _slow_records(io.BytesIO(block), path, start - 1, self.state, self.report)
@@ -250,8 +251,8 @@ class LdifIndex:
             return filtered_source(self.whole, keys)
         wanted, offsets = keys.hashes, self.offsets
         hit: set[int] = set()
-        for arr in self.by_key:
-            hit.update(i for i, h in enumerate(arr) if h in wanted)
+        for arr in self.by_key:  # the slots whose hash is wanted, at C speed
+            hit.update(compress(range(len(arr)), map(wanted.__contains__, arr)))
         if keys.values:
             hit.update(self.contacts)
         chosen: dict[int, list[OnPremObject]] = {}

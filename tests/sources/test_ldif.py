@@ -3,6 +3,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.core.anchors import guid_to_immutable_id
 from reconciler.core.errors import BadInput
@@ -128,3 +130,30 @@ def test_unknown_extension(tmp_path: Path):
     p.write_text("dn: x")
     with pytest.raises(BadInput, match="unknown on-prem file type"):
         read_onprem_file(p)
+
+
+# ------------------------------------------------------------------ the block fast path against the line-by-line one
+
+_BLOCK_HEADS = ["", "# Sven Dahl, corp.contoso.com\n", "# a comment\n folded on\n", "#\n#  two\n", "# c\n \n",
+                "# c\n\t\n", "version: 1\n", " continuation\n", "# only\n"]
+_BLOCK_LINES = ["objectClass: user", "cn: Sven", "displayName:: " + base64.b64encode(b"Sv\xc3\xa9n").decode(),
+                "# inner comment", "description: folded\n  on", "changetype: add", "changetype: modify",
+                "objectGUID:: AAECAwQFBgcICQoLDA0ODw==", "mail:", "dn: CN=inner,DC=x", "bad name: x", "jpegPhoto:< x"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(_BLOCK_HEADS), st.sampled_from(["dn: CN=Sven,OU=Staff,DC=x", "dn:: Q049eCxEQz15", "cn: x"]),
+       st.lists(st.sampled_from(_BLOCK_LINES), max_size=5))
+def test_a_record_the_block_path_reads_is_read_the_same_line_by_line(head: str, dn: str, lines: list[str]) -> None:
+    """Same DN, attributes and first line (the dn's, after ldapsearch's comment) as the line-by-line path."""
+    import io
+
+    from reconciler.sources.ldif import _fast_record, _Slow, _slow_records
+
+    block = (head + "\n".join([dn, *lines])).encode("utf-8")
+    try:
+        _, fdn, fattrs, skipped = _fast_record(block)
+    except _Slow:
+        return
+    recs = list(_slow_records(io.BytesIO(block), Path("f.ldif"), 9, [False]))
+    assert [(10 + skipped, fdn, fattrs)] == recs
