@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import io
 import os
-from itertools import compress
 from array import array
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 from zlib import crc32
