@@ -216,10 +216,10 @@ def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]]
     for ln in lines:
         name, colon, value = ln.partition(b":")
         attr = names.get(name)
-        if attr is None:
+        if attr is None or not colon:
             if not ln or ln[:1] == b"#":
                 continue
-            raise _Slow  # unknown name (first sight: validated line by line), junk, no colon
+            raise _Slow  # unknown name (first sight: validated line by line), junk, no colon (a known name alone)
         c = value[:1]
         if c == b":" or c == b"<":
             if c == b"<":

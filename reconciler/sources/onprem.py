@@ -194,7 +194,10 @@ def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPre
 
 def _binary_values(attrs: Mapping[str, Sequence[bytes]], name: str) -> tuple[bytes, ...]:
     """A binary multi-valued attribute (also under its ``;binary`` option), its raw values."""
-    return tuple(v for v in (*(attrs.get(name) or ()), *(attrs.get(name + ";binary") or ())) if v)
+    plain, binary = attrs.get(name), attrs.get(name + ";binary")
+    if not plain and not binary:  # most objects: neither
+        return ()
+    return tuple(v for v in (*(plain or ()), *(binary or ())) if v)
 
 
 def decode_entry(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str = "") -> OnPremObject:
