@@ -3,11 +3,11 @@
 A piece is a run of whole records (blocks between empty lines). Per record, one match of
 :data:`_RECORD` over the lower-cased piece checks every line against the shapes the pass vouches
 for (attribute names, base64 values, numbers, ``changetype: add``, the object classes the decoder
-tells apart) and reads the DN; the keys are then found by name and decoded. A record it does not
-match goes the careful way: :data:`_ODD` finds a line the pass does not vouch for, :data:`_HEAD`
-and :data:`_TOKENS` read the rest; a UTF-8 check runs only when the piece is not ASCII. Any
-record holding a line the pass does not vouch for is decoded in full by the real reader
-(``_Pass.full``), so a file it refuses is refused the same way.
+tells apart), finds where the record ends and captures its DN, classes and keys; the keys are then
+decoded (:func:`_fast`). A record it does not match whole goes the careful way: :data:`_ODD`
+finds a line the pass does not vouch for, :data:`_HEAD` and :data:`_TOKENS` read the rest. A UTF-8
+check runs only when the piece is not ASCII. Any record holding a line the pass does not vouch for
+is decoded in full by the real reader (``_Pass.full``), so a file it refuses is refused the same way.
 """
 
 from __future__ import annotations
