@@ -255,9 +255,10 @@ def frozen_builder(cls: type[_T]) -> Callable[..., _T]:
     object: a frozen class's ``__init__`` sets each field through ``object.__setattr__`` (about 0.1 µs a field, 3 µs
     for a CloudObject). The builder fills a plain twin with the same slots, then gives the result ``cls`` as its
     class: the same layout, so the object is an ordinary, still frozen ``cls`` (equal, hashable, picklable)."""
-    spec = [(f.name, f.type, field(default=f.default) if f.default is not MISSING else
-             field(default_factory=f.default_factory) if f.default_factory is not MISSING else field())
-            for f in fields(cls)]  # type: ignore[arg-type]
+    spec = [(f.name, f.type, field(default=f.default, init=f.init, kw_only=f.kw_only) if f.default is not MISSING else
+             field(default_factory=f.default_factory, init=f.init, kw_only=f.kw_only)
+             if f.default_factory is not MISSING else field(init=f.init, kw_only=f.kw_only))
+            for f in fields(cls)]  # type: ignore[arg-type]  # the same __init__ signature as cls
     twin = make_dataclass(f"_{cls.__name__}Builder", spec, slots=True, eq=False, repr=False, match_args=False)
     assert twin.__slots__ == cls.__slots__  # type: ignore[attr-defined]
 

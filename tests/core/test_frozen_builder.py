@@ -46,9 +46,15 @@ def test_a_built_object_is_the_class_own(cls, build, kw) -> None:  # type: ignor
             obj.not_a_field = 1
 
 
-def test_positional_values_and_defaults_land_in_the_same_fields() -> None:
-    values = [f"v{i}" for i, _ in enumerate(dataclasses.fields(CloudObject))]
-    assert new_cloud_object(*values) == CloudObject(*values)  # type: ignore[arg-type]
+@pytest.mark.parametrize("cls, build", [(CloudObject, new_cloud_object), (OnPremObject, new_onprem_object)])
+def test_positional_values_and_defaults_land_in_the_same_fields(cls, build) -> None:  # type: ignore[no-untyped-def]
+    values = [f"v{i}" for i, f in enumerate(dataclasses.fields(cls)) if f.init and not f.kw_only]
+    assert build(*values) == cls(*values)
+    assert [getattr(build(*values), f.name) for f in dataclasses.fields(cls)] == \
+        [getattr(cls(*values), f.name) for f in dataclasses.fields(cls)]
+
+
+def test_a_missing_or_unknown_value_is_refused_as_the_class_refuses_it() -> None:
     assert new_cloud_object("id", ObjectKind.GROUP) == CloudObject("id", ObjectKind.GROUP)
     with pytest.raises(TypeError):
         new_cloud_object("id")  # kind has no default, as in CloudObject
