@@ -188,6 +188,19 @@ def ldif_record_blocks(f: IO[bytes], report: ReadReport | None = None, *,
 _blocks = ldif_record_blocks  # the name the fast paths used before
 
 
+def leading_comments(block: bytes) -> tuple[int, int]:
+    """(where the line after a block's leading comments starts, how many lines they take): comment lines with
+    their continuation lines, as :func:`_logical_lines` skips them; the place is -1 when the block ends inside
+    them (no line break after the last)."""
+    pos = lines = 0
+    while block[pos:pos + 1] == b"#" or (lines and block[pos:pos + 1] == b" "):
+        end = block.find(b"\n", pos)
+        if end < 0:
+            return -1, lines
+        pos, lines = end + 1, lines + 1
+    return pos, lines
+
+
 def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]], int]:
     """Parse one ordinary record; raise _Slow for anything the line-by-line path must judge.
 
@@ -199,12 +212,9 @@ def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]]
         raise _Slow from None
     skipped = 0
     if block[:1] == b"#":
-        pos = 0
-        while block[pos:pos + 1] == b"#" or (skipped and block[pos:pos + 1] == b" "):  # what _logical_lines skips
-            end = block.find(b"\n", pos)
-            if end < 0:
-                raise _Slow  # comments only
-            pos, skipped = end + 1, skipped + 1
+        pos, skipped = leading_comments(block)
+        if pos < 0:
+            raise _Slow  # comments only
         block = block[pos:]
     if block[:3] != b"dn:":  # version first, a continuation, junk: judge line by line
         raise _Slow

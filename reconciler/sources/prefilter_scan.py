@@ -206,21 +206,14 @@ def _odd_places(piece: bytes) -> list[int]:
     return out
 
 
-def _head_slow(blk: bytes, p: int) -> tuple[bytes, int] | None:
+def _head_slow(blk: bytes) -> tuple[bytes, int] | None:
     """:data:`_HEAD` spelled out, for the blocks it does not match: (DN, where its line ends), None for comments
     only; _Unusual for anything else."""
+    from .ldif import leading_comments  # here: few blocks come this way
+
     n = len(blk)
-    while p < n and blk[p] == 35:  # '#': comments (with their continuation lines) before the dn
-        e = blk.find(b"\n", p)
-        if e < 0:
-            return None
-        p = e + 1
-        while p < n and blk[p] == 32:
-            e = blk.find(b"\n", p)
-            if e < 0:
-                return None
-            p = e + 1
-    if p >= n:
+    p, _ = leading_comments(blk)  # comments (with their continuation lines) before the dn
+    if p < 0 or p >= n:
         return None
     if blk[p:p + 4] != b"dn: ":
         raise _Unusual
@@ -246,13 +239,11 @@ def _plain(piece: bytes, s: int, e: int) -> tuple[bytes, bytes | None, bytes | N
     if m is not None:
         dn, at = m.group(1).lstrip(b" ").replace(b"\n ", b""), m.end()
     else:
-        head = _head_slow(piece[s:e], 0)
+        head = _head_slow(piece[s:e])
         if head is None:
             return None
         dn, at = head[0], s + head[1]
-    k = dn.replace(b" ", b"")
-    if not dn or b",," in k or k[:1] == b"," or k[-1:] == b",":
-        raise _Unusual
+    _check_dn(dn, dn.replace(b" ", b""))
     guid = cguid = sid = None
     bits = 0
     for name, value, cls, inner in _TOKENS.findall(piece, at, e):
@@ -273,18 +264,30 @@ def _plain(piece: bytes, s: int, e: int) -> tuple[bytes, bytes | None, bytes | N
             raise _Unusual from None
         if slot == 0:
             if guid is None:
-                if len(raw) != 16:
-                    raise _Unusual
                 guid = raw
         elif slot == 1:
             if cguid is None:
                 cguid = raw
         elif slot == 2:
             if sid is None:
-                if len(raw) < 8 or len(raw) != 8 + 4 * raw[1]:
-                    raise _Unusual
                 sid = raw
+    _check_keys(guid, sid)
     return dn, guid, cguid, sid, bits
+
+
+def _check_dn(dn: bytes, key: bytes) -> None:
+    """_Unusual unless the DN is plainly one the decoder reads as written: not empty, no empty RDN (``key``: the DN
+    without spaces)."""
+    if not dn or b",," in key or key[:1] == b"," or key[-1:] == b",":
+        raise _Unusual
+
+
+def _check_keys(guid: bytes | None, sid: bytes | None) -> None:
+    """_Unusual unless the (first) objectGUID and objectSid have the shapes the decoder accepts."""
+    if guid is not None and len(guid) != 16:
+        raise _Unusual
+    if sid is not None and (len(sid) < 8 or len(sid) != 8 + 4 * sid[1]):
+        raise _Unusual
 
 
 def _fast(piece: bytes, low: bytes, m: re.Match[bytes]) -> tuple[bytes, bytes | None, bytes | None, bytes | None, int,
@@ -301,8 +304,7 @@ def _fast(piece: bytes, low: bytes, m: re.Match[bytes]) -> tuple[bytes, bytes | 
     if b"\n" in dn:
         dn, k = dn.replace(b"\n ", b""), k.replace(b"\n ", b"")
     k = k.replace(b" ", b"")  # the DN lower-cased without spaces: its key (dn.lower().replace(b" ", b""))
-    if not dn or b",," in k or k[:1] == b"," or k[-1:] == b",":
-        raise _Unusual
+    _check_dn(dn, k)
     try:
         a, at = r[7]
         guid = binascii.a2b_base64(piece[a:at], strict_mode=True) if a >= 0 else None
@@ -312,10 +314,7 @@ def _fast(piece: bytes, low: bytes, m: re.Match[bytes]) -> tuple[bytes, bytes | 
         sid = binascii.a2b_base64(piece[a:at], strict_mode=True) if a >= 0 else None
     except (binascii.Error, ValueError):
         raise _Unusual from None
-    if guid is not None and len(guid) != 16:
-        raise _Unusual
-    if sid is not None and (len(sid) < 8 or len(sid) != 8 + 4 * sid[1]):
-        raise _Unusual
+    _check_keys(guid, sid)
     bits = (r[2][0] >= 0) | (r[3][0] >= 0) << 1 | (r[4][0] >= 0) << 2 | (r[5][0] >= 0) << 3 | (r[6][0] >= 0) << 4
     return dn, guid, cguid, sid, bits, k
 
