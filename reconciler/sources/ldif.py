@@ -36,6 +36,7 @@ CONTROL_ATTRIBUTES = frozenset({"ref", "search", "result", "text", "matcheddn"})
 
 _ATTR = re.compile(rb"^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9=.-]+)*$|^[0-9]+(\.[0-9]+)*$")
 _NAMES: dict[bytes, str] = {}  # validated attribute name -> lower-case name without options
+_B64_NAMES: dict[bytes, str] = {}  # the same with a colon appended ('name:' as 'name:: base64' reads before ': ')
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -97,7 +98,7 @@ def _split(line: bytes, no: int, path: Path) -> tuple[str, bytes]:
             raise BadInput(path, f"invalid attribute name {name[:40]!r}", line=no)
         attr = name.split(b";", 1)[0].decode("ascii").lower()
         if len(_NAMES) < 4096:
-            _NAMES[name] = attr
+            _NAMES[name] = _B64_NAMES[name + b":"] = attr
     rest = line[colon + 1:]
     if rest[:1] == b":":
         try:
@@ -219,32 +220,35 @@ def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]]
     if block[:3] != b"dn:":  # version first, a continuation, junk: judge line by line
         raise _Slow
     text = block.replace(b"\n ", b"") if b"\n " in block else block
-    lines = text.split(b"\n")
-    dn: str | None = None
     attrs: dict[str, list[bytes]] = {}
-    names = _NAMES
-    for ln in lines:
-        name, colon, value = ln.partition(b":")
-        attr = names.get(name)
-        if attr is None or not colon:
-            if not ln or ln[:1] == b"#":
-                continue
-            raise _Slow  # unknown name (first sight: validated line by line), junk, no colon (a known name alone)
-        c = value[:1]
-        if c == b":" or c == b"<":
-            if c == b"<":
-                raise _Slow
-            try:
-                value = base64.b64decode(value[1:].strip(), validate=True)
-            except (binascii.Error, ValueError):
-                raise _Slow from None
-        elif c == b" ":
-            value = value.lstrip(b" ")
-        lst = attrs.get(attr)
-        if lst is None:
-            attrs[attr] = [value]
-        else:
-            lst.append(value)
+    if b":  " in text:  # a value after more than one space (or holding ':  '): each line the careful way
+        for ln in text.split(b"\n"):
+            attr, value = _line(ln)
+            if attr is not None:
+                _append(attrs, attr, value)
+    else:
+        plain, coded = _NAMES, _B64_NAMES
+        for ln in text.split(b"\n"):
+            # 'name: value' (the value as is: no second space, see above) or 'name:: base64' (the name is then
+            # 'name:'): one dict lookup tells them apart; anything else the careful way
+            name, sep, value = ln.partition(b": ")
+            attr = plain.get(name)
+            if attr is None or not sep:  # not 'name: value' ('cn' alone is no empty cn: the careful way refuses it)
+                attr = coded.get(name)
+                if attr is None:
+                    attr, value = _line(ln)
+                    if attr is None:
+                        continue
+                else:
+                    try:
+                        value = binascii.a2b_base64(value.strip(), strict_mode=True)
+                    except (binascii.Error, ValueError):
+                        raise _Slow from None
+            lst = attrs.get(attr)
+            if lst is None:
+                attrs[attr] = [value]
+            else:
+                lst.append(value)
     dns = attrs.pop("dn")
     kinds = attrs.pop("changetype", None)
     if len(dns) != 1 or "version" in attrs or (kinds is not None and any(k.strip().lower() != b"add" for k in kinds)):
@@ -254,6 +258,34 @@ def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]]
     except UnicodeDecodeError:
         raise _Slow from None
     return True, dn, attrs, skipped
+
+
+def _line(ln: bytes) -> tuple[str | None, bytes]:
+    """One line of a record read by the block path, the careful way: (attribute, value); (None, b"") for an empty
+    or comment line; raise _Slow for anything the line-by-line path must judge."""
+    name, colon, value = ln.partition(b":")
+    attr = _NAMES.get(name)
+    if attr is None or not colon:
+        if not ln or ln[:1] == b"#":
+            return None, b""
+        raise _Slow  # unknown name (first sight: validated line by line), junk, no colon (a known name alone)
+    c = value[:1]
+    if c == b":":
+        try:
+            return attr, base64.b64decode(value[1:].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise _Slow from None
+    if c == b"<":
+        raise _Slow
+    return attr, value.lstrip(b" ") if c == b" " else value
+
+
+def _append(attrs: dict[str, list[bytes]], attr: str, value: bytes) -> None:
+    lst = attrs.get(attr)
+    if lst is None:
+        attrs[attr] = [value]
+    else:
+        lst.append(value)
 
 
 def _control(attr: str, value: bytes, report: ReadReport | None) -> None:

@@ -139,7 +139,9 @@ _BLOCK_HEADS = ["", "# Sven Dahl, corp.contoso.com\n", "# a comment\n folded on\
 _BLOCK_LINES = ["objectClass: user", "cn: Sven", "displayName:: " + base64.b64encode(b"Sv\xc3\xa9n").decode(),
                 "# inner comment", "description: folded\n  on", "changetype: add", "changetype: modify",
                 "objectGUID:: AAECAwQFBgcICQoLDA0ODw==", "mail:", "dn: CN=inner,DC=x", "bad name: x", "jpegPhoto:< x",
-                "cn", "sn:x", "objectClass:: dXNlcg=="]
+                "cn", "sn:x", "objectClass:: dXNlcg==", "cn:  two spaces", "sn: a:  b", "sn:x: y", "mail: ",
+                "objectGUID::  AAECAwQFBgcICQoLDA0ODw==", "objectGUID:: AAECAwQFBgcICQoLDA0ODw==\t", "mail::",
+                "mail:: ", "displayName: trailing ", "objectClass:: dXNlcg", "cn::x: y", "sn:\tx", "mail:  "]
 
 
 @settings(max_examples=1500, deadline=None)
