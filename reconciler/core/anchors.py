@@ -56,8 +56,22 @@ def immutable_id_to_guid(immutable_id: str) -> str | None:
     return str(uuid.UUID(bytes_le=raw))
 
 
+_SID_DOMAINS: dict[bytes, str] = {}  # the bytes of a SID but its last sub-authority (the RID) -> their text
+
+
 def sid_bytes_to_str(raw: bytes) -> str:
-    """Binary objectSid -> ``S-1-5-21-...``."""
+    """Binary objectSid -> ``S-1-5-21-...``. The objects of a domain share all but the last sub-authority (their
+    RID): that part's text is remembered."""
+    head = _SID_DOMAINS.get(raw[:-4])
+    if head is not None and len(raw) > 8:
+        return f"{head}-{int.from_bytes(raw[-4:], 'little')}"
+    text = _sid_text(raw)
+    if len(_SID_DOMAINS) < 64 and raw[1]:
+        _SID_DOMAINS[raw[:-4]] = text.rpartition("-")[0]
+    return text
+
+
+def _sid_text(raw: bytes) -> str:
     if len(raw) < 8:
         raise ValueError("a SID has at least 8 bytes")
     revision, count = raw[0], raw[1]

