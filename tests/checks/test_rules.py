@@ -313,3 +313,33 @@ def test_proxy_proposals_pass_the_rules_they_fix(prefix: str, rest: str):
     if final is not None:
         fixed_rules = {h.rule for h in hits if h.proposed}
         assert not fixed_rules & {h.rule for h in check_proxy(final, TLDS)}, (prefix + rest, final)
+
+
+
+_ADDR_CHARS = st.text(alphabet="aZ09.-@_'+!#~ü\t \"[]()\x00", max_size=24)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(local=_ADDR_CHARS, domain=st.one_of(_ADDR_CHARS, st.sampled_from(["contoso.com", "mail.contoso.com",
+                                                                         "corp.local", "a-b.c-d.org", "x.-y.com"])),
+       at=st.sampled_from(["@", "", "@@"]), pad=st.sampled_from([0, 40, 90]))
+def test_the_quick_address_checks_say_what_the_address_grammar_says(local: str, domain: str, at: str,
+                                                                     pad: int) -> None:
+    """The fast paths of the address rules (a domain's verdict remembered, the local part alone by regex, a
+    quicker first look for X.500 values) pass exactly the values the whole-address patterns pass, so no bad value
+    skips the rule chains."""
+    from reconciler.checks.rules import _ADDRESS, _UPN_OK, _X_BAD, _good_address, _good_upn, _plain_x
+
+    v = "a" * pad + local + at + domain
+    loc, _, dom = v.rpartition("@")
+    address = bool(_ADDRESS.fullmatch(v)) and v.rpartition(".")[2].lower() in TLDS
+    upn = (bool(_UPN_OK.fullmatch(v)) and len(v) <= 113 and len(loc) <= 64 and len(dom) <= 48
+           and dom.rpartition(".")[2].casefold() in TLDS)
+    for _ in range(2):  # the second time from the remembered verdict
+        assert _good_address(v, TLDS) is address
+        assert _good_upn(v, TLDS) is upn
+    assert _plain_x("X500:" + v) is not bool(_X_BAD.search("X500:" + v, 5))
+    if address:
+        assert check_proxy("SMTP:" + v, TLDS) == [] or len(v) > 251
+    if upn:
+        assert check_upn(v, TLDS) == []
