@@ -50,6 +50,10 @@ SCHEMA = "reconciler.checks/1"
 RELATED_CAP = 50  # a value held by thousands of objects names the first 50 in ``related``
 
 UPN_F, MAIL_F, SMTP_F = 1, 2, 4
+PART_SHIFT = 32  # an object's ordinal: its part's number << PART_SHIFT | its place in the part
+_PLACE = (1 << PART_SHIFT) - 1
+MAX_PARTS = 64  # part numbers per PartChecker config (a file is cut into at most 16 parts, each finished at most
+#                 once in the parent: 32)
 _ATTR_BY_FLAG = ((UPN_F, "userPrincipalName"), (SMTP_F, "proxyAddresses"), (MAIL_F, "mail"))
 _FLAG_BY_ATTR = {name: bit for bit, name in _ATTR_BY_FLAG}
 _DUP_RULE = {UPN_F: "upn-duplicate", SMTP_F: "smtp-duplicate", MAIL_F: "mail-duplicate"}
@@ -371,7 +375,12 @@ class Checker:
         self.scanned = 0
         self.skipped_by_reason: dict[str, int] = {}
         self.problems: list[Problem] = []
+        # records by ordinal: part << PART_SHIFT | place in the part; this checker's own objects are part 0, parts
+        # absorbed from PartCheckers have numbers from 1 (part_config hands them out), so no entry is renumbered
         self._records: list[str | tuple[str, ...]] = []
+        self._parts: dict[int, list[str | tuple[str, ...]]] = {0: self._records}
+        self._base = 0  # the ordinal of self._records[0]
+        self._next_part = 1
         self._labels: list[str] = []
         self._label_index: dict[str, int] = {}
         self._index: dict[str, dict[Any, Any]] = {ns: {} for ns in ("addr", "x", "nick", "target", "sam", "anchor")}
@@ -423,7 +432,7 @@ class Checker:
         if reason is not None:
             self.skipped_by_reason[reason] = self.skipped_by_reason.get(reason, 0) + 1
             return
-        ordinal = len(self._records)
+        ordinal = self._base + len(self._records)
         self._records.append(_record(o, self._source_no(label)))
         values = self._address_values(o, ordinal, label)
         self._other_values(o, ordinal, label)
@@ -442,26 +451,31 @@ class Checker:
     def part_config(self, label: str) -> tuple[Any, ...]:
         """What a :class:`PartChecker` in a child process needs to check objects of ``label`` exactly as
         :meth:`add` would here (without a cloud snapshot only: the cloud rules need the object in this
-        process)."""
+        process). Each config has its own :data:`MAX_PARTS` part numbers."""
         if self.view is not None:
             raise ValueError("a part checker has no cloud view")
-        return (self.tlds, self.rules, self.now, label, self._source_no(label))
+        first, self._next_part = self._next_part, self._next_part + MAX_PARTS
+        return (self.tlds, self.rules, self.now, label, self._source_no(label), first)
+
+    def _rec(self, ordinal: int) -> str | tuple[str, ...]:
+        return self._parts[ordinal >> PART_SHIFT][ordinal & _PLACE]
 
     def absorb(self, part: tuple[Any, ...]) -> None:
         """Take a :meth:`PartChecker.drain` (the next objects of the file, in order): the same records, index
         entries, duplicate groups and problems as :meth:`add` on each of those objects. A value met again across
         parts collides here; the index is merged with set and dict operations, not object by object."""
-        scanned, skipped, records, index, collided, problems = part
+        scanned, skipped, first, records, index, collided, problems = part
+        held = self._parts.get(first >> PART_SHIFT, [])
+        if not first >> PART_SHIFT or len(held) != first & _PLACE:  # refused before anything changes
+            raise ValueError(f"a part's batch out of order (ordinal {first:#x}, {len(held)} records held)")
+        self._parts[first >> PART_SHIFT] = held
         self.scanned += scanned
         for reason, n in skipped.items():
             self.skipped_by_reason[reason] = self.skipped_by_reason.get(reason, 0) + n
-        shift = len(self._records) << 3  # the part's ordinals start at 0
-        self._records += records
+        held += records  # the entries' ordinals name their part and place: none is renumbered
         again: set[tuple[str, Any]] = set()
         for ns, got in index.items():
             d = self._index[ns]
-            if shift:
-                got = {k: v + shift if type(v) is int else [x + shift for x in v] for k, v in got.items()}
             for k in d.keys() & got.keys():  # held by an earlier part's object too
                 cur, new = d[k], got[k]
                 if type(cur) is int:
@@ -561,7 +575,7 @@ class Checker:
             proposed = None
             if holder is not None:
                 first = holder if type(holder) is int else holder[0]
-                other = _Rec.load(self._records[first >> 3], self._labels).obj
+                other = _Rec.load(self._rec(first >> 3), self._labels).obj
                 msg = (f"{base} {other.dn} ({other.source}) still has that anchor: these are two objects, not a "
                        "moved user; resolve the duplicate instead of copying the anchor.")
             elif len(claims[c.id]) > 1:
@@ -671,7 +685,7 @@ class Checker:
         return res
 
     def _anchor_group(self, key: Any, packed: list[int]) -> list[Problem]:
-        recs = [_Rec.load(self._records[p >> 3], self._labels) for p in packed]
+        recs = [_Rec.load(self._rec(p >> 3), self._labels) for p in packed]
         anchor = _anchor_text(key)
         guid = immutable_id_to_guid(anchor)
         rule = RULES["anchor-duplicate"]
@@ -694,7 +708,7 @@ class Checker:
 
     def _group(self, ns: str, key: str | int, packed: list[int]) -> list[Problem]:
         members = [(p >> 3, p & 7) for p in packed]
-        recs = [_Rec.load(self._records[m], self._labels) for m, _ in members]
+        recs = [_Rec.load(self._rec(m), self._labels) for m, _ in members]
         values = [_value_of(ns, r, f, key) for r, (_, f) in zip(recs, members)]
         keeps = _keep_group(values[0], [r.obj for r in recs], [self._own.get(m) for m, _ in members])
         counts = {bit: sum(1 for _, f in members if f & bit) for bit in (UPN_F, MAIL_F, SMTP_F)}
@@ -742,18 +756,31 @@ class PartChecker(Checker):
     across parts are found by the parent, from the index."""
 
     def __init__(self, config: tuple[Any, ...]) -> None:
-        tlds, rules, now, label, source_no = config
+        tlds, rules, now, label, source_no, first = config
         super().__init__(tlds, None, rules, now)
         self._label = label
         self._label_index[label] = source_no  # records carry the parent's number for this source
+        self._first_part = first
+        self.start(0)
+
+    def start(self, part: int) -> None:
+        """Number the objects taken from now on as part ``part`` (0 to MAX_PARTS - 1) of this config, from its
+        first place: each child process (and each part finished in the parent) checks a part of its own."""
+        if self._records:
+            raise ValueError("start a part after a drain")
+        if not 0 <= part < MAX_PARTS:
+            raise ValueError(f"part {part} out of range")
+        self._base = (self._first_part + part) << PART_SHIFT
 
     def take(self, o: OnPremObject) -> None:
         self.add(o, self._label)
 
     def drain(self) -> tuple[Any, ...]:
-        """(scanned, skipped by reason, records, index by namespace, collided keys, problems as tuples)."""
-        out = (self.scanned, self.skipped_by_reason, self._records, {ns: d for ns, d in self._index.items() if d},
-               self._collided, [_PROBLEM_FIELDS(p) for p in self.problems])
+        """(scanned, skipped by reason, ordinal of the first record, records, index by namespace, collided keys,
+        problems as tuples)."""
+        out = (self.scanned, self.skipped_by_reason, self._base, self._records,
+               {ns: d for ns, d in self._index.items() if d}, self._collided, [_PROBLEM_FIELDS(p) for p in self.problems])
+        self._base += len(self._records)
         self.scanned, self.skipped_by_reason, self._records, self._collided, self.problems = 0, {}, [], [], []
         self._index = {ns: {} for ns in self._index}
         return out

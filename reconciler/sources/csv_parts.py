@@ -139,11 +139,12 @@ def _decode_part(path: str, header_end: int, start: int, end: int, summary: dict
 
 
 def _child_main() -> None:
-    """``python -c`` entry: argv = path, header_end, start, end[, "module:factory" with its config on stdin]."""
+    """``python -c`` entry: argv = path, header_end, start, end, part number[, "module:factory" with its config on
+    stdin]."""
     from .ldif_parts import _serve, _taker
 
     path, header_end, start, end = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    taker = _taker((sys.argv[5], pickle.load(sys.stdin.buffer)) if len(sys.argv) > 5 else None)
+    taker = _taker((sys.argv[6], pickle.load(sys.stdin.buffer)) if len(sys.argv) > 6 else None, int(sys.argv[5]))
     summary: dict[str, Any] = {}
     _serve(lambda: _decode_part(path, header_end, start, end, summary), summary, taker, (_Failed,),
            lambda e: ("failed",))
@@ -185,7 +186,8 @@ def _joined(p: Path, plan: tuple[int, list[tuple[int, int]]], report: ReadReport
 
     header_end, ranges = plan
     code = "from reconciler.sources.csv_parts import _child_main; _child_main()"
-    children = [_start(code, [str(p), str(header_end), str(a), str(b)], digest) for a, b in ranges]
+    children = [_start(code, [str(p), str(header_end), str(a), str(b), str(i)], digest)
+                for i, (a, b) in enumerate(ranges)]
     done = 0  # objects handed on
     try:
         try:
@@ -206,6 +208,7 @@ def _joined(p: Path, plan: tuple[int, list[tuple[int, int]]], report: ReadReport
         except _Failed:
             pass
         # the single-process reader, from the top; what was handed on already is skipped
-        yield from _here(iter_csv_objects(p, report), done, None if digest is None else _taker(digest), tally)
+        yield from _here(iter_csv_objects(p, report), done, None if digest is None else _taker(digest), tally,
+                         len(ranges))  # numbered as a part of its own
     finally:
         _reap(children)

@@ -112,23 +112,26 @@ def _decode_part(path: str, start: int, end: int, first: bool, summary: dict[str
                    last_dn=shapes.last_dn)
 
 
-def _taker(digest: tuple[str, Any] | None) -> Any:
-    """The object that digests each decoded object (``digest`` = ("module:factory", config)), or None."""
+def _taker(digest: tuple[str, Any] | None, part: int = 0) -> Any:
+    """The object that digests each decoded object (``digest`` = ("module:factory", config)), or None; it numbers
+    what it takes as part ``part`` (its ``start``)."""
     if digest is None:
         return None
     import importlib
 
     module, _, name = digest[0].partition(":")
-    return getattr(importlib.import_module(module), name)(digest[1])
+    taker = getattr(importlib.import_module(module), name)(digest[1])
+    taker.start(part)
+    return taker
 
 
 def _child_main() -> None:
-    """``python -c`` entry: argv = path, start, end, first[, "module:factory" with its pickled config on stdin];
-    length-prefixed pickled messages on stdout."""
-    path, start, end, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
-    taker = _taker((sys.argv[5], pickle.load(sys.stdin.buffer)) if len(sys.argv) > 5 else None)
+    """``python -c`` entry: argv = path, start, end, part number (0: the file's first part)[, "module:factory"
+    with its pickled config on stdin]; length-prefixed pickled messages on stdout."""
+    path, start, end, part = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    taker = _taker((sys.argv[5], pickle.load(sys.stdin.buffer)) if len(sys.argv) > 5 else None, part)
     summary: dict[str, Any] = {}
-    _serve(lambda: _decode_part(path, start, end, first, summary), summary, taker)
+    _serve(lambda: _decode_part(path, start, end, part == 0, summary), summary, taker)
 
 
 def _serve(objects: Callable[[], Iterator[OnPremObject]], summary: dict[str, Any], taker: Any,
@@ -260,7 +263,7 @@ def _ranges(p: Path, n: int, min_size: int | None) -> list[tuple[int, int]] | No
 
 def _start_children(p: Path, ranges: list[tuple[int, int]], digest: tuple[str, Any] | None) -> list[Any]:
     code = "from reconciler.sources.ldif_parts import _child_main; _child_main()"
-    return [_start(code, [str(p), str(a), str(b), "1" if i == 0 else "0"], digest) for i, (a, b) in enumerate(ranges)]
+    return [_start(code, [str(p), str(a), str(b), str(i)], digest) for i, (a, b) in enumerate(ranges)]
 
 
 def _start(code: str, args: list[str], digest: tuple[str, Any] | None) -> Any:
@@ -327,10 +330,11 @@ def _delivered(child: Any, tally: dict[str, Any] | None, got: list[int]) -> Gene
     return None
 
 
-def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[str, Any],
+def _from_child(child: Any, p: Path, a: int, b: int, part: tuple[int, int], summary: dict[str, Any],
                 local: Callable[[], Any] | None, tally: dict[str, Any] | None) -> Iterator[Any]:
     """One part's objects from its child, or their digests (``local`` gives this process's taker for what the
-    child could not deliver); what the child could not deliver is done here."""
+    child could not deliver); what the child could not deliver is done here. ``part``: (its number, of how
+    many)."""
     got = [0]
     if child is not None:
         last = yield from _delivered(child, tally, got)
@@ -341,12 +345,18 @@ def _from_child(child: Any, p: Path, a: int, b: int, first: bool, summary: dict[
             raise BadInput(last[1], last[2], line=last[3], column=last[4], place=last[5])
         # it stopped short or sent what cannot be read: the rest is done here
     # no child, or it stopped short
-    yield from _here(_decode_part(str(p), a, b, first, summary), got[0], None if local is None else local(), tally)
+    i, n = part  # done here, it is numbered as a part of its own (n + i: no child's number)
+    yield from _here(_decode_part(str(p), a, b, i == 0, summary), got[0], None if local is None else local(), tally,
+                     n + i)
 
 
-def _here(objects: Iterator[OnPremObject], skip: int, taker: Any, tally: dict[str, Any] | None) -> Iterator[Any]:
+def _here(objects: Iterator[OnPremObject], skip: int, taker: Any, tally: dict[str, Any] | None,
+          part: int) -> Iterator[Any]:
     """What a child would have sent, made in this process from ``objects`` past the first ``skip``: the objects,
-    or (with a taker) the digests of every :data:`BATCH` of them, counted into ``tally``."""
+    or (with a taker) the digests of every :data:`BATCH` of them, counted into ``tally``; the taker numbers them
+    as part ``part``."""
+    if taker is not None:
+        taker.start(part)
     n = 0
     for k, o in enumerate(objects):
         if k < skip:
@@ -397,7 +407,7 @@ def _joined(p: Path, ranges: list[tuple[int, int]], report: ReadReport | None, c
         for i, ((a, b), child) in enumerate(zip(ranges, children)):
             s: dict[str, Any] = {}
             try:
-                yield from _from_child(child, p, a, b, i == 0, s, None if digest is None else local, tally)
+                yield from _from_child(child, p, a, b, (i, len(ranges)), s, None if digest is None else local, tally)
             except BadInput as e:
                 raise BadInput(e.path, e.problem, line=None if e.line is None else e.line + base - 1,
                                column=e.column, place=e.place) from None

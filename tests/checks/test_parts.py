@@ -51,24 +51,57 @@ def _data(res) -> list[dict]:  # type: ignore[no-untyped-def]
     return res.data()
 
 
-@settings(max_examples=150, deadline=None)
-@given(objs=_objects(), cuts=st.lists(st.integers(0, 60), max_size=8))
-def test_parts_absorbed_in_order_equal_one_checker(objs: list[tuple[str, OnPremObject]], cuts: list[int]) -> None:
+@settings(max_examples=200, deadline=None)
+@given(objs=_objects(), cuts=st.lists(st.integers(0, 60), max_size=8), new_parts=st.lists(st.integers(0, 60)),
+       here=st.sampled_from([None, "forest1.ldif", "forest2.ldif"]))
+def test_parts_absorbed_in_order_equal_one_checker(objs: list[tuple[str, OnPremObject]], cuts: list[int],
+                                                   new_parts: list[int], here: str | None) -> None:
+    """A batch ends at each cut; at some cuts the next batch is a new part (a child process of its own, or a part
+    finished in the parent); the objects of the file ``here`` are added by the parent itself (a file too small to
+    split, read between two large ones)."""
     one = Checker(TLDS, None, None, NOW)
     for label, o in objs:
         one.add(o, label)
     many = Checker(TLDS, None, None, NOW)
     by_label = {label: PartChecker(many.part_config(label)) for label in ("forest1.ldif", "forest2.ldif")}
-    # a part holds one label's objects (one file); a new part starts at a cut or when the file changes
+    numbers = dict.fromkeys(by_label, 0)
+    # a batch holds one label's objects (one file); a new batch starts at a cut or when the file changes
     part, current = None, None
     for i, (label, o) in enumerate(objs):
         if part is not None and (label != current or i in cuts):
             many.absorb(pickle.loads(pickle.dumps(part.drain())))  # as it crosses the pipe
-        part, current = by_label[label], label
+            if i in new_parts:
+                numbers[current] += 1  # type: ignore[index]
+                part.start(numbers[current])  # type: ignore[index]
+            part = None
+        current = label
+        if label == here:
+            many.add(o, label)
+            continue
+        part = by_label[label]
         part.take(o)
     if part is not None:
         many.absorb(pickle.loads(pickle.dumps(part.drain())))
     assert _data(many.finish("x")) == _data(one.finish("x"))
+
+
+def test_a_batch_out_of_order_is_refused() -> None:
+    many = Checker(TLDS, None, None, NOW)
+    part = PartChecker(many.part_config("f.ldif"))
+    objs = [OnPremObject(dn=f"CN=U{i},DC=corp,DC=contoso,DC=com", object_class="user",
+                         user_principal_name=f"u{i}@contoso.com") for i in range(2)]
+    part.take(objs[0])
+    first = part.drain()
+    part.take(objs[1])
+    second = part.drain()
+    try:
+        many.absorb(second)
+    except ValueError:
+        many.absorb(first)
+        many.absorb(second)
+        assert many.finish("x").scanned == 2
+        return
+    raise AssertionError("a batch whose records would land in the wrong place was absorbed")
 
 
 def test_a_value_met_in_three_parts_is_one_group_of_all_its_holders() -> None:
