@@ -433,7 +433,8 @@ class Checker:
             self.skipped_by_reason[reason] = self.skipped_by_reason.get(reason, 0) + 1
             return
         ordinal = self._base + len(self._records)
-        self._records.append(_record(o, self._source_no(label)))
+        source_no = self._label_index.get(label)
+        self._records.append(_record(o, self._source_no(label) if source_no is None else source_no))
         values = self._address_values(o, ordinal, label)
         self._other_values(o, ordinal, label)
         for attr, value, hit in check_simple(o):

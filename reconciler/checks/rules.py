@@ -393,7 +393,13 @@ def _good_address(v: str, tlds: frozenset[str]) -> bool:
     """``_ADDRESS.fullmatch(v)`` with its TLD in ``tlds`` (neither part of _ADDRESS holds an @, so the last @
     splits it)."""
     local, at, domain = v.rpartition("@")
-    return bool(at and _LOCAL_OK.fullmatch(local)) and _good_domain(domain, tlds)
+    if not at or not _LOCAL_OK.fullmatch(local):
+        return False
+    if _GOOD_FOR[0] is tlds:  # _good_domain's remembered answer, without the call
+        ok = _GOOD_DOMAINS.get(domain)
+        if ok is not None:
+            return ok
+    return _good_domain(domain, tlds)
 
 
 def _a_label(domain: str) -> str | None:

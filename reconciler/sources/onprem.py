@@ -84,7 +84,7 @@ class RecordShapes:
         if prev is not None:
             if self.common is None:
                 self.common = {a for a in UNIVERSAL_ATTRIBUTES if a in prev}
-            elif self.common:
+            elif self.common and not self.common <= prev.keys():  # (a new set only when one is missing)
                 self.common = {a for a in self.common if a in prev}
         self.last = attrs
         self.last_dn = dn
