@@ -160,6 +160,8 @@ def _object(cells: dict[str, str], names: list[str], low: list[str], row: list[s
             lost: dict[str, str]) -> OnPremObject:
     attrs: dict[str, list[bytes]] = {}
     for name, key, cell in zip(names, low, row):
+        if not cell.isascii() and not _unicode(cell):  # a lone surrogate (a broken UTF-16 file)
+            raise BadInput(path, f"{name} is not valid Unicode text (a broken UTF-16 surrogate)", line=line)
         v = cell.strip()
         if not v or key == "dn":
             continue
@@ -202,6 +204,14 @@ def _object(cells: dict[str, str], names: list[str], low: list[str], row: list[s
         return decode_entry(dn, attrs, str(path))
     except EntryError as e:
         raise BadInput(path, f"{dn}: {e}", line=line) from None
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_export_csv_text(text: str, label: str = "<csv>", report: ReadReport | None = None) -> list[OnPremObject]:

@@ -150,3 +150,15 @@ def test_csvde_cut_off_last_row(tmp_path: Path):
     p.write_text('DN,objectClass,objectGUID\n"CN=a,DC=x",user,X\'0b818fd05ca3a849a4cdc6923dfc031e\'\n"CN=b,DC=x",us')
     src = read_onprem_file(p)
     assert len(src.objects) == 1 and not src.complete
+
+
+def test_export_csv_text_with_a_lone_surrogate_is_refused_naming_column_and_line():
+    """Text handed over already decoded (parse_export_csv_text) can hold what no file decodes to: one line, the
+    column and the line, never a UnicodeEncodeError."""
+    from reconciler.sources.psexport import parse_export_csv_text
+
+    bad = _row(RAY, "ray@megabank.com", "", "SMTP:ray@megabank.com;smtp:\ud800@megabank.com", "1/3/2020 1:08:05 PM")
+    with pytest.raises(BadInput) as e:
+        parse_export_csv_text(_ps51([_row(SALLY, "", "", "", "1/3/2020 1:09:21 PM"), bad]), "users.csv")
+    msg = str(e.value)
+    assert msg.startswith("users.csv:4") and "proxyAddresses is not valid Unicode text" in msg and "\n" not in msg
