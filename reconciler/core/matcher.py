@@ -156,12 +156,18 @@ def cloud_values(obj: CloudObject) -> Iterable[tuple[str, str]]:
 
 
 def holds_any(obj: CloudObject, wanted: set[str] | frozenset[str]) -> bool:
-    """Whether one of ``cloud_values(obj)`` is in ``wanted`` (spelled out: it runs for every object of a tenant)."""
-    upn, mail = obj.user_principal_name, obj.mail
-    if (upn and fold(upn) in wanted) or (mail and fold(mail) in wanted):
-        return True
+    """Whether one of ``cloud_values(obj)`` is in ``wanted`` (spelled out, :func:`fold` too: it runs for every
+    object of a tenant, twice in a scan)."""
+    for v in (obj.user_principal_name, obj.mail):
+        if v:
+            v = v.strip()
+            if v[4:5] == ":" and v[:5].lower() == "smtp:":
+                v = v[5:].strip()
+            if v.casefold() in wanted:
+                return True
     for p in obj.proxy_addresses:
-        if p[:5].lower() == "smtp:" and fold(p) in wanted:
+        # fold(p) for an SMTP proxy: its own first five characters are the prefix, so p.strip() keeps them there
+        if p[:5].lower() == "smtp:" and p[5:].strip().casefold() in wanted:
             return True
     return False
 

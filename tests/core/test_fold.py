@@ -35,3 +35,26 @@ def test_holds_any_is_cloud_values_meeting_wanted(upn, mail, proxies, wanted) ->
 
     obj = CloudObject("id", ObjectKind.USER, user_principal_name=upn, mail=mail, proxy_addresses=tuple(proxies))
     assert holds_any(obj, wanted) == any(v in wanted for _, v in cloud_values(obj))
+
+
+_TEXT = st.builds(lambda pre, body, post: pre + body + post,
+                  st.sampled_from(["", "smtp:", "SMTP: ", " sMtP:", "smtp:smtp:", "smtp: SMTP:", "x500:", "\u00a0smtp:",
+                                   "smtp"]),
+                  st.text(alphabet=" \t\u00a0sSmMtTpP:@.aÄßx", max_size=8), st.sampled_from(["", " ", "\t "]))
+
+
+@settings(max_examples=3000)
+@given(st.one_of(st.none(), _TEXT), st.one_of(st.none(), _TEXT), st.lists(_TEXT, max_size=3),
+       st.lists(_TEXT, max_size=4))
+def test_holds_any_says_what_cloud_values_says_for_any_text(upn, mail, proxies, others) -> None:  # type: ignore[no-untyped-def]
+    """Any text (prefixes twice, spaces around them, no-break spaces, ß): the values wanted are folds of drawn
+    text, so they often meet."""
+    from reconciler.core.matcher import cloud_values, holds_any
+    from reconciler.core.model import CloudObject, ObjectKind
+
+    wanted = {fold(v) for v in others} | {fold(v)[1:] for v in others}
+    obj = CloudObject("id", ObjectKind.USER, user_principal_name=upn, mail=mail, proxy_addresses=tuple(proxies))
+    assert holds_any(obj, wanted) == any(v in wanted for _, v in cloud_values(obj))
+    if proxies or upn or mail:  # and once with exactly the object's own folded values
+        mine = {v for _, v in cloud_values(obj)}
+        assert holds_any(obj, mine) == bool(mine)
