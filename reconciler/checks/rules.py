@@ -371,21 +371,22 @@ def _tld_ok(domain: str, tlds: frozenset[str]) -> bool:
 
 _LOCAL_OK = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")  # the part of _ADDRESS before the @
 _UPN_LOCAL_OK = re.compile(r"[A-Za-z0-9'_!#^~-]+(?:\.[A-Za-z0-9'_!#^~-]+)*")  # the part of _UPN_OK before the @
-_GOOD_DOMAINS: dict[str, bool] = {}  # domain -> _good_domain's answer for the TLD list in _GOOD_FOR
-_GOOD_FOR: list[frozenset[str] | None] = [None]
+_GOOD_DOMAINS: dict[frozenset[str], dict[str, bool]] = {}  # TLD list -> domain -> _good_domain's answer
 
 
 def _good_domain(domain: str, tlds: frozenset[str]) -> bool:
-    """``_DOMAIN_RE.fullmatch(domain)`` and its TLD in ``tlds``, remembered: the addresses of a forest share a
-    handful of domains, and the domain grammar is the costly half of an address check."""
-    if _GOOD_FOR[0] is not tlds:
-        _GOOD_DOMAINS.clear()
-        _GOOD_FOR[0] = tlds
-    ok = _GOOD_DOMAINS.get(domain)
+    """``_DOMAIN_RE.fullmatch(domain)`` and its TLD in ``tlds``, remembered per TLD list: the addresses of a forest
+    share a handful of domains, and the domain grammar is the costly half of an address check."""
+    known = _GOOD_DOMAINS.get(tlds)
+    if known is None:
+        if len(_GOOD_DOMAINS) >= 8:
+            _GOOD_DOMAINS.clear()
+        known = _GOOD_DOMAINS[tlds] = {}
+    ok = known.get(domain)
     if ok is None:
         ok = bool(_DOMAIN_RE.fullmatch(domain)) and domain.rpartition(".")[2].lower() in tlds
-        if len(_GOOD_DOMAINS) < 4096:
-            _GOOD_DOMAINS[domain] = ok
+        if len(known) < 4096:
+            known[domain] = ok
     return ok
 
 
@@ -395,11 +396,9 @@ def _good_address(v: str, tlds: frozenset[str]) -> bool:
     local, at, domain = v.rpartition("@")
     if not at or not _LOCAL_OK.fullmatch(local):
         return False
-    if _GOOD_FOR[0] is tlds:  # _good_domain's remembered answer, without the call
-        ok = _GOOD_DOMAINS.get(domain)
-        if ok is not None:
-            return ok
-    return _good_domain(domain, tlds)
+    known = _GOOD_DOMAINS.get(tlds)  # _good_domain's remembered answer, without the call
+    ok = None if known is None else known.get(domain)
+    return _good_domain(domain, tlds) if ok is None else ok
 
 
 def _a_label(domain: str) -> str | None:

@@ -184,7 +184,7 @@ def _decode(dn: str, attrs: Mapping[str, Sequence[bytes]], source: str) -> OnPre
     photo = g("thumbnailphoto")
     upn, mail, nick, sam, display, given, sn, cn, target, mdb, rtd = [
         v[0].decode("utf-8") if (v := g(name)) else None for name in _TEXT_NAMES]
-    return new_onprem_object(  # by position, in _BUILD_ORDER (a tenth faster than by name)
+    return new_onprem_object(  # by position, in _BUILD_ORDER (no keyword matching per object)
         dn, _object_class(classes), classes, guid_s, sid_s,
         base64.b64encode(cg[0]).decode("ascii") if cg and cg[0] else None,
         upn, mail, tuple([p.decode("utf-8") for p in proxies]) if proxies else (),

@@ -343,3 +343,16 @@ def test_the_quick_address_checks_say_what_the_address_grammar_says(local: str, 
         assert check_proxy("SMTP:" + v, TLDS) == [] or len(v) > 251
     if upn:
         assert check_upn(v, TLDS) == []
+
+
+def test_each_tld_list_keeps_its_own_domain_verdicts() -> None:
+    """The remembered domain verdicts belong to one TLD list: a custom list that knows .local passes what the
+    default list refuses, in either order and again."""
+    from reconciler.checks.rules import _good_address
+
+    with_local = frozenset(TLDS | {"local"})
+    for _ in range(2):
+        assert _good_address("ann@corp.local", with_local)
+        assert not _good_address("ann@corp.local", TLDS)
+        assert check_proxy("smtp:ann@corp.local", with_local) == []
+        assert check_proxy("smtp:ann@corp.local", TLDS) != []
