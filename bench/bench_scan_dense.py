@@ -21,6 +21,7 @@ the working tree; both run side by side in the same invocation. Ratios are print
 
     python bench/bench_scan_dense.py                      # 100k users, 500 errors
     python bench/bench_scan_dense.py --users 500000 --onprem-only --skip-serial   # memory at scale
+    python bench/bench_scan_dense.py --onprem-only --skip-serial --repeat 3        # ratios, best of 3 rounds
 """
 
 from __future__ import annotations
@@ -248,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "reconciler-bench-dense")
     ap.add_argument("--skip-serial", action="store_true")
     ap.add_argument("--onprem-only", action="store_true", help="only the on-prem phase, offline scan and bare reads")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of the on-prem, offline and bare-read workers, run "
+                    "alternately; the fastest run of each is reported (default 1)")
     for name in ("worker", "code", "url", "tenant", "forest", "out", "db", "mode"):
         ap.add_argument(f"--{name}", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -264,13 +267,20 @@ def main(argv: list[str] | None = None) -> int:
           f"tenant file {tenant.stat().st_size / 1e6:.0f} MB; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cpus")
     res: dict[str, dict[str, Any]] = {}
     common = {"forest": forest, "tenant": tenant}
-    res["lines"] = worker("lines", ROOT, **common)
-    res["bare"] = worker("bare", ROOT, **common)
-    for mode, code in trees.items():
-        res[f"onprem {mode}"] = worker("onprem", code, mode=mode, **common)
-        res[f"offline {mode}"] = worker("offline", code, out=a.work / f"off-{mode}.json", db=a.work / f"off-{mode}.db",
-                                        **common)
-    res["onprem after-cores"] = worker("onprem", ROOT, mode="after-cores", **common)
+
+    def keep(name: str, r: dict[str, Any]) -> None:  # the fastest of the rounds (the machine's speed wanders)
+        if name not in res or r["wall"] < res[name]["wall"]:
+            res[name] = r
+
+    for _ in range(max(1, a.repeat)):  # a round runs every worker once: numerator and floor measured alternately
+        keep("lines", worker("lines", ROOT, **common))
+        keep("bare", worker("bare", ROOT, **common))
+        for mode, code in trees.items():
+            keep(f"onprem {mode}", worker("onprem", code, mode=mode, **common))
+            (a.work / f"off-{mode}.db").unlink(missing_ok=True)  # each run stores into a new database
+            keep(f"offline {mode}", worker("offline", code, out=a.work / f"off-{mode}.json",
+                                           db=a.work / f"off-{mode}.db", **common))
+        keep("onprem after-cores", worker("onprem", ROOT, mode="after-cores", **common))
     res["equal after"] = worker("equal", ROOT, **common)
     if not a.onprem_only:
         sys.path.insert(0, str(HERE))
@@ -279,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         ns = argparse.Namespace(latency_ms=a.latency_ms, per_object_ms=a.per_object_ms)
         with g.emulator(ns, tenant, None if a.throttle == "none" else a.throttle) as url:
             for mode, code in trees.items():
+                (a.work / f"scan-{mode}.db").unlink(missing_ok=True)
                 res[f"scan {mode}"] = worker("scan", code, url=url, out=a.work / f"scan-{mode}.json",
                                              db=a.work / f"scan-{mode}.db", **common)
             if not a.skip_serial:
