@@ -409,11 +409,8 @@ class Checker:
     def _put(self, ns: str, key: str | int, packed: int, ordinal: int) -> None:
         d = self._index[ns]
         cur = d.setdefault(key, packed)
-        if cur is not packed:
-            self._again(d, ns, key, cur, packed, ordinal)
-
-    def _again(self, d: dict[Any, Any], ns: str, key: str | int, cur: Any, packed: int, ordinal: int) -> None:
-        """``key`` was in the index already (``cur``): the same object again (its flags join) or another one."""
+        if cur is packed:
+            return
         if type(cur) is int:
             if cur >> 3 == ordinal:
                 d[key] = cur | packed
@@ -602,9 +599,7 @@ class Checker:
         return out
 
     def _address_values(self, o: OnPremObject, ordinal: int, label: str) -> list[tuple[int, str, str]]:
-        """UPN, mail and SMTP proxies: rules, then the address index. Returns (flag, key, value).
-
-        (The index puts are :meth:`_put` spelled out: this runs for every value of every object.)"""
+        """UPN, mail and SMTP proxies: rules, then the address index. Returns (flag, key, value)."""
         base = ordinal << 3
         tlds = self.tlds
         values: list[tuple[int, str, str]] = []
@@ -617,7 +612,6 @@ class Checker:
         if mail:
             values.append((MAIL_F, fold(mail), mail))
         primaries = 0
-        x = self._index["x"]
         for p in o.proxy_addresses:
             for hit in check_proxy(p, tlds):
                 self._report(o.dn, "proxyAddresses", p, hit, label)
@@ -626,21 +620,14 @@ class Checker:
                     primaries += 1
                 values.append((SMTP_F, p[5:].strip().casefold(), p))
             else:
-                key = p.strip().casefold()
-                cur = x.setdefault(key, base)
-                if cur is not base:
-                    self._again(x, "x", key, cur, base, ordinal)
+                self._put("x", p.strip().casefold(), base, ordinal)
         if primaries > 1:
             self._report(o.dn, "proxyAddresses", ", ".join(primary_smtp(o.proxy_addresses)), Hit(
                 "smtp-primary-count", f"{primaries} values are marked primary (SMTP:); an object has exactly "
                 "one primary address and soft match uses it, so Exchange Online rejects the set."), label)
-        addr = self._index["addr"]
         for flag, key, _ in values:
             if key:
-                packed = base | flag
-                cur = addr.setdefault(key, packed)
-                if cur is not packed:
-                    self._again(addr, "addr", key, cur, packed, ordinal)
+                self._put("addr", key, base | flag, ordinal)
         return values
 
     def _other_values(self, o: OnPremObject, ordinal: int, label: str) -> None:

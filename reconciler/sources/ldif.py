@@ -225,7 +225,7 @@ def _fast_record(block: bytes) -> tuple[bool, str | None, dict[str, list[bytes]]
         for ln in text.split(b"\n"):
             attr, value = _line(ln)
             if attr is not None:
-                _append(attrs, attr, value)
+                attrs.setdefault(attr, []).append(value)
     else:
         plain, coded = _NAMES, _B64_NAMES
         for ln in text.split(b"\n"):
@@ -278,14 +278,6 @@ def _line(ln: bytes) -> tuple[str | None, bytes]:
     if c == b"<":
         raise _Slow
     return attr, value.lstrip(b" ") if c == b" " else value
-
-
-def _append(attrs: dict[str, list[bytes]], attr: str, value: bytes) -> None:
-    lst = attrs.get(attr)
-    if lst is None:
-        attrs[attr] = [value]
-    else:
-        lst.append(value)
 
 
 def _control(attr: str, value: bytes, report: ReadReport | None) -> None:
